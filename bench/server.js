@@ -1,0 +1,202 @@
+// bench/server.js: one contender in its own process. `node --expose-gc bench/server.js <pkg|pkg-secured|sdk|ceiling>`
+// prints `{"port":…,"pid":…}` on stdout, serves GET /mcp/sse and POST /mcp/messages, and the control routes
+// GET /__stats, POST /__broadcast and POST /__flood. It exits when its stdin closes (the runner died) or on SIGTERM.
+import { performance } from 'node:perf_hooks';
+import express from 'express';
+import { buildServer } from './mcp-server.js';
+import { CeilingTransport } from './ceiling-transport.js';
+
+const contender = process.argv[2];
+let problems = 0;
+process.on('uncaughtException', (err) => {
+  problems++;
+  console.error('[bench child] uncaughtException:', err?.stack ?? err);
+});
+process.on('unhandledRejection', (err) => {
+  problems++;
+  console.error('[bench child] unhandledRejection:', err?.stack ?? err);
+});
+
+const app = express();
+app.disable('x-powered-by');
+
+/** What the control routes need from a contender: count, look up, broadcast the way its users would. */
+let sessions;
+
+if (contender === 'pkg' || contender === 'pkg-secured') {
+  const { createMcpSseRouter, apiKeyStrategy } = await import('../dist/index.js');
+  const options = { createServer: () => buildServer() };
+  if (contender === 'pkg-secured') {
+    options.auth = { strategies: [apiKeyStrategy({ keys: ['bench-key'] })] };
+    options.cors = { origin: ['http://example.test'] };
+    options.rateLimit = {
+      sse: { windowMs: 60_000, limit: 1e9 },
+      messages: { windowMs: 60_000, limit: 1e9 },
+    };
+  }
+  // Only a quick (smoke) run shortens the resume window, so that churn need not wait 30 s for detached sessions.
+  if (process.env.BENCH_PKG_RESUME_MS) options.resumeWindowMs = Number(process.env.BENCH_PKG_RESUME_MS);
+  const router = createMcpSseRouter(options);
+  app.use('/mcp', router);
+  sessions = {
+    count: () => router.sessions.size,
+    get: (id) => router.sessions.get(id),
+    broadcast: (notification) => {
+      router.sessions.broadcast({ method: notification.method, params: notification.params });
+      return router.sessions.size;
+    },
+  };
+} else if (contender === 'sdk') {
+  // Exactly the SDK README's HTTP+SSE example, on Express 5, with no body parser in front.
+  const { SSEServerTransport } = await import('@modelcontextprotocol/sdk/server/sse.js');
+  const transports = new Map();
+  app.get('/mcp/sse', async (req, res) => {
+    const transport = new SSEServerTransport('/mcp/messages', res);
+    transports.set(transport.sessionId, transport);
+    res.on('close', () => {
+      transports.delete(transport.sessionId);
+    });
+    const server = buildServer();
+    await server.connect(transport);
+  });
+  app.post('/mcp/messages', async (req, res) => {
+    const sessionId = req.query.sessionId;
+    const transport = transports.get(sessionId);
+    if (transport) {
+      await transport.handlePostMessage(req, res);
+    } else {
+      res.status(400).send('No transport found for sessionId');
+    }
+  });
+  sessions = mapSessions(transports);
+} else if (contender === 'ceiling') {
+  const transports = new Map();
+  app.get('/mcp/sse', async (req, res) => {
+    const transport = new CeilingTransport('/mcp/messages', res);
+    transports.set(transport.sessionId, transport);
+    res.on('close', () => transports.delete(transport.sessionId));
+    await buildServer().connect(transport);
+  });
+  app.post('/mcp/messages', (req, res) => {
+    const transport = transports.get(req.query.sessionId);
+    if (!transport) {
+      res.writeHead(404).end();
+      return;
+    }
+    const chunks = [];
+    req.on('data', (chunk) => chunks.push(chunk));
+    req.on('end', () => {
+      let message;
+      try {
+        message = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      for (const m of Array.isArray(message) ? message : [message]) transport.onmessage?.(m);
+      res.writeHead(202).end();
+    });
+  });
+  sessions = mapSessions(transports);
+} else {
+  console.error(`unknown contender ${contender}`);
+  process.exit(2);
+}
+
+/** Sessions kept in a Map of transports: broadcast is a loop calling `transport.send()`, as a user would write it. */
+function mapSessions(transports) {
+  return {
+    count: () => transports.size,
+    get: (id) => transports.get(id),
+    broadcast: (notification) => {
+      const message = { jsonrpc: '2.0', ...notification };
+      let n = 0;
+      for (const transport of transports.values()) {
+        transport.send(message).catch(() => {});
+        n++;
+      }
+      return n;
+    },
+  };
+}
+
+app.get('/__stats', (req, res) => {
+  global.gc();
+  global.gc();
+  const m = process.memoryUsage();
+  res.json({ rss: m.rss, heapUsed: m.heapUsed, external: m.external, sessions: sessions.count(), problems });
+});
+
+let broadcastSeq = 0;
+app.post('/__broadcast', (req, res) => {
+  const seq = ++broadcastSeq;
+  const t0 = performance.now();
+  const count = sessions.broadcast({
+    method: 'notifications/message',
+    params: { level: 'info', logger: 'bench', data: { seq, text: 'broadcast' } },
+  });
+  res.json({ seq, count, ms: performance.now() - t0 });
+});
+
+app.post('/__flood', async (req, res) => {
+  const transport = sessions.get(String(req.query.sessionId));
+  if (!transport) {
+    res.status(404).json({ error: 'unknown session' });
+    return;
+  }
+  const target = Number(req.query.mb ?? 50) * 1024 * 1024;
+  const limitMs = Number(req.query.ms ?? 15_000);
+  const pad = 'x'.repeat(64 * 1024 - 120);
+  const rssBefore = process.memoryUsage.rss();
+  let peakRss = rssBefore;
+  let sent = 0;
+  let messages = 0;
+  let stoppedBy = 'done';
+  let timer;
+  const deadline = new Promise((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), limitMs);
+  });
+  const t0 = performance.now();
+  try {
+    while (sent < target) {
+      if (transport.closed === true) {
+        stoppedBy = 'closed';
+        break;
+      }
+      const message = {
+        jsonrpc: '2.0',
+        method: 'notifications/message',
+        params: { level: 'info', logger: 'flood', data: { seq: messages, pad } },
+      };
+      const outcome = await Promise.race([transport.send(message), deadline]);
+      if (outcome === 'timeout') {
+        stoppedBy = 'timeout';
+        break;
+      }
+      sent += pad.length + 120;
+      messages++;
+      if ((messages & 7) === 0) peakRss = Math.max(peakRss, process.memoryUsage.rss());
+    }
+  } catch (err) {
+    stoppedBy = `send threw: ${err?.message ?? err}`;
+  }
+  clearTimeout(timer);
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  res.json({ sentBytes: sent, messages, ms: performance.now() - t0, stoppedBy, rssBefore, peakRss });
+});
+
+const server = app.listen(0, '127.0.0.1', () => {
+  process.stdout.write(`${JSON.stringify({ port: server.address().port, pid: process.pid })}\n`);
+});
+server.keepAliveTimeout = 60_000;
+server.on('error', (err) => {
+  console.error('[bench child] server error:', err);
+  process.exit(1);
+});
+
+// Never outlive the runner: it holds our stdin open. SIGTERM exits normally so --cpu-prof writes its profile.
+process.stdin.on('close', () => process.exit(0));
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+process.on('SIGTERM', () => process.exit(0));
+process.on('SIGINT', () => process.exit(0));

@@ -1,0 +1,102 @@
+// apiKeyStrategy(): a passport-headerapikey Strategy with constant-time key checks and key-free principal ids.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { HeaderAPIKeyStrategy } from 'passport-headerapikey';
+import type { Strategy } from 'passport';
+import type { Principal } from '../types.js';
+import type { StrategyHints } from './authenticate.js';
+import { toPrincipal } from './principal.js';
+
+export interface ApiKeyStrategyOptions {
+  /** Accepted keys: an array (principal id `key:<first 8 hex of SHA-256>`) or a record key → principal name. */
+  keys?: string[] | Record<string, string>;
+  /** Or look keys up yourself: return a principal (string id, or object with `id`) or `false`. */
+  verify?: (key: string) => unknown | Promise<unknown>;
+  /** Header carrying the key. Defaults to `'X-API-Key'`. */
+  headerName?: string;
+  /** Also accept `Authorization: Bearer <key>`. Defaults to `false`. */
+  allowBearer?: boolean;
+  /**
+   * Also accept the key from this query parameter, for browser `EventSource`s that cannot send headers.
+   * Defaults to off. Keys in URLs end up in access logs and proxies: prefer a key meant for browsers.
+   */
+  queryParameter?: string;
+}
+
+const knownKeys = ['keys', 'verify', 'headerName', 'allowBearer', 'queryParameter'];
+
+const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest();
+
+/** A passport-headerapikey Strategy. Keys are compared as SHA-256 digests in constant time. */
+export function apiKeyStrategy(options: ApiKeyStrategyOptions): Strategy {
+  if (typeof options !== 'object' || options === null) throw new TypeError('apiKeyStrategy() needs an options object with keys or verify.');
+  for (const key of Object.keys(options)) {
+    if (!knownKeys.includes(key)) throw new TypeError(`Unknown apiKeyStrategy option "${key}". Known: ${knownKeys.join(', ')}.`);
+  }
+  const { keys, verify } = options;
+  if ((keys === undefined) === (verify === undefined)) throw new TypeError('apiKeyStrategy option "keys" or "verify" is required (exactly one).');
+  if (verify !== undefined && typeof verify !== 'function') throw new TypeError('apiKeyStrategy option "verify" must be a function (key) => principal | false.');
+  const headerName = options.headerName ?? 'X-API-Key';
+  if (typeof headerName !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(headerName)) {
+    throw new TypeError(`apiKeyStrategy option "headerName" must be a header name, got ${JSON.stringify(headerName)}.`);
+  }
+  const allowBearer = options.allowBearer ?? false;
+  const { queryParameter } = options;
+  if (queryParameter !== undefined && (typeof queryParameter !== 'string' || queryParameter === '')) {
+    throw new TypeError('apiKeyStrategy option "queryParameter" must be a non-empty string.');
+  }
+  const lookup = verify ?? keyLookup(keys!);
+
+  const check = (key: string, done: (error: Error | null, user?: object | false, info?: object | string) => void): void => {
+    Promise.resolve()
+      .then(() => lookup(key))
+      .then((found) => {
+        if (!found) return done(null, false, 'invalid api key');
+        const principal = toPrincipal(found);
+        if (principal === undefined) return done(new TypeError('apiKeyStrategy verify() returned a principal without an id.'));
+        done(null, principal, { token: key, scopes: [] });
+      }, (error: unknown) => done(error instanceof Error ? error : new Error(String(error))));
+  };
+
+  const primary = { header: headerName.toLowerCase(), prefix: '' };
+  const bearer = { header: 'authorization', prefix: 'Bearer ' };
+  const strategy = new HeaderAPIKeyStrategy(primary, false, check);
+  if (allowBearer || queryParameter !== undefined) {
+    type Instance = typeof strategy & { apiKeyHeader: typeof primary; success: (user: object, info?: object) => void; fail: (challenge: string) => void; error: (err: Error) => void };
+    const authenticate = strategy.authenticate;
+    // Passport authenticates with a per-request copy of the strategy, so what is set on `this` is request-local.
+    strategy.authenticate = function (this: Instance, req: IncomingMessage, opts?: object) {
+      const hasPrimary = req.headers[primary.header] !== undefined;
+      if (!hasPrimary && queryParameter !== undefined && !/^bearer\s/i.test(req.headers.authorization ?? '')) {
+        const key = new URL(req.url ?? '/', 'http://x').searchParams.get(queryParameter);
+        if (key) {
+          check(key, (error, user, info) => (error ? this.error(error) : user ? this.success(user, info as object) : this.fail('invalid api key')));
+          return;
+        }
+      }
+      this.apiKeyHeader = allowBearer && !hasPrimary && /^bearer\s/i.test(req.headers.authorization ?? '') ? bearer : primary;
+      return authenticate.call(this, req as never, opts);
+    };
+  }
+  const mcpSseHints: StrategyHints = { challenge: () => `ApiKey header="${headerName}"`, requestHeader: headerName };
+  if (queryParameter !== undefined) mcpSseHints.queryParameter = queryParameter;
+  return Object.assign(strategy, { mcpSseHints }) as unknown as Strategy;
+}
+
+/** Constant-time lookup over every configured key; never returns early on a match. */
+function keyLookup(keys: string[] | Record<string, string>): (key: string) => Principal | false {
+  const entries = Array.isArray(keys) ? keys.map((key) => [key, undefined] as const) : Object.entries(keys);
+  if (entries.length === 0) throw new TypeError('apiKeyStrategy option "keys" must not be empty.');
+  const digests = entries.map(([key, name]) => {
+    if (typeof key !== 'string' || key.length === 0) throw new TypeError('apiKeyStrategy option "keys" must hold non-empty strings.');
+    if (name !== undefined && (typeof name !== 'string' || name === '')) throw new TypeError(`apiKeyStrategy option "keys" maps a key to an invalid principal name ${JSON.stringify(name)}.`);
+    const digest = sha256(key);
+    return { digest, principal: { id: name ?? `key:${digest.toString('hex').slice(0, 8)}` } };
+  });
+  return (key) => {
+    const candidate = sha256(key);
+    let found: Principal | false = false;
+    for (const { digest, principal } of digests) if (timingSafeEqual(candidate, digest)) found = principal;
+    return found;
+  };
+}

@@ -1,0 +1,107 @@
+// Runs the configured Passport strategies on a private Passport instance and answers failures as JSON-RPC.
+import type { Request, RequestHandler } from 'express';
+import passport from 'passport';
+import type { Strategy } from 'passport';
+import { ErrorCodes, JsonRpcCodes, McpSseError } from '../errors.js';
+import { logAuth } from '../log.js';
+import { replyError } from '../http/reply.js';
+import { toAuthInfo, toPrincipal } from './principal.js';
+
+/** What a strategy made by this package tells the router about itself. */
+export interface StrategyHints {
+  /** The `WWW-Authenticate` challenge for a failure with this reason code. */
+  challenge(reason: string): string;
+  /** A request header carrying credentials, allowed by CORS preflights. */
+  requestHeader?: string;
+  /** A query parameter carrying credentials, never copied into the endpoint URL. */
+  queryParameter?: string;
+}
+
+/** Strategies made by this package carry hints; others get a Bearer challenge. */
+export type HintedStrategy = Strategy & { mcpSseHints?: StrategyHints };
+
+export function hintsOf(strategy: Strategy): StrategyHints | undefined {
+  return (strategy as HintedStrategy).mcpSseHints;
+}
+
+export interface AuthenticateOptions {
+  strategies: Strategy[];
+  onFailure: () => void;
+  report: (error: McpSseError, req: Request) => void;
+}
+
+/**
+ * A middleware that tries each strategy in order (the first success wins), sets `req.user` to a Principal and
+ * `req.authInfo` to SDK-shaped AuthInfo, or answers 401 (500 when a strategy errs) without echoing credentials.
+ */
+export function createAuthenticate({ strategies, onFailure, report }: AuthenticateOptions): RequestHandler {
+  // A private instance: the app's global passport, its strategies and its sessions stay untouched.
+  const instance = new passport.Passport();
+  const names = strategies.map((strategy, i) => {
+    const name = `express-mcp-sse-${i}`;
+    instance.use(name, strategy);
+    return name;
+  });
+  return (req, res, next) => {
+    instance.authenticate(names, { session: false }, (error: unknown, user: unknown, info: unknown) => {
+      if (error) {
+        report(new McpSseError(ErrorCodes.authStrategy, 'An authentication strategy failed with an error.', { cause: error }), req);
+        replyError(res, { status: 500, code: JsonRpcCodes.internalError, reason: 'auth_error', message: 'Authentication could not be completed.' });
+        return;
+      }
+      if (!user) {
+        onFailure();
+        const reason = failureReason(names.length === 1 ? [info] : (info as unknown[]));
+        logAuth('refused %s %s: %s', req.method, req.path, reason);
+        replyError(res, {
+          status: 401,
+          code: JsonRpcCodes.serverError,
+          reason,
+          message: 'Authentication required.',
+          headers: { 'WWW-Authenticate': challenges(strategies, reason) },
+        });
+        return;
+      }
+      const principal = toPrincipal(user);
+      if (principal === undefined) {
+        report(new McpSseError(ErrorCodes.authStrategy, 'A strategy authenticated a user without an id: return an object with a string "id" (or "sub").'), req);
+        replyError(res, { status: 500, code: JsonRpcCodes.internalError, reason: 'auth_error', message: 'Authentication could not be completed.' });
+        return;
+      }
+      req.user = principal;
+      (req as Request & { authInfo?: unknown }).authInfo = toAuthInfo(principal, info, req);
+      next();
+    })(req, res, next);
+  };
+}
+
+/** A short code for why every strategy failed; the most specific one wins. */
+export function failureReason(failures: unknown[]): string {
+  let reason = 'missing_credentials';
+  for (const failure of failures) {
+    const text = describeFailure(failure).toLowerCase();
+    if (text.includes('expired')) return 'token_expired';
+    if (text !== '' && !/no auth token|missing/.test(text)) reason = 'invalid_credentials';
+  }
+  return reason;
+}
+
+function describeFailure(failure: unknown): string {
+  if (typeof failure === 'string') return failure;
+  if (failure instanceof Error) return failure.message;
+  if (typeof failure === 'object' && failure !== null) {
+    const record = failure as Record<string, unknown>;
+    const inner = record.challenge ?? record.message;
+    if (inner !== undefined) return describeFailure(inner);
+  }
+  return failure === undefined || failure === null ? '' : 'invalid';
+}
+
+function challenges(strategies: Strategy[], reason: string): string[] {
+  return strategies.map((strategy) => hintsOf(strategy)?.challenge(reason) ?? bearerChallenge(reason));
+}
+
+/** An RFC 6750 challenge; `error="invalid_token"` only when a token was presented. */
+export function bearerChallenge(reason: string): string {
+  return reason === 'missing_credentials' ? 'Bearer realm="mcp"' : 'Bearer realm="mcp", error="invalid_token"';
+}

@@ -1,0 +1,115 @@
+// jwtStrategy(): a passport-jwt Strategy configured safely for MCP clients (Bearer header, no `alg: none`).
+import type { IncomingMessage } from 'node:http';
+import type { KeyObject } from 'node:crypto';
+import { Strategy as JwtStrategy, type StrategyOptionsWithRequest, type VerifiedCallback } from 'passport-jwt';
+import type { Strategy } from 'passport';
+import type { AuthInfo } from '../types.js';
+import { bearerChallenge, type StrategyHints } from './authenticate.js';
+import { parseScopes } from './principal.js';
+
+export interface JwtStrategyOptions {
+  /** Shared secret for HMAC algorithms (HS256…). Give this or `publicKey`. */
+  secret?: string | Buffer;
+  /** Public key (PEM or KeyObject) for RS/ES/PS algorithms; then `algorithms` is required. */
+  publicKey?: string | Buffer | KeyObject;
+  /** Accepted algorithms. Defaults to `['HS256']`. `none` is never accepted. */
+  algorithms?: string[];
+  /** Required `iss` claim. Defaults to not checked. */
+  issuer?: string | string[];
+  /** Required `aud` claim. Defaults to not checked. */
+  audience?: string | string[];
+  /** Seconds of clock skew tolerated for `exp`/`nbf`. Defaults to `0`. */
+  clockTolerance?: number;
+  /** Header carrying the token. Defaults to `'Authorization'`. */
+  headerName?: string;
+  /** Expect `Bearer <token>` in the header. Defaults to `true`. */
+  requireBearer?: boolean;
+  /**
+   * Also accept the token from this query parameter, for browser `EventSource`s that cannot send headers.
+   * Defaults to off. Tokens in URLs end up in access logs and proxies: prefer short-lived tokens.
+   */
+  queryParameter?: string;
+}
+
+interface JwtPayload {
+  sub?: unknown;
+  exp?: unknown;
+  scope?: unknown;
+  scp?: unknown;
+  [claim: string]: unknown;
+}
+
+const knownKeys = ['secret', 'publicKey', 'algorithms', 'issuer', 'audience', 'clockTolerance', 'headerName', 'requireBearer', 'queryParameter'];
+
+/** A passport-jwt Strategy whose principal id is the token's `sub`. */
+export function jwtStrategy(options: JwtStrategyOptions): Strategy {
+  if (typeof options !== 'object' || options === null) throw new TypeError('jwtStrategy() needs an options object with secret or publicKey.');
+  for (const key of Object.keys(options)) {
+    if (!knownKeys.includes(key)) throw new TypeError(`Unknown jwtStrategy option "${key}". Known: ${knownKeys.join(', ')}.`);
+  }
+  const { secret, publicKey, issuer, audience } = options;
+  if ((secret === undefined) === (publicKey === undefined)) throw new TypeError('jwtStrategy option "secret" or "publicKey" is required (exactly one).');
+  if (secret !== undefined && !(typeof secret === 'string' ? secret.length > 0 : Buffer.isBuffer(secret) && secret.length > 0)) {
+    throw new TypeError('jwtStrategy option "secret" must be a non-empty string or Buffer.');
+  }
+  const algorithms = options.algorithms ?? (secret !== undefined ? ['HS256'] : undefined);
+  if (algorithms === undefined) throw new TypeError('jwtStrategy option "algorithms" is required with "publicKey", e.g. [\'RS256\'].');
+  if (!Array.isArray(algorithms) || algorithms.length === 0 || algorithms.some((a) => typeof a !== 'string')) {
+    throw new TypeError(`jwtStrategy option "algorithms" must be a non-empty array of names like 'HS256', got ${JSON.stringify(algorithms)}.`);
+  }
+  if (algorithms.some((a) => a.toLowerCase() === 'none')) throw new TypeError('jwtStrategy option "algorithms" must not include "none": unsigned tokens are never accepted.');
+  if (publicKey !== undefined && algorithms.some((a) => a.startsWith('HS'))) {
+    throw new TypeError('jwtStrategy option "algorithms" must not mix HMAC (HS*) with "publicKey": that invites algorithm confusion.');
+  }
+  const clockTolerance = options.clockTolerance ?? 0;
+  if (typeof clockTolerance !== 'number' || !(clockTolerance >= 0)) throw new TypeError(`jwtStrategy option "clockTolerance" must be seconds >= 0, got ${String(clockTolerance)}.`);
+  const headerName = (options.headerName ?? 'Authorization').toLowerCase();
+  const requireBearer = options.requireBearer ?? true;
+  const { queryParameter } = options;
+  if (queryParameter !== undefined && (typeof queryParameter !== 'string' || queryParameter === '')) {
+    throw new TypeError('jwtStrategy option "queryParameter" must be a non-empty string.');
+  }
+
+  const extract = (req: IncomingMessage): string | null => {
+    const header = req.headers[headerName];
+    const value = Array.isArray(header) ? header[0] : header;
+    if (value !== undefined && value !== '') {
+      if (!requireBearer) return value.trim();
+      const match = /^bearer\s+(\S+)\s*$/i.exec(value);
+      if (match !== null) return match[1]!;
+    }
+    if (queryParameter !== undefined) {
+      const token = new URL(req.url ?? '/', 'http://x').searchParams.get(queryParameter);
+      if (token) return token;
+    }
+    return null;
+  };
+
+  const strategyOptions: StrategyOptionsWithRequest = {
+    secretOrKey: (secret ?? publicKey) as string | Buffer,
+    jwtFromRequest: extract as StrategyOptionsWithRequest['jwtFromRequest'],
+    algorithms: algorithms as StrategyOptionsWithRequest['algorithms'],
+    issuer,
+    audience,
+    jsonWebTokenOptions: { clockTolerance },
+    passReqToCallback: true,
+  };
+  const strategy = new JwtStrategy(strategyOptions, (req: IncomingMessage, payload: JwtPayload, done: VerifiedCallback) => {
+    if (typeof payload.sub !== 'string' || payload.sub === '') {
+      done(null, false, 'token has no "sub" claim');
+      return;
+    }
+    const authInfo: AuthInfo = {
+      token: extract(req) ?? '',
+      clientId: payload.sub,
+      scopes: parseScopes(payload.scope ?? payload.scp),
+      extra: { claims: payload },
+    };
+    if (typeof payload.exp === 'number') authInfo.expiresAt = payload.exp;
+    done(null, { id: payload.sub, claims: payload }, authInfo);
+  });
+  const mcpSseHints: StrategyHints = { challenge: bearerChallenge };
+  if (headerName !== 'authorization') mcpSseHints.requestHeader = options.headerName;
+  if (queryParameter !== undefined) mcpSseHints.queryParameter = queryParameter;
+  return Object.assign(strategy, { mcpSseHints });
+}

@@ -1,0 +1,52 @@
+// Turns whatever a Passport strategy authenticated into a Principal with a string id and SDK-shaped AuthInfo.
+import type { IncomingMessage } from 'node:http';
+import type { AuthInfo, Principal } from '../types.js';
+
+/** The principal of a strategy's user, or `undefined` when no id can be found on it. */
+export function toPrincipal(user: unknown): Principal | undefined {
+  if (typeof user === 'string' && user !== '') return { id: user };
+  if (typeof user !== 'object' || user === null) return undefined;
+  const record = user as Record<string, unknown>;
+  if (typeof record.id === 'string' && record.id !== '') return record as Principal;
+  for (const key of ['id', 'sub', 'username', 'email', 'name']) {
+    const value = record[key];
+    if ((typeof value === 'string' && value !== '') || typeof value === 'number') return { ...record, id: String(value) };
+  }
+  return undefined;
+}
+
+/** AuthInfo for the SDK's `extra.authInfo`: the strategy's own when it gave one, else built from the request. */
+export function toAuthInfo(principal: Principal, info: unknown, req: IncomingMessage): AuthInfo {
+  const given = typeof info === 'object' && info !== null ? (info as Partial<AuthInfo> & { scope?: unknown }) : {};
+  const authInfo: AuthInfo = {
+    token: typeof given.token === 'string' ? given.token : bearerToken(req) ?? '',
+    clientId: principal.id,
+    scopes: Array.isArray(given.scopes) ? given.scopes.map(String) : parseScopes(given.scope ?? principal.scope ?? principal.scopes),
+    extra: { ...(given.extra ?? {}), user: principal },
+  };
+  const expiresAt = given.expiresAt ?? principal.exp;
+  if (typeof expiresAt === 'number') authInfo.expiresAt = expiresAt;
+  return authInfo;
+}
+
+/** Scopes from an OAuth-style `scope` string ("a b") or an array. */
+export function parseScopes(value: unknown): string[] {
+  if (typeof value === 'string') return value.split(/\s+/).filter(Boolean);
+  if (Array.isArray(value)) return value.map(String);
+  return [];
+}
+
+function bearerToken(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  return header !== undefined && /^bearer\s+/i.test(header) ? header.replace(/^bearer\s+/i, '') : undefined;
+}
+
+/** The principal the auth middleware put on the request, if any. */
+export function principalOf(req: IncomingMessage): Principal | undefined {
+  return (req as IncomingMessage & { user?: Principal }).user;
+}
+
+/** The auth info the auth middleware put on the request, if any. */
+export function authInfoOf(req: IncomingMessage): AuthInfo | undefined {
+  return (req as IncomingMessage & { authInfo?: AuthInfo }).authInfo;
+}

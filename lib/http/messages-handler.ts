@@ -1,0 +1,64 @@
+// POST {messagesPath}?sessionId=…: hands client JSON-RPC messages to their session, here or via the bus.
+import type { Request, RequestHandler } from 'express';
+import type { SessionBus, DeliveryResult } from '../bus.js';
+import { ErrorCodes, McpSseError } from '../errors.js';
+import type { SessionRegistry } from '../registry.js';
+import { authInfoOf, principalOf } from '../auth/principal.js';
+import { isJsonContentType, readMessages } from './body.js';
+import { problems, replyAccepted, replyError, type HttpProblem } from './reply.js';
+
+export interface MessagesHandlerContext {
+  ssePath: string;
+  messagesPath: string;
+  maxMessageSize: number;
+  registry: SessionRegistry;
+  bus: SessionBus;
+  report: (error: McpSseError, context: { sessionId?: string; req?: Request }) => void;
+}
+
+export function createMessagesHandler(context: MessagesHandlerContext): RequestHandler {
+  const { registry, bus, maxMessageSize, report } = context;
+  const refusals: Record<Exclude<DeliveryResult, 'accepted'>, () => HttpProblem> = {
+    unknown: () => problems.sessionNotFound(context.ssePath),
+    forbidden: problems.wrongPrincipal,
+    unavailable: problems.busUnavailable,
+  };
+
+  const handle = async (req: Request, res: Parameters<RequestHandler>[1]): Promise<void> => {
+    if (!isJsonContentType(req.headers['content-type'])) return replyError(res, problems.notJson());
+    const body = await readMessages(req, maxMessageSize);
+    if (!body.ok) {
+      if (body.problem !== undefined) replyError(res, body.problem, body.id);
+      return;
+    }
+    const requestId = body.messages.length === 1 ? body.messages[0]!.id : undefined;
+    const sessionId = sessionIdOf(req);
+    if (sessionId === undefined) return replyError(res, problems.missingSessionId(context.messagesPath), requestId);
+
+    const delivery = { messages: body.messages, principalId: principalOf(req)?.id, authInfo: authInfoOf(req), headers: req.headers };
+    const local = registry.get(sessionId);
+    let result: DeliveryResult;
+    if (local !== undefined) {
+      result = registry.deliver(sessionId, delivery);
+    } else {
+      try {
+        result = await bus.forward(sessionId, delivery);
+      } catch (error) {
+        report(new McpSseError(ErrorCodes.bus, 'Forwarding a message through the session bus failed.', { cause: error }), { sessionId, req });
+        result = 'unavailable';
+      }
+    }
+    if (result !== 'accepted') return replyError(res, refusals[result](), requestId);
+    registry.counters.bytesIn += body.bytes;
+    replyAccepted(res);
+  };
+
+  return (req, res, next) => {
+    handle(req, res).catch(next);
+  };
+}
+
+function sessionIdOf(req: Request): string | undefined {
+  const value = req.query.sessionId;
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}

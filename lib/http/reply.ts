@@ -1,0 +1,97 @@
+// Writing JSON-RPC error envelopes and 202s: the only way the handlers answer a request.
+import type { ServerResponse } from 'node:http';
+import { errorEnvelope, JsonRpcCodes } from '../errors.js';
+
+type Id = string | number | null | undefined;
+
+/** An HTTP error with its JSON-RPC envelope. `reason` is a short stable code clients can switch on. */
+export interface HttpProblem {
+  status: number;
+  code: number;
+  message: string;
+  reason: string;
+  headers?: Record<string, string | string[]>;
+}
+
+export function replyError(res: ServerResponse, problem: HttpProblem, id?: Id): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const body = errorEnvelope(id, problem.code, problem.message, problem.reason);
+  res.writeHead(problem.status, {
+    ...problem.headers,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+  });
+  res.end(body);
+}
+
+const acceptedHeaders = { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '8' };
+
+export function replyAccepted(res: ServerResponse): void {
+  res.writeHead(202, acceptedHeaders);
+  res.end('Accepted');
+}
+
+const server = JsonRpcCodes.serverError;
+
+/** The error table of DESIGN.md, in one place. */
+export const problems = {
+  missingSessionId: (messagesPath: string): HttpProblem => ({
+    status: 400, code: JsonRpcCodes.invalidRequest, reason: 'missing_session_id',
+    message: `Missing sessionId query parameter: POST to the URL of the "endpoint" event, e.g. ${messagesPath}?sessionId=….`,
+  }),
+  parseError: (detail: string): HttpProblem => ({
+    status: 400, code: JsonRpcCodes.parseError, reason: 'parse_error', message: `Parse error: ${detail}`,
+  }),
+  invalidRequest: (detail: string): HttpProblem => ({
+    status: 400, code: JsonRpcCodes.invalidRequest, reason: 'invalid_request', message: `Invalid JSON-RPC message: ${detail}`,
+  }),
+  sessionNotFound: (ssePath: string): HttpProblem => ({
+    status: 404, code: server, reason: 'session_not_found',
+    message: `Session not found: it closed or never existed. Open a new stream with GET ${ssePath}.`,
+  }),
+  wrongPrincipal: (): HttpProblem => ({
+    status: 403, code: server, reason: 'forbidden_session', message: 'This session belongs to another principal.',
+  }),
+  badHost: (): HttpProblem => ({ status: 403, code: server, reason: 'host_not_allowed', message: 'Host header not allowed.' }),
+  badOrigin: (): HttpProblem => ({ status: 403, code: server, reason: 'origin_not_allowed', message: 'Origin not allowed.' }),
+  methodNotAllowed: (allow: string): HttpProblem => ({
+    status: 405, code: server, reason: 'method_not_allowed', headers: { Allow: allow },
+    message: `Method not allowed here; use ${allow}.`,
+  }),
+  streamAttached: (): HttpProblem => ({
+    status: 409, code: server, reason: 'stream_attached',
+    message: 'This session already has an open stream; close it before resuming.',
+  }),
+  tooLarge: (limit: number): HttpProblem => ({
+    status: 413, code: server, reason: 'message_too_large', message: `Message body exceeds maxMessageSize (${limit} bytes).`,
+  }),
+  notJson: (): HttpProblem => ({
+    status: 415, code: server, reason: 'unsupported_media_type', message: 'Content-Type must be application/json.',
+  }),
+  userSessionsFull: (limit: number): HttpProblem => ({
+    status: 429, code: server, reason: 'too_many_sessions',
+    message: `Too many open sessions for this principal (maxSessionsPerUser is ${limit}); close one first.`,
+  }),
+  sessionsFull: (): HttpProblem => ({
+    status: 503, code: server, reason: 'server_full', headers: { 'Retry-After': '5' },
+    message: 'Session limit reached (maxSessions); try again later.',
+  }),
+  draining: (): HttpProblem => ({
+    status: 503, code: server, reason: 'shutting_down', headers: { 'Retry-After': '5' },
+    message: 'Server is shutting down; reconnect shortly.',
+  }),
+  busUnavailable: (): HttpProblem => ({
+    status: 503, code: server, reason: 'bus_unavailable', headers: { 'Retry-After': '1' },
+    message: 'The instance holding this session cannot be reached right now; retry shortly.',
+  }),
+  createServerFailed: (): HttpProblem => ({
+    status: 500, code: JsonRpcCodes.internalError, reason: 'create_server_failed', message: 'Could not start an MCP server for this session.',
+  }),
+  internal: (): HttpProblem => ({
+    status: 500, code: JsonRpcCodes.internalError, reason: 'internal_error', message: 'Internal error.',
+  }),
+};

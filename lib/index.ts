@@ -1,0 +1,11 @@
+// express-mcp-sse: the package's public exports.
+export { createMcpSseRouter, type McpSseRouter, type CloseOptions } from './router.js';
+export type { McpSseRouterOptions, AuthOptions, AuthEndpoints, RateLimitRoutes, RouteRateLimit, ErrorContext } from './options.js';
+export { SSETransport, type CustomEvent } from './transport.js';
+export { SessionRegistry } from './registry.js';
+export { InMemorySessionBus, type SessionBus, type BusNode, type BusSession, type Delivery, type DeliveryResult } from './bus.js';
+export { jwtStrategy, type JwtStrategyOptions } from './auth/jwt.js';
+export { apiKeyStrategy, type ApiKeyStrategyOptions } from './auth/api-key.js';
+export { McpSseError, ErrorCodes, type ErrorCode } from './errors.js';
+export type { SessionStats } from './stats.js';
+export type { AuthInfo, JSONRPCMessage, MessageExtra, NotificationLike, Principal, ServerLike, SessionContext, TransportLike } from './types.js';

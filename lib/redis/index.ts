@@ -1,0 +1,2 @@
+// express-mcp-sse/redis: placeholder until the Redis bus lands.
+export {};

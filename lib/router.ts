@@ -1,0 +1,151 @@
+// createMcpSseRouter(): wires the middleware and the two handlers; owns the registry, ticker and bus.
+import express, { type Request, type RequestHandler, type Router } from 'express';
+import { InMemorySessionBus } from './bus.js';
+import { createAuthenticate, hintsOf } from './auth/authenticate.js';
+import { ErrorCodes, McpSseError } from './errors.js';
+import { createMessagesHandler } from './http/messages-handler.js';
+import { hostOriginGuard } from './http/host-origin.js';
+import { problems, replyError } from './http/reply.js';
+import { corsFor, rateLimitFor } from './http/security.js';
+import { createSseHandler } from './http/sse-handler.js';
+import { log } from './log.js';
+import { resolveOptions, type ErrorContext, type McpSseRouterOptions } from './options.js';
+import { SessionRegistry } from './registry.js';
+import { sseHeaders } from './sse/format.js';
+import { KeepAliveTicker } from './sse/keep-alive.js';
+import type { TransportShared } from './transport.js';
+
+export interface CloseOptions {
+  /** Resolve at this deadline even if some server has not finished closing. Defaults to `10000` ms. */
+  timeoutMs?: number;
+}
+
+/** An Express router serving MCP over HTTP+SSE, with its sessions and a graceful `close()`. */
+export interface McpSseRouter extends Router {
+  /** The live sessions of this router. */
+  readonly sessions: SessionRegistry;
+  /** Drains: new streams get 503, open streams get a `retry:` hint and end, every MCP server is closed. */
+  close(options?: CloseOptions): Promise<void>;
+}
+
+/**
+ * Creates the router. Mount it anywhere:
+ *
+ * ```ts
+ * const mcp = createMcpSseRouter({ createServer: () => buildMcpServer() });
+ * app.use('/mcp', mcp);            // GET /mcp/sse, POST /mcp/messages?sessionId=…
+ * mcp.sessions.broadcast({ method: 'notifications/resources/list_changed' });
+ * await mcp.close();
+ * ```
+ */
+export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRouter {
+  const options = resolveOptions(userOptions);
+  const bus = options.bus ?? new InMemorySessionBus();
+  const registry = new SessionRegistry(bus, options.maxSessions, options.maxSessionsPerUser);
+  const ticker = new KeepAliveTicker(options.keepAliveMs);
+  let draining = false;
+
+  const report = (error: McpSseError, context: ErrorContext): void => {
+    log('%s %s (session %s)', error.code, error.message, context.sessionId ?? '-');
+    try {
+      options.onError?.(error, context);
+    } catch (thrown) {
+      log('onError threw: %O', thrown);
+    }
+  };
+
+  const shared: TransportShared = {
+    streamHeaders: Object.freeze({ ...sseHeaders, ...options.headers }),
+    retryMs: options.retryMs,
+    resumeWindowMs: options.resumeWindowMs,
+    replayBufferSize: options.replayBufferSize,
+    maxBufferedBytes: options.maxBufferedBytes,
+    ticker,
+    counters: registry.counters,
+    report: (error, sessionId) => report(error, { sessionId }),
+    detached: (transport) => registry.markDetached(transport),
+    attached: (transport) => registry.markAttached(transport),
+    ended: (transport) => registry.remove(transport),
+    get draining() {
+      return draining;
+    },
+  };
+
+  const busNode = registry.busNode((error, sessionId) => report(error as McpSseError, { sessionId }));
+  Promise.resolve()
+    .then(() => bus.attach(busNode))
+    .catch((error: unknown) => report(new McpSseError(ErrorCodes.bus, 'The session bus failed to start.', { cause: error }), {}));
+
+  const credentialHeaders = options.strategies.flatMap((s) => hintsOf(s)?.requestHeader ?? []);
+  const privateParams = new Set(['sessionId', ...options.strategies.flatMap((s) => hintsOf(s)?.queryParameter ?? [])]);
+
+  const router = express.Router();
+  const samePath = options.ssePath === options.messagesPath;
+  const routeChain = (path: string, methods: string[], guarded: boolean, limit: RouteLimit): RequestHandler[] => {
+    const chain: RequestHandler[] = [];
+    const guard = hostOriginGuard(options.allowedHosts, options.allowedOrigins);
+    if (guard !== undefined) chain.push(guard);
+    if (options.cors !== false) chain.push(corsFor(options.cors, samePath ? ['GET', 'POST'] : methods, credentialHeaders));
+    if (guarded) {
+      chain.push(createAuthenticate({
+        strategies: options.strategies,
+        onFailure: () => registry.counters.authFailures++,
+        report: (error, req) => report(error, { req }),
+      }));
+    }
+    if (limit !== false) chain.push(rateLimitFor(limit, () => registry.counters.rateLimited++));
+    return chain;
+  };
+  type RouteLimit = typeof options.rateLimitSse;
+
+  router.get(
+    options.ssePath,
+    ...routeChain(options.ssePath, ['GET'], options.guardSse, options.rateLimitSse),
+    createSseHandler({ options, endpoint: { messagesPath: options.messagesPath, publicBaseUrl: options.publicBaseUrl, privateParams }, registry, shared, report }),
+  );
+  router.post(
+    options.messagesPath,
+    ...routeChain(options.messagesPath, ['POST'], options.guardMessages, options.rateLimitMessages),
+    createMessagesHandler({ ...options, registry, bus, report }),
+  );
+  // Preflights (when CORS is on) and every other method: a 4xx, so clients probing transports move on.
+  router.all(options.ssePath, ...preflightChain(options, samePath ? ['GET', 'POST'] : ['GET'], credentialHeaders), methodNotAllowed(samePath ? 'GET, POST' : 'GET'));
+  if (!samePath) router.all(options.messagesPath, ...preflightChain(options, ['POST'], credentialHeaders), methodNotAllowed('POST'));
+
+  let closing: Promise<void> | undefined;
+  const close = (closeOptions: CloseOptions = {}): Promise<void> => {
+    closing ??= drain(closeOptions.timeoutMs ?? 10_000);
+    return closing;
+  };
+  const drain = async (timeoutMs: number): Promise<void> => {
+    draining = true;
+    for (const transport of registry) transport.endStream(options.retryMs);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+    });
+    const done = registry.closeAll().then(() => bus.close());
+    await Promise.race([done, deadline]).finally(() => {
+      clearTimeout(timer);
+      ticker.stop();
+    });
+  };
+
+  return Object.assign(router, { sessions: registry, close }) as McpSseRouter;
+}
+
+function preflightChain(options: ReturnType<typeof resolveOptions>, methods: string[], credentialHeaders: string[]): RequestHandler[] {
+  const guard = hostOriginGuard(options.allowedHosts, options.allowedOrigins);
+  return [...(guard ? [guard] : []), ...(options.cors === false ? [] : [corsFor(options.cors, methods, credentialHeaders)])];
+}
+
+function methodNotAllowed(allow: string): RequestHandler {
+  return (req: Request, res) => {
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { Allow: `${allow}, OPTIONS` }).end();
+      return;
+    }
+    replyError(res, problems.methodNotAllowed(allow));
+  };
+}

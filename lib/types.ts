@@ -1,0 +1,70 @@
+// Structural types shared by the package: MCP messages, servers and auth info, without depending on the SDK.
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** A JSON-RPC 2.0 message as MCP uses it (request, notification, response or error). */
+export interface JSONRPCMessage {
+  jsonrpc: '2.0';
+  id?: string | number;
+  method?: string;
+  params?: unknown;
+  result?: unknown;
+  error?: { code: number; message: string; data?: unknown };
+}
+
+/** A JSON-RPC notification, as given to `broadcast()`; `jsonrpc` is added when missing. */
+export interface NotificationLike {
+  method: string;
+  params?: Record<string, unknown>;
+  jsonrpc?: '2.0';
+}
+
+/** Auth info in the shape the MCP SDK hands to request handlers as `extra.authInfo`. */
+export interface AuthInfo {
+  token: string;
+  clientId: string;
+  scopes: string[];
+  expiresAt?: number;
+  extra?: Record<string, unknown>;
+}
+
+/** Anything authenticated by a Passport strategy, normalised to carry a string `id`. */
+export interface Principal {
+  id: string;
+  [key: string]: unknown;
+}
+
+/** What `createServer()` learns about the session it builds a server for. */
+export interface SessionContext {
+  sessionId: string;
+  /** The authenticated principal; `undefined` when the SSE route is not guarded. */
+  user: Principal | undefined;
+  /** SDK-shaped auth info; `undefined` when anonymous. */
+  authInfo: AuthInfo | undefined;
+  /** Headers of the request that opened the stream. */
+  headers: IncomingHttpHeaders;
+}
+
+/** The SDK `Transport` interface, structurally (v1 `@modelcontextprotocol/sdk` and v2 alike). */
+export interface TransportLike {
+  start(): Promise<void>;
+  send(message: JSONRPCMessage, options?: unknown): Promise<void>;
+  close(): Promise<void>;
+  onclose?: (() => void) | undefined;
+  onerror?: ((error: Error) => void) | undefined;
+  onmessage?: ((message: JSONRPCMessage, extra?: MessageExtra) => void) | undefined;
+  sessionId?: string | undefined;
+}
+
+/** Extra info passed with each client message, as the SDK's `MessageExtraInfo`. */
+export interface MessageExtra {
+  authInfo?: AuthInfo;
+  requestInfo?: { headers: IncomingHttpHeaders };
+}
+
+/** An MCP server: SDK v1 `McpServer`/`Server` or SDK v2 `McpServer`. */
+export interface ServerLike {
+  // `any` keeps both SDKs' transport parameter types assignable to this one.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  connect(transport: any): Promise<void>;
+  close?(): Promise<void>;
+}

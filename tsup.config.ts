@@ -1,0 +1,13 @@
+// tsup.config.ts: builds the ESM and CommonJS bundles, each with its own type declarations.
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: { index: 'lib/index.ts', redis: 'lib/redis/index.ts' },
+  format: ['esm', 'cjs'],
+  dts: true,
+  clean: true,
+  target: 'node20',
+  sourcemap: true,
+  splitting: false,
+  external: ['express', 'ioredis'],
+});
