@@ -64,12 +64,14 @@ export async function roundTrip(contender, cfg) {
     const text = 'hello from the bench client: a short echo payload';
     async function slot(s) {
       while (!stop && !s.closed) {
+        const startedIn = phase;
         try {
           const { msg, latencyMs } = await s.call('tools/call', { name: 'echo', arguments: { text } });
           if (msg.result?.content?.[0]?.text !== text) throw new Error(`wrong echo ${JSON.stringify(msg).slice(0, 200)}`);
+          // Throughput counts what completes in the window; latency only calls that also started in it.
           if (phase === 'timed') {
             calls++;
-            latencies.push(latencyMs);
+            if (startedIn === 'timed') latencies.push(latencyMs);
           }
         } catch (err) {
           errors++;

@@ -1,0 +1,123 @@
+// Test helpers: a real Express app on port 0 with the router mounted, and MCP servers built with SDK v1 and v2.
+import express, { type Express } from 'express';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { McpServer as McpServerV1 } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { McpServer as McpServerV2 } from '@modelcontextprotocol/server';
+import { z } from 'zod';
+import { createMcpSseRouter, type McpSseRouter, type McpSseRouterOptions, type SessionContext } from '../../lib/index.js';
+
+export interface Harness {
+  app: Express;
+  router: McpSseRouter;
+  server: Server;
+  baseUrl: string;
+  /** URL of the SSE endpoint under the mount prefix. */
+  sseUrl: string;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions extends Partial<McpSseRouterOptions> {
+  mountPath?: string;
+  /** Runs on the app before the router is mounted (e.g. express.json()). */
+  before?: (app: Express) => void;
+}
+
+/** Starts a real HTTP server on 127.0.0.1:0 with the router at `mountPath` (default `/mcp`). */
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const { mountPath = '/mcp', before, ...routerOptions } = options;
+  const router = createMcpSseRouter({ createServer: (session) => buildServerV1(session), ...routerOptions });
+  const app = express();
+  before?.(app);
+  app.use(mountPath, router);
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  const baseUrl = `http://127.0.0.1:${port}`;
+  return {
+    app,
+    router,
+    server,
+    baseUrl,
+    sseUrl: `${baseUrl}${mountPath === '/' ? '' : mountPath}${routerOptions.ssePath ?? '/sse'}`,
+    async close() {
+      await router.close({ timeoutMs: 2000 });
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** SDK v1 McpServer with the tools the tests use. */
+export function buildServerV1(session?: SessionContext): McpServerV1 {
+  const server = new McpServerV1({ name: 'test-v1', version: '1.0.0' }, { capabilities: { logging: {} } });
+  registerTools(server as unknown as ToolHost, session);
+  return server;
+}
+
+/** SDK v2 McpServer with the same tools. */
+export function buildServerV2(session?: SessionContext): McpServerV2 {
+  const server = new McpServerV2({ name: 'test-v2', version: '2.0.0' }, { capabilities: { logging: {} } });
+  registerTools(server as unknown as ToolHost, session);
+  return server;
+}
+
+type Notify = (n: { method: string; params: Record<string, unknown> }) => Promise<void>;
+type AuthLike = { clientId: string; scopes: string[] };
+/** The handler context of SDK v1 (`extra`) and SDK v2 (`ctx`), which differ in shape. */
+interface ToolExtra {
+  authInfo?: AuthLike;
+  _meta?: { progressToken?: string | number };
+  sendNotification?: Notify;
+  mcpReq?: { _meta?: { progressToken?: string | number }; notify: Notify };
+  http?: { authInfo?: AuthLike };
+}
+const authOf = (extra: ToolExtra) => extra.authInfo ?? extra.http?.authInfo;
+const progressTokenOf = (extra: ToolExtra) => extra._meta?.progressToken ?? extra.mcpReq?._meta?.progressToken;
+const notifyOf = (extra: ToolExtra): Notify => extra.sendNotification ?? extra.mcpReq!.notify;
+interface ToolHost {
+  registerTool(name: string, config: object, cb: (args: Record<string, unknown>, extra: ToolExtra) => Promise<unknown>): void;
+  sendLoggingMessage(params: object, sessionId?: string): Promise<void>;
+  server: { listRoots(): Promise<{ roots: { uri: string; name?: string }[] }> };
+}
+
+function registerTools(server: ToolHost, session?: SessionContext): void {
+  server.registerTool('echo', { inputSchema: { text: z.string() } }, async ({ text }) => ({ content: [{ type: 'text', text: String(text) }] }));
+  server.registerTool('add', { inputSchema: { a: z.number(), b: z.number() } }, async ({ a, b }) => ({
+    content: [{ type: 'text', text: String(Number(a) + Number(b)) }],
+  }));
+  server.registerTool('whoami', { inputSchema: {} }, async (_args, extra) => ({
+    content: [{ type: 'text', text: JSON.stringify({ clientId: authOf(extra)?.clientId ?? null, scopes: authOf(extra)?.scopes ?? [], sessionUser: session?.user?.id ?? null }) }],
+  }));
+  server.registerTool('countdown', { inputSchema: { from: z.number() } }, async ({ from }, extra) => {
+    const token = progressTokenOf(extra);
+    const steps = Number(from);
+    for (let step = 1; step <= steps; step++) {
+      await server.sendLoggingMessage({ level: 'info', data: `step ${step}` });
+      if (token !== undefined) {
+        await notifyOf(extra)({ method: 'notifications/progress', params: { progressToken: token, progress: step, total: steps } });
+      }
+      // The SDK clients run notification handlers a microtask late: a result in the same TCP read as the last
+      // progress would unregister the progress handler first. A pause keeps them in separate reads.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    return { content: [{ type: 'text', text: 'done' }] };
+  });
+  server.registerTool('roots', { inputSchema: {} }, async () => {
+    const { roots } = await server.server.listRoots();
+    return { content: [{ type: 'text', text: roots.map((r) => r.uri).join(',') }] };
+  });
+  server.registerTool('fail', { inputSchema: {} }, async () => {
+    throw new Error('tool failed on purpose');
+  });
+}
+
+/** Resolves once `predicate` is true, polling; rejects after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const start = Date.now();
+  while (!predicate()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
