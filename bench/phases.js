@@ -212,7 +212,8 @@ function openStalledStream(target) {
       let buf = '';
       const onData = (chunk) => {
         buf += chunk;
-        const m = /event: endpoint\ndata: ([^\n]*)\n\n/.exec(buf);
+        // Any field order: `event: endpoint` and its `data:` line in one block (an `id:` may sit between).
+        const m = /(?:^|\n\n)event: endpoint\n(?:[^\n]+\n)*?data: ([^\n]*)\n(?:[^\n]+\n)*\n/.exec(buf);
         if (!m) return;
         clearTimeout(timer);
         res.off('data', onData);
@@ -259,6 +260,8 @@ export async function slowConsumer(contender, cfg) {
     for (const s of warm.sessions) s.close();
     return {
       retainedRssMB: (after.rss - before.rss) / 2 ** 20,
+      retainedHeapMB: (after.heapUsed + after.external - before.heapUsed - before.external) / 2 ** 20,
+      slowConsumerCuts: after.stats?.slowConsumerCuts,
       peakRssMB: (flood.peakRss - flood.rssBefore) / 2 ** 20,
       sentMB: flood.sentBytes / 2 ** 20,
       floodMs: flood.ms,

@@ -40,6 +40,7 @@ if (contender === 'pkg' || contender === 'pkg-secured') {
   app.use('/mcp', router);
   sessions = {
     count: () => router.sessions.size,
+    stats: () => router.sessions.stats?.(),
     get: (id) => router.sessions.get(id),
     broadcast: (notification) => {
       router.sessions.broadcast({ method: notification.method, params: notification.params });
@@ -124,7 +125,14 @@ app.get('/__stats', (req, res) => {
   global.gc();
   global.gc();
   const m = process.memoryUsage();
-  res.json({ rss: m.rss, heapUsed: m.heapUsed, external: m.external, sessions: sessions.count(), problems });
+  res.json({
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+    external: m.external,
+    sessions: sessions.count(),
+    problems,
+    stats: sessions.stats?.(),
+  });
 });
 
 let broadcastSeq = 0;

@@ -34,6 +34,21 @@ motd.onChange = () => mcp.sessions.broadcast({ method: 'notifications/resources/
 const app = express();
 app.use(express.static(fileURLToPath(new URL('./public/', import.meta.url))));
 app.get('/health', (_req, res) => res.json({ status: 'ok', sessions: mcp.sessions.stats() }));
+if (process.env.EXAMPLE_TEST_HOOKS === '1') {
+  // Test only: POST /__test/cut-streams destroys every open SSE socket, as a flaky network would.
+  const sseSockets = new Set();
+  app.use('/mcp/sse', (req, res, next) => {
+    sseSockets.add(req.socket);
+    res.on('close', () => sseSockets.delete(req.socket));
+    next();
+  });
+  app.post('/__test/cut-streams', (_req, res) => {
+    const cut = sseSockets.size;
+    for (const socket of sseSockets) socket.destroy();
+    sseSockets.clear();
+    res.json({ cut });
+  });
+}
 app.use('/mcp', mcp);
 
 const server = app.listen(port, host, () => {

@@ -51,7 +51,8 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
       }
       if (!user) {
         onFailure();
-        const reason = failureReason(names.length === 1 ? [info] : (info as unknown[]));
+        // Passport always calls back with one challenge per strategy here, since `names` is an array.
+        const reason = failureReason(Array.isArray(info) ? info : [info]);
         logAuth('refused %s %s: %s', req.method, req.path, reason);
         replyError(res, {
           status: 401,

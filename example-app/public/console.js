@@ -1,0 +1,744 @@
+// The example app's browser console: a small MCP client built on the browser's own EventSource and fetch.
+//
+// Wire flow (MCP HTTP+SSE, protocol 2024-11-05): GET the SSE stream, wait for the `endpoint` event (the URL to
+// POST to, carrying the sessionId), POST `initialize` then `notifications/initialized`; every reply and
+// notification comes back as a `message` event. When the stream drops, EventSource reconnects by itself after
+// the server's `retry:` delay and sends `Last-Event-ID`; the server answers with the same `endpoint` event and
+// replays what was missed. Same sessionId: a resume, nothing to redo. New sessionId: a fresh session, so the
+// console initializes again.
+
+const PROTOCOL_VERSION = '2024-11-05';
+const CLIENT_INFO = { name: 'express-mcp-sse console', version: '0.1.0' };
+/** Where the stream lives, relative to this page; `?sse=/other/sse` points the console elsewhere. */
+const SSE_PATH = new URLSearchParams(location.search).get('sse') ?? 'mcp/sse';
+const HANDSHAKE_TIMEOUT_MS = 15_000;
+const MAX_LOG_ENTRIES = 2000;
+const KEY_STORAGE = 'express-mcp-sse-console:api-key';
+
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const ui = {
+  pill: $('status-pill'),
+  detail: $('status-detail'),
+  sessionId: $('session-id'),
+  connectForm: /** @type {HTMLFormElement} */ ($('connect-form')),
+  apiKey: /** @type {HTMLInputElement} */ ($('api-key')),
+  connect: /** @type {HTMLButtonElement} */ ($('connect-button')),
+  disconnect: /** @type {HTMLButtonElement} */ ($('disconnect-button')),
+  toolCount: $('tool-count'),
+  toolsEmpty: $('tools-empty'),
+  toolList: $('tool-list'),
+  refreshTools: /** @type {HTMLButtonElement} */ ($('refresh-tools')),
+  toolName: $('call-tool-name'),
+  description: $('call-description'),
+  callForm: /** @type {HTMLFormElement} */ ($('call-form')),
+  args: /** @type {HTMLTextAreaElement} */ ($('call-args')),
+  argsError: $('args-error'),
+  resetArgs: /** @type {HTMLButtonElement} */ ($('reset-args')),
+  schema: $('call-schema'),
+  call: /** @type {HTMLButtonElement} */ ($('call-button')),
+  progressRow: $('progress-row'),
+  progressLabel: $('progress-label'),
+  progress: /** @type {HTMLProgressElement} */ ($('call-progress')),
+  progressText: $('progress-text'),
+  result: $('result'),
+  log: $('log'),
+  clearLog: /** @type {HTMLButtonElement} */ ($('clear-log')),
+};
+
+/** A JSON-RPC error from the server, or an HTTP refusal of a POST. */
+class RpcError extends Error {
+  constructor(message, code, data) {
+    super(message);
+    this.name = 'RpcError';
+    this.code = code;
+    this.data = data;
+  }
+}
+
+const state = {
+  /** @type {EventSource | null} The one live stream; events from any other source are ignored. */
+  source: null,
+  /** @type {URL | null} */
+  sseUrl: null,
+  /** @type {URL | null} Where to POST, from the latest `endpoint` event. */
+  postUrl: null,
+  /** @type {string | null} */
+  sessionId: null,
+  apiKey: '',
+  /** True between a stream error and the next `endpoint` event. */
+  reconnecting: false,
+  /** Bumped for every new session, so a stale handshake stops halfway. */
+  generation: 0,
+  nextId: 1,
+  /** @type {Map<number | string, PendingRequest>} */
+  pending: new Map(),
+  /** @type {Array<{ name: string, description?: string, inputSchema?: object }>} */
+  tools: [],
+  /** @type {string | null} */
+  selected: null,
+  /** Arguments edited per tool, so switching tools keeps what was typed. */
+  drafts: new Map(),
+  /** Progress token of the latest call; its notifications drive the progress bar. */
+  activeProgressToken: null,
+  callCount: 0,
+};
+
+/**
+ * @typedef {object} PendingRequest
+ * @property {string} method
+ * @property {(result: any) => void} resolve
+ * @property {(error: Error) => void} reject
+ * @property {(result: any) => string} describe   one-line summary of the result for the log
+ * @property {ReturnType<typeof setTimeout>} [timer]
+ */
+
+// ---------------------------------------------------------------- status and log
+
+/** @param {'idle'|'connecting'|'initializing'|'ready'|'reconnecting'|'resumed'|'closed'|'error'} phase */
+function setStatus(phase, text, detail = '') {
+  ui.pill.dataset.state = phase;
+  ui.pill.textContent = text;
+  ui.detail.textContent = detail;
+  document.body.dataset.phase = phase;
+  const live = state.source !== null;
+  ui.disconnect.disabled = !live;
+  ui.connect.textContent = live ? 'Reconnect' : 'Connect';
+  updateCallButton();
+}
+
+function showSession(sessionId) {
+  ui.sessionId.textContent = sessionId ?? '—';
+  ui.sessionId.title = sessionId ? `Session id from the endpoint event: ${sessionId}` : 'Not connected';
+}
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+
+/**
+ * Appends one line to the activity log.
+ * @param {string} kind  stream | handshake | request | response | result | log | progress | broadcast | notice | error
+ * @param {string} text
+ * @param {{ dir?: 'in'|'out', eventId?: string, level?: string, method?: string, title?: string }} [meta]
+ */
+function log(kind, text, meta = {}) {
+  const atBottom = ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 24;
+  const item = document.createElement('li');
+  item.className = 'entry';
+  item.dataset.kind = kind;
+  if (meta.dir) item.dataset.dir = meta.dir;
+  if (meta.eventId) item.dataset.eventId = meta.eventId;
+  if (meta.level) item.dataset.level = meta.level;
+  if (meta.method) item.dataset.method = meta.method;
+  if (meta.title) item.title = meta.title;
+
+  const now = new Date();
+  const time = document.createElement('time');
+  time.dateTime = now.toISOString();
+  time.textContent = `${timeFormat.format(now)}.${String(now.getMilliseconds()).padStart(3, '0')}`;
+  const badge = document.createElement('span');
+  badge.className = 'badge';
+  badge.textContent = meta.level && kind === 'log' ? meta.level : kind;
+  const dir = document.createElement('span');
+  dir.className = 'dir';
+  dir.textContent = meta.dir === 'out' ? '→' : meta.dir === 'in' ? '←' : '·';
+  dir.setAttribute('aria-label', meta.dir === 'out' ? 'sent' : meta.dir === 'in' ? 'received' : '');
+  const body = document.createElement('span');
+  body.className = 'text';
+  body.textContent = text;
+  item.append(time, dir, badge, body);
+  ui.log.append(item);
+  while (ui.log.childElementCount > MAX_LOG_ENTRIES) ui.log.firstElementChild?.remove();
+  if (atBottom) ui.log.scrollTop = ui.log.scrollHeight;
+}
+
+/** Short, single-line JSON for log lines. */
+function brief(value, max = 140) {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  const line = (text ?? 'undefined').replace(/\s+/g, ' ');
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
+// ---------------------------------------------------------------- the stream
+
+function connect() {
+  closeStream('reconnecting by hand');
+  const key = ui.apiKey.value.trim();
+  state.apiKey = key;
+  try {
+    if (key) sessionStorage.setItem(KEY_STORAGE, key);
+    else sessionStorage.removeItem(KEY_STORAGE);
+  } catch {
+    // Storage may be off (private mode); the key then lives only in the input.
+  }
+  const url = new URL(SSE_PATH, location.href);
+  // EventSource cannot send headers, so the key rides in the query; the server keeps it out of the endpoint URL.
+  if (key) url.searchParams.set('api_key', key);
+  state.sseUrl = url;
+  state.reconnecting = false;
+
+  const source = new EventSource(url);
+  state.source = source;
+  // One listener of each kind per EventSource, and only the current source is heard: no double handling.
+  source.addEventListener('endpoint', (event) => source === state.source && onEndpoint(/** @type {MessageEvent} */ (event)));
+  source.addEventListener('message', (event) => source === state.source && onMessage(event));
+  source.addEventListener('error', () => source === state.source && onStreamError(source));
+  setStatus('connecting', 'connecting…', url.pathname);
+  log('stream', `Opening ${url.pathname}${key ? ' with an API key' : ''}`);
+}
+
+/** Closes the stream on purpose, failing whatever was still waiting for a reply. */
+function closeStream(reason) {
+  const source = state.source;
+  state.source = null;
+  state.generation++;
+  if (source !== null) source.close();
+  failPending(new Error(`Connection closed (${reason}).`));
+  state.sessionId = null;
+  state.postUrl = null;
+  state.reconnecting = false;
+  showSession(null);
+  return source !== null;
+}
+
+function disconnect() {
+  if (!closeStream('disconnected')) return;
+  setStatus('closed', 'disconnected', 'The server keeps the session for its resume window, then closes it.');
+  log('stream', 'Disconnected');
+  renderTools([]);
+}
+
+/** @param {MessageEvent} event */
+function onEndpoint(event) {
+  const postUrl = new URL(event.data, state.sseUrl ?? location.href);
+  const sessionId = postUrl.searchParams.get('sessionId');
+  const previous = state.sessionId;
+  const wasReconnecting = state.reconnecting;
+  state.reconnecting = false;
+  state.postUrl = postUrl;
+
+  if (wasReconnecting && previous !== null && sessionId === previous) {
+    // A resume: the server replays what we missed right after this event. No new handshake.
+    setStatus('resumed', 'resumed', 'Same session; missed messages were replayed.');
+    log('stream', `Stream resumed: session ${sessionId} kept, missed messages follow`, { dir: 'in' });
+    return;
+  }
+
+  state.sessionId = sessionId;
+  showSession(sessionId);
+  if (previous !== null) {
+    // Resume refused (session expired, server restarted, buffer overrun): a fresh session, so start over.
+    failPending(new Error('The session was replaced by a new one; the call was lost.'));
+    log('notice', `Resume refused: the server opened a new session ${sessionId}; initializing again`, { dir: 'in' });
+  } else {
+    log('stream', `Stream open: session ${sessionId}, POST to ${postUrl.pathname}`, { dir: 'in' });
+  }
+  void handshake(previous !== null);
+}
+
+/** @param {EventSource} source */
+function onStreamError(source) {
+  if (source.readyState === EventSource.CONNECTING) {
+    // EventSource retries on its own after the `retry:` delay, sending Last-Event-ID; log the drop once.
+    if (!state.reconnecting) {
+      state.reconnecting = true;
+      setStatus('reconnecting', 'reconnecting…', 'Stream dropped; the browser reconnects with Last-Event-ID.');
+      log('stream', 'Stream dropped: reconnecting…');
+    }
+    return;
+  }
+  // CLOSED: the server refused the stream (401, 403, 409, 503…) or the response was not an event stream.
+  const url = state.sseUrl;
+  const hadSession = state.sessionId !== null;
+  closeStream('stream refused');
+  setStatus('error', 'disconnected', 'The server refused the stream.');
+  if (url !== null) void explainRefusal(url, hadSession);
+}
+
+/** EventSource hides the status of a refused stream; ask once with fetch to tell the user why. */
+async function explainRefusal(url, hadSession) {
+  const controller = new AbortController();
+  let message;
+  try {
+    const response = await fetch(url, { signal: controller.signal, headers: { Accept: 'text/event-stream' }, cache: 'no-store' });
+    if (response.ok) {
+      controller.abort();
+      message = 'The stream ended unexpectedly. Press Connect to try again.';
+    } else {
+      const body = await response.json().catch(() => null);
+      const reason = body?.error?.message ?? response.statusText;
+      message = `HTTP ${response.status}: ${reason}`;
+      if (response.status === 401) {
+        message = state.apiKey ? `HTTP 401: the API key was refused. ${reason}` : 'HTTP 401: this server needs an API key. Enter it above and press Connect.';
+        ui.apiKey.focus();
+      }
+    }
+  } catch (error) {
+    message = controller.signal.aborted ? 'The stream ended unexpectedly.' : `The server is unreachable (${error.message}).`;
+  }
+  if (state.source !== null) return; // the user reconnected meanwhile
+  setStatus('error', hadSession ? 'disconnected' : 'refused', message);
+  log('error', message);
+}
+
+// ---------------------------------------------------------------- JSON-RPC over POST + SSE
+
+async function post(message) {
+  if (state.postUrl === null) throw new Error('Not connected: no endpoint yet.');
+  const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
+  if (state.apiKey) headers['X-API-Key'] = state.apiKey;
+  const response = await fetch(state.postUrl, { method: 'POST', headers, body: JSON.stringify(message) });
+  if (!response.ok) {
+    const body = await response.json().catch(() => null);
+    const error = body?.error;
+    throw new RpcError(error?.message ?? `HTTP ${response.status} ${response.statusText}`, error?.code ?? response.status, error?.data);
+  }
+}
+
+/**
+ * Sends a request; resolves with its result when the reply arrives on the stream (possibly after a resume).
+ * @param {string} method
+ * @param {object} [params]
+ * @param {{ timeoutMs?: number, describe?: (result: any) => string, logText?: string }} [options]
+ */
+function request(method, params, options = {}) {
+  const id = state.nextId++;
+  const message = params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params };
+  return new Promise((resolve, reject) => {
+    /** @type {PendingRequest} */
+    const entry = { method, resolve, reject, describe: options.describe ?? ((result) => brief(result)) };
+    if (options.timeoutMs) {
+      entry.timer = setTimeout(() => settle(id, new Error(`${method} got no reply within ${options.timeoutMs / 1000} s.`)), options.timeoutMs);
+    }
+    state.pending.set(id, entry);
+    log('request', options.logText ?? `${method}${params === undefined ? '' : ` ${brief(params)}`}`, { dir: 'out', method });
+    post(message).catch((error) => settle(id, error));
+  });
+}
+
+async function notify(method, params) {
+  log('request', method, { dir: 'out', method });
+  await post(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params });
+}
+
+/** Ends a pending request with an error (its reply will never come). */
+function settle(id, error) {
+  const entry = state.pending.get(id);
+  if (entry === undefined) return;
+  state.pending.delete(id);
+  clearTimeout(entry.timer);
+  entry.reject(error);
+}
+
+function failPending(error) {
+  for (const id of [...state.pending.keys()]) settle(id, error);
+}
+
+/** @param {MessageEvent} event */
+function onMessage(event) {
+  const eventId = event.lastEventId;
+  let message;
+  try {
+    message = JSON.parse(event.data);
+  } catch {
+    log('error', `Unparseable message: ${brief(event.data)}`, { dir: 'in', eventId });
+    return;
+  }
+  const batch = Array.isArray(message) ? message : [message];
+  for (const item of batch) handleMessage(item, eventId);
+}
+
+function handleMessage(message, eventId) {
+  const meta = { dir: /** @type {'in'} */ ('in'), eventId };
+  if (message.method === undefined) {
+    // A response to one of our requests.
+    const entry = state.pending.get(message.id);
+    if (entry === undefined) {
+      log('response', `Reply to unknown request ${brief(message.id)}: ${brief(message.result ?? message.error)}`, meta);
+      return;
+    }
+    state.pending.delete(message.id);
+    clearTimeout(entry.timer);
+    if (message.error) {
+      log('error', `${entry.method} failed: ${message.error.message} (${message.error.code})`, { ...meta, method: entry.method });
+      entry.reject(new RpcError(message.error.message, message.error.code, message.error.data));
+    } else {
+      const isToolError = entry.method === 'tools/call' && message.result?.isError === true;
+      log(isToolError ? 'error' : 'response', `${entry.method} ${entry.describe(message.result)}`, { ...meta, method: entry.method });
+      entry.resolve(message.result);
+    }
+    return;
+  }
+
+  if (message.id !== undefined) {
+    handleServerRequest(message, meta);
+    return;
+  }
+
+  const params = message.params ?? {};
+  switch (message.method) {
+    case 'notifications/message': {
+      const logger = params.logger ? `[${params.logger}] ` : '';
+      log('log', `${logger}${typeof params.data === 'string' ? params.data : brief(params.data)}`, { ...meta, level: params.level ?? 'info', method: message.method });
+      break;
+    }
+    case 'notifications/progress':
+      onProgress(params, meta);
+      break;
+    case 'notifications/resources/list_changed':
+      log('broadcast', 'Resources changed (notifications/resources/list_changed, sent to every session)', { ...meta, method: message.method });
+      break;
+    case 'notifications/tools/list_changed':
+      log('broadcast', 'Tools changed: listing them again', { ...meta, method: message.method });
+      void loadTools().catch((error) => log('error', `tools/list failed: ${error.message}`));
+      break;
+    case 'notifications/cancelled':
+      log('notice', `Server cancelled request ${brief(params.requestId)}${params.reason ? `: ${params.reason}` : ''}`, { ...meta, method: message.method });
+      break;
+    default:
+      log('notice', `${message.method} ${brief(params)}`, { ...meta, method: message.method });
+  }
+}
+
+/** The server may ask us things; the console answers ping and politely refuses the rest. */
+function handleServerRequest(message, meta) {
+  log('notice', `Server request ${message.method}`, { ...meta, method: message.method });
+  const reply = message.method === 'ping'
+    ? { jsonrpc: '2.0', id: message.id, result: {} }
+    : { jsonrpc: '2.0', id: message.id, error: { code: -32601, message: `The console does not support ${message.method}.` } };
+  post(reply).catch((error) => log('error', `Could not answer ${message.method}: ${error.message}`));
+}
+
+// ---------------------------------------------------------------- handshake and tools
+
+async function handshake(fresh) {
+  const generation = ++state.generation;
+  const stale = () => generation !== state.generation;
+  setStatus('initializing', 'initializing…', fresh ? 'New session: initializing again.' : '');
+  try {
+    const result = await request(
+      'initialize',
+      { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: CLIENT_INFO },
+      {
+        timeoutMs: HANDSHAKE_TIMEOUT_MS,
+        logText: `initialize (protocol ${PROTOCOL_VERSION})`,
+        describe: (r) => `→ ${r.serverInfo?.name ?? 'server'} ${r.serverInfo?.version ?? ''} (protocol ${r.protocolVersion})`,
+      },
+    );
+    if (stale()) return;
+    await notify('notifications/initialized');
+    if (result.capabilities?.logging) {
+      await request('logging/setLevel', { level: 'info' }, { timeoutMs: HANDSHAKE_TIMEOUT_MS, describe: () => '→ ok' });
+    }
+    if (stale()) return;
+    const server = `${result.serverInfo?.name ?? 'server'} ${result.serverInfo?.version ?? ''}`.trim();
+    await loadTools();
+    if (stale()) return;
+    setStatus('ready', 'connected', fresh ? `New session (the resume was refused) · ${server}` : server);
+  } catch (error) {
+    if (stale()) return;
+    setStatus('error', 'error', `Handshake failed: ${error.message}`);
+    log('error', `Handshake failed: ${error.message}`);
+  }
+}
+
+async function loadTools() {
+  const tools = [];
+  let cursor;
+  do {
+    const page = await request('tools/list', cursor === undefined ? undefined : { cursor }, {
+      timeoutMs: HANDSHAKE_TIMEOUT_MS,
+      describe: (r) => `→ ${r.tools?.length ?? 0} tools: ${(r.tools ?? []).map((t) => t.name).join(', ')}`,
+    });
+    tools.push(...(page.tools ?? []));
+    cursor = page.nextCursor;
+  } while (cursor);
+  renderTools(tools);
+}
+
+function renderTools(tools) {
+  state.tools = tools;
+  ui.toolList.replaceChildren(
+    ...tools.map((tool) => {
+      const item = document.createElement('li');
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'tool';
+      button.dataset.tool = tool.name;
+      button.setAttribute('aria-pressed', String(tool.name === state.selected));
+      const name = document.createElement('span');
+      name.className = 'tool-title';
+      name.textContent = tool.title ?? tool.name;
+      const description = document.createElement('span');
+      description.className = 'tool-desc';
+      description.textContent = tool.description ?? '';
+      button.append(name, description);
+      item.append(button);
+      return item;
+    }),
+  );
+  ui.toolCount.textContent = tools.length ? String(tools.length) : '';
+  ui.toolsEmpty.hidden = tools.length > 0;
+  ui.toolsEmpty.textContent = state.source === null ? 'Connect to list the server\'s tools.' : 'This server has no tools.';
+  ui.refreshTools.disabled = state.source === null;
+  if (state.selected !== null && !tools.some((t) => t.name === state.selected)) selectTool(null);
+  else if (state.selected === null && tools.length > 0) selectTool(tools[0].name);
+  else selectTool(state.selected);
+}
+
+/** @param {string | null} name */
+function selectTool(name) {
+  // Keep what was typed for the tool being left (or re-shown after a refresh).
+  if (state.selected !== null && !ui.args.disabled) state.drafts.set(state.selected, ui.args.value);
+  state.selected = name;
+  const tool = state.tools.find((t) => t.name === name);
+  for (const button of ui.toolList.querySelectorAll('button.tool')) {
+    button.setAttribute('aria-pressed', String(button.dataset.tool === name));
+  }
+  ui.toolName.textContent = tool ? tool.name : 'no tool selected';
+  ui.description.textContent = tool?.description ?? (state.tools.length ? 'Pick a tool on the left.' : '');
+  ui.schema.textContent = tool ? JSON.stringify(tool.inputSchema ?? {}, null, 2) : '';
+  ui.args.disabled = !tool;
+  ui.resetArgs.disabled = !tool;
+  ui.args.value = tool ? (state.drafts.get(tool.name) ?? argumentsTemplate(tool)) : '{}';
+  clearArgsError();
+  updateCallButton();
+}
+
+function argumentsTemplate(tool) {
+  const value = exampleFor(tool.inputSchema ?? { type: 'object' });
+  const args = value !== null && typeof value === 'object' && !Array.isArray(value) ? value : {};
+  return JSON.stringify(args, null, 2);
+}
+
+/** A plausible value for a JSON Schema: its default or first example, else an empty value of its type. */
+function exampleFor(schema, depth = 0) {
+  if (schema === null || typeof schema !== 'object' || depth > 6) return null;
+  if ('default' in schema) return schema.default;
+  if (Array.isArray(schema.examples) && schema.examples.length > 0) return schema.examples[0];
+  if ('const' in schema) return schema.const;
+  if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[0];
+  const variants = schema.anyOf ?? schema.oneOf;
+  if (Array.isArray(variants) && variants.length > 0) return exampleFor(variants.find((v) => v?.type !== 'null') ?? variants[0], depth + 1);
+  const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== 'null') : schema.type;
+  switch (type) {
+    case 'string':
+      return '';
+    case 'number':
+    case 'integer':
+      return typeof schema.minimum === 'number' ? schema.minimum : 0;
+    case 'boolean':
+      return false;
+    case 'array':
+      return [];
+    case 'null':
+      return null;
+    default: {
+      const out = {};
+      for (const [key, sub] of Object.entries(schema.properties ?? {})) out[key] = exampleFor(sub, depth + 1);
+      return out;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- calling a tool
+
+function updateCallButton() {
+  const ready = state.postUrl !== null && state.selected !== null && state.tools.length > 0;
+  ui.call.disabled = !ready;
+}
+
+function clearArgsError() {
+  ui.argsError.textContent = '';
+  ui.args.removeAttribute('aria-invalid');
+}
+
+function parseArgs() {
+  const text = ui.args.value.trim();
+  if (text === '') return {};
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`Not valid JSON: ${error.message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('Arguments must be a JSON object, like {"a": 1}.');
+  return value;
+}
+
+async function callSelected() {
+  const name = state.selected;
+  if (name === null || ui.call.disabled) return;
+  let args;
+  try {
+    args = parseArgs();
+  } catch (error) {
+    ui.argsError.textContent = error.message;
+    ui.args.setAttribute('aria-invalid', 'true');
+    ui.args.focus();
+    return;
+  }
+  clearArgsError();
+  state.drafts.set(name, ui.args.value);
+  const progressToken = `call-${++state.callCount}`;
+  state.activeProgressToken = progressToken;
+  ui.progressRow.hidden = true;
+  ui.progress.max = 1;
+  ui.progress.value = 0;
+  ui.progressText.textContent = '';
+  showResultPending(name);
+  const started = performance.now();
+  try {
+    const result = await request(
+      'tools/call',
+      { name, arguments: args, _meta: { progressToken } },
+      { logText: `tools/call ${name} ${brief(args)}`, describe: (r) => `${name} → ${brief(textOf(r), 120)}` },
+    );
+    showResult(name, result, performance.now() - started);
+  } catch (error) {
+    showCallError(name, error, performance.now() - started);
+  }
+}
+
+function onProgress(params, meta) {
+  const { progressToken, progress, total, message } = params;
+  const ofTotal = typeof total === 'number' ? `/${total}` : '';
+  log('progress', `${progress}${ofTotal}${message ? ` · ${message}` : ''}`, { ...meta, method: 'notifications/progress', title: `progress token ${progressToken}` });
+  if (progressToken !== state.activeProgressToken) return;
+  ui.progressRow.hidden = false;
+  if (typeof total === 'number' && total > 0) {
+    ui.progress.max = total;
+    ui.progress.value = Math.min(progress, total);
+    const percent = Math.round((Math.min(progress, total) / total) * 100);
+    ui.progressText.textContent = `${percent}%${message ? ` · ${message}` : ''}`;
+    ui.progress.setAttribute('aria-valuetext', `${progress} of ${total}${message ? `, ${message}` : ''}`);
+  } else {
+    ui.progress.removeAttribute('value'); // indeterminate: no total known
+    ui.progressText.textContent = `${progress}${message ? ` · ${message}` : ''}`;
+  }
+}
+
+function textOf(result) {
+  const parts = (result?.content ?? []).map((c) => (c.type === 'text' ? c.text : `[${c.type}]`));
+  return parts.length ? parts.join('\n') : JSON.stringify(result?.structuredContent ?? result ?? null);
+}
+
+function showResultPending(name) {
+  ui.result.dataset.state = 'pending';
+  ui.result.setAttribute('aria-busy', 'true');
+  const note = document.createElement('p');
+  note.className = 'empty';
+  note.textContent = `Calling ${name}…`;
+  ui.result.replaceChildren(note);
+}
+
+function resultHeader(name, ms, label) {
+  const head = document.createElement('p');
+  head.className = 'result-meta';
+  const tool = document.createElement('code');
+  tool.textContent = name;
+  head.append(tool, ` · ${label} · ${ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`}`);
+  return head;
+}
+
+function showResult(name, result, ms) {
+  const isError = result?.isError === true;
+  ui.result.dataset.state = isError ? 'error' : 'ok';
+  ui.result.removeAttribute('aria-busy');
+  const parts = [resultHeader(name, ms, isError ? 'tool error' : 'ok')];
+  for (const item of result?.content ?? []) parts.push(renderContent(item));
+  if ((result?.content ?? []).length === 0) parts.push(renderJson(result?.structuredContent ?? result));
+  const raw = document.createElement('details');
+  raw.className = 'raw';
+  const summary = document.createElement('summary');
+  summary.textContent = 'Raw result';
+  raw.append(summary, renderJson(result));
+  parts.push(raw);
+  ui.result.replaceChildren(...parts);
+}
+
+function showCallError(name, error, ms) {
+  ui.result.dataset.state = 'error';
+  ui.result.removeAttribute('aria-busy');
+  const text = document.createElement('pre');
+  text.className = 'result-text';
+  text.textContent = error.code !== undefined ? `${error.message} (code ${error.code})` : error.message;
+  ui.result.replaceChildren(resultHeader(name, ms, 'failed'), text);
+}
+
+function renderContent(item) {
+  if (item.type === 'text') {
+    const pre = document.createElement('pre');
+    pre.className = 'result-text';
+    pre.textContent = item.text;
+    return pre;
+  }
+  if (item.type === 'image' && typeof item.data === 'string' && /^image\/[\w.+-]+$/.test(item.mimeType ?? '')) {
+    const img = document.createElement('img');
+    img.src = `data:${item.mimeType};base64,${item.data}`;
+    img.alt = 'Image returned by the tool';
+    img.className = 'result-image';
+    return img;
+  }
+  return renderJson(item);
+}
+
+function renderJson(value) {
+  const pre = document.createElement('pre');
+  pre.className = 'result-json';
+  pre.textContent = JSON.stringify(value, null, 2);
+  return pre;
+}
+
+// ---------------------------------------------------------------- wiring
+
+ui.connectForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  connect();
+});
+ui.disconnect.addEventListener('click', disconnect);
+ui.refreshTools.addEventListener('click', () => void loadTools().catch((error) => log('error', `tools/list failed: ${error.message}`)));
+ui.clearLog.addEventListener('click', () => ui.log.replaceChildren());
+ui.resetArgs.addEventListener('click', () => {
+  const tool = state.tools.find((t) => t.name === state.selected);
+  if (!tool) return;
+  state.drafts.delete(tool.name);
+  ui.args.value = argumentsTemplate(tool);
+  clearArgsError();
+  ui.args.focus();
+});
+ui.args.addEventListener('input', clearArgsError);
+ui.callForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  void callSelected();
+});
+
+ui.toolList.addEventListener('click', (event) => {
+  const button = /** @type {HTMLElement} */ (event.target).closest('button.tool');
+  if (button instanceof HTMLButtonElement) selectTool(button.dataset.tool ?? null);
+});
+// Arrow keys move between tools; Tab still walks every button.
+ui.toolList.addEventListener('keydown', (event) => {
+  if (!['ArrowDown', 'ArrowUp', 'Home', 'End'].includes(event.key)) return;
+  const buttons = [...ui.toolList.querySelectorAll('button.tool')];
+  const index = buttons.indexOf(/** @type {HTMLButtonElement} */ (document.activeElement));
+  if (index === -1) return;
+  event.preventDefault();
+  const next = event.key === 'Home' ? 0 : event.key === 'End' ? buttons.length - 1 : (index + (event.key === 'ArrowDown' ? 1 : -1) + buttons.length) % buttons.length;
+  /** @type {HTMLButtonElement} */ (buttons[next]).focus();
+});
+
+// Ctrl+Enter (Cmd+Enter on macOS) calls the selected tool from anywhere on the page.
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && (event.ctrlKey || event.metaKey) && !event.isComposing) {
+    event.preventDefault();
+    void callSelected();
+  }
+});
+
+try {
+  ui.apiKey.value = sessionStorage.getItem(KEY_STORAGE) ?? '';
+} catch {
+  // No storage: start with an empty key.
+}
+showSession(null);
+setStatus('idle', 'not connected');
+connect();

@@ -1,0 +1,176 @@
+// The auth middleware through the router: 401 envelopes, per-route toggles, strategy chains, foreign strategies,
+// and the app's global passport left alone.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import request from 'supertest';
+import express, { type Request } from 'express';
+import passport from 'passport';
+import { Strategy as PassportStrategy } from 'passport-strategy';
+import { apiKeyStrategy, jwtStrategy, type AuthEndpoints, type SessionContext } from '../../lib/index.js';
+import { buildServerV1 } from '../helpers/server.js';
+import { cleanup, connectClient, expectEnvelope, harnessWith, mintToken, openStream, ping, secret, whoami } from './helpers.js';
+
+afterEach(cleanup);
+
+const apiKey = 'sk-test-authenticate-0123456789';
+
+/** A foreign strategy: trusts an `X-User` header (as a gateway in front of the app would set it). */
+class HeaderUserStrategy extends PassportStrategy {
+  override name = 'header-user';
+  override authenticate(req: Request): void {
+    const user = req.headers['x-user'];
+    if (typeof user === 'string' && user !== '') this.success({ username: user, role: 'gateway' }, { scope: 'gateway:all' });
+    else this.fail('no X-User header', 401);
+  }
+}
+
+/** A strategy that passes without deciding when it has nothing to say (as passport-anonymous does). */
+class PassingStrategy extends PassportStrategy {
+  override name = 'passing';
+  override authenticate(): void {
+    this.pass();
+  }
+}
+
+describe('every 401', () => {
+  it('is a JSON-RPC envelope with one challenge per strategy, naming each scheme', async () => {
+    const harness = await harnessWith({ auth: { strategies: [jwtStrategy({ secret }), apiKeyStrategy({ keys: [apiKey] }), new HeaderUserStrategy()] } });
+    const res = await request(harness.baseUrl).post('/mcp/messages?sessionId=abc').send(ping('req-1'));
+    // The auth middleware runs before the body is read, so the id is not known yet.
+    expectEnvelope(res, 401, 'missing_credentials');
+    const challenge = res.headers['www-authenticate']!;
+    expect(challenge).toContain('Bearer realm="mcp"');
+    expect(challenge).toContain('ApiKey header="X-API-Key"');
+  });
+
+  it('echoes nothing of any presented credential', async () => {
+    const harness = await harnessWith({ auth: { strategies: [jwtStrategy({ secret }), apiKeyStrategy({ keys: [apiKey] })] } });
+    const badToken = mintToken({ sub: 'secret-subject' }, { key: 'wrong-secret-wrong-secret-wrong-secret!' });
+    const badKey = 'sk-test-presented-but-wrong-987654';
+    const res = await request(harness.baseUrl).get('/mcp/sse').set('Authorization', `Bearer ${badToken}`).set('X-API-Key', badKey);
+    expectEnvelope(res, 401, 'invalid_credentials');
+    const everything = res.text + JSON.stringify(res.headers);
+    expect(everything).not.toContain(badKey);
+    expect(everything).not.toContain('secret-subject');
+    for (const part of badToken.split('.')) expect(everything).not.toContain(part);
+  });
+});
+
+describe('auth.endpoints toggles', () => {
+  const combos: AuthEndpoints[] = [
+    { sse: true, messages: true },
+    { sse: false, messages: true },
+    { sse: true, messages: false },
+    { sse: false, messages: false },
+  ];
+
+  it.each(combos)('sse: $sse, messages: $messages guards exactly those routes', async (endpoints) => {
+    const createServer = vi.fn((session: SessionContext) => buildServerV1(session));
+    const harness = await harnessWith({ createServer, auth: { strategies: [apiKeyStrategy({ keys: { [apiKey]: 'toggler' } })], endpoints } });
+    const auth = { 'X-API-Key': apiKey };
+
+    // GET without credentials: refused only when the SSE route is guarded.
+    const anonymous = await openStream(harness.sseUrl);
+    expect(anonymous.status).toBe(endpoints.sse ? 401 : 200);
+    if (!endpoints.sse) expect(createServer.mock.calls[0]![0].user).toBeUndefined();
+
+    // A session to POST to (opened with credentials when needed).
+    const opened = endpoints.sse ? await openStream(harness.sseUrl, auth) : anonymous;
+    expect(opened.status).toBe(200);
+    expect(createServer.mock.lastCall![0].user?.id).toBe(endpoints.sse ? 'toggler' : undefined);
+
+    // POST without credentials: refused only when the messages route is guarded.
+    const unauthenticated = await request(harness.baseUrl).post(opened.endpoint).send(ping());
+    if (endpoints.messages) {
+      expectEnvelope(unauthenticated, 401, 'missing_credentials');
+      expect(unauthenticated.headers['www-authenticate']).toBe('ApiKey header="X-API-Key"');
+    } else {
+      expect(unauthenticated.status).toBe(202);
+    }
+    // POST with credentials always reaches the session.
+    expect((await request(harness.baseUrl).post(opened.endpoint).set(auth).send(ping())).status).toBe(202);
+    expect(harness.router.sessions.stats().authFailures).toBe(Number(endpoints.sse ?? true) + Number(endpoints.messages ?? true));
+  });
+});
+
+describe('strategy chains', () => {
+  it('falls through a failing JWT strategy to a succeeding API key strategy', async () => {
+    const harness = await harnessWith({ auth: { strategies: [jwtStrategy({ secret }), apiKeyStrategy({ keys: { [apiKey]: 'second-strategy' } })] } });
+    const client = await connectClient(harness.sseUrl, { 'X-API-Key': apiKey });
+    expect(await whoami(client)).toEqual({ clientId: 'second-strategy', scopes: [], sessionUser: 'second-strategy' });
+    // An invalid JWT next to a valid key still authenticates: the key strategy is tried after the JWT one fails.
+    const both = await openStream(harness.sseUrl, { Authorization: 'Bearer not-a-token', 'X-API-Key': apiKey });
+    expect(both.status).toBe(200);
+    // The first success wins: a valid JWT and a valid key give the JWT's subject.
+    const jwtFirst = await openStream(harness.sseUrl, { Authorization: `Bearer ${mintToken({ sub: 'jwt-user' })}`, 'X-API-Key': apiKey });
+    expect(harness.router.sessions.get(jwtFirst.sessionId)?.principalId).toBe('jwt-user');
+  });
+
+  it('runs a foreign Passport strategy and hands its user id to the tool', async () => {
+    const harness = await harnessWith({ auth: { strategies: [jwtStrategy({ secret }), new HeaderUserStrategy()] } });
+    const client = await connectClient(harness.sseUrl, { 'X-User': 'gateway-carol' });
+    expect(await whoami(client)).toEqual({ clientId: 'gateway-carol', scopes: ['gateway:all'], sessionUser: 'gateway-carol' });
+    const refused = await request(harness.baseUrl).get('/mcp/sse');
+    expectEnvelope(refused, 401, 'invalid_credentials');
+    // A foreign strategy without hints gets a Bearer challenge.
+    expect(refused.headers['www-authenticate']).toBe('Bearer realm="mcp", Bearer realm="mcp", error="invalid_token"');
+  });
+
+  it('treats a strategy that passes without deciding as unauthenticated on a guarded route', async () => {
+    const createServer = vi.fn(buildServerV1);
+    const harness = await harnessWith({ createServer, auth: { strategies: [new PassingStrategy()] } });
+    expectEnvelope(await request(harness.baseUrl).get('/mcp/sse'), 401, 'missing_credentials');
+    expectEnvelope(await request(harness.baseUrl).post('/mcp/messages?sessionId=x').send(ping()), 401, 'missing_credentials');
+    expect(createServer).not.toHaveBeenCalled();
+    expect(harness.router.sessions.size).toBe(0);
+  });
+});
+
+describe('bad credentials', () => {
+  it('never create a session or an MCP server, and count as auth failures', async () => {
+    const createServer = vi.fn(buildServerV1);
+    const harness = await harnessWith({ createServer, auth: { strategies: [jwtStrategy({ secret }), apiKeyStrategy({ keys: [apiKey] })] } });
+    const attempts: Record<string, string>[] = [
+      {},
+      { Authorization: 'Bearer x.y.z' },
+      { Authorization: `Bearer ${mintToken({}, { key: 'wrong-secret-wrong-secret-wrong-secret!' })}` },
+      { 'X-API-Key': 'nope' },
+    ];
+    for (const headers of attempts) expect((await openStream(harness.sseUrl, headers)).status).toBe(401);
+    expect(createServer).not.toHaveBeenCalled();
+    expect(harness.router.sessions.size).toBe(0);
+    expect(harness.router.sessions.stats()).toMatchObject({ authFailures: attempts.length, opened: 0, active: 0, detached: 0 });
+  });
+});
+
+describe("the app's global passport", () => {
+  it('gets no strategies from the router, and an app using passport.initialize() keeps working', async () => {
+    type WithStrategies = typeof passport & { _strategies: Record<string, unknown> };
+    const before = Object.keys((passport as WithStrategies)._strategies);
+    passport.use('app-own', new HeaderUserStrategy());
+    try {
+      const harness = await harnessWith({
+        auth: { strategies: [jwtStrategy({ secret }), apiKeyStrategy({ keys: [apiKey] })] },
+        before: (app) => {
+          app.use(passport.initialize());
+          app.get('/app/me', passport.authenticate('app-own', { session: false }), (req, res) => {
+            res.json({ user: req.user });
+          });
+          app.use(express.json());
+        },
+      });
+      expect(Object.keys((passport as WithStrategies)._strategies).sort()).toEqual([...before, 'app-own'].sort());
+      // The app's own route still authenticates with the global instance.
+      const me = await request(harness.baseUrl).get('/app/me').set('X-User', 'dave');
+      expect(me.status).toBe(200);
+      expect(me.body.user.username).toBe('dave');
+      expect((await request(harness.baseUrl).get('/app/me')).status).toBe(401);
+      // The router authenticates with its own strategies, which the app's global one does not know.
+      const client = await connectClient(harness.sseUrl, { Authorization: `Bearer ${mintToken({ sub: 'erin' })}` });
+      expect((await whoami(client)).clientId).toBe('erin');
+      expect((await request(harness.baseUrl).get('/mcp/sse').set('X-User', 'dave')).status).toBe(401);
+    } finally {
+      passport.unuse('app-own');
+    }
+    expect(Object.keys((passport as WithStrategies)._strategies)).toEqual(before);
+  });
+});
