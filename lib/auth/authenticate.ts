@@ -43,7 +43,7 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
     return name;
   });
   return (req, res, next) => {
-    instance.authenticate(names, { session: false }, (error: unknown, user: unknown, info: unknown) => {
+    const done = (error: unknown, user: unknown, info: unknown): void => {
       if (error) {
         report(new McpSseError(ErrorCodes.authStrategy, 'An authentication strategy failed with an error.', { cause: error }), req);
         replyError(res, { status: 500, code: JsonRpcCodes.internalError, reason: 'auth_error', message: 'Authentication could not be completed.' });
@@ -52,14 +52,15 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
       if (!user) {
         onFailure();
         // Passport always calls back with one challenge per strategy here, since `names` is an array.
-        const reason = failureReason(Array.isArray(info) ? info : [info]);
+        const failures = Array.isArray(info) ? info : [info];
+        const reason = failureReason(failures);
         logAuth('refused %s %s: %s', req.method, req.path, reason);
         replyError(res, {
           status: 401,
           code: JsonRpcCodes.serverError,
           reason,
           message: 'Authentication required.',
-          headers: { 'WWW-Authenticate': challenges(strategies, reason) },
+          headers: { 'WWW-Authenticate': challenges(strategies, failures) },
         });
         return;
       }
@@ -72,7 +73,14 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
       req.user = principal;
       (req as Request & { authInfo?: unknown }).authInfo = toAuthInfo(principal, info, req);
       next();
-    })(req, res, next);
+    };
+    // A strategy calling pass() decided nothing: on a guarded route that is no principal, never a way through.
+    try {
+      instance.authenticate(names, { session: false }, done)(req, res, () => done(null, false, []));
+    } catch (error) {
+      // A strategy that throws instead of calling error(): the same 500, never Express's page with its stack.
+      if (!res.headersSent) done(error, false, undefined);
+    }
   };
 }
 
@@ -98,8 +106,12 @@ function describeFailure(failure: unknown): string {
   return failure === undefined || failure === null ? '' : 'invalid';
 }
 
-function challenges(strategies: Strategy[], reason: string): string[] {
-  return strategies.map((strategy) => hintsOf(strategy)?.challenge(reason) ?? bearerChallenge(reason));
+/** One challenge per strategy, each for that strategy's own failure (`error="invalid_token"` only where a token was sent). */
+function challenges(strategies: Strategy[], failures: unknown[]): string[] {
+  return strategies.map((strategy, i) => {
+    const reason = failureReason([failures[i]]);
+    return hintsOf(strategy)?.challenge(reason) ?? bearerChallenge(reason);
+  });
 }
 
 /** An RFC 6750 challenge; `error="invalid_token"` only when a token was presented. */

@@ -7,7 +7,7 @@ import passport from 'passport';
 import { Strategy as PassportStrategy } from 'passport-strategy';
 import { apiKeyStrategy, jwtStrategy, type AuthEndpoints, type SessionContext } from '../../lib/index.js';
 import { buildServerV1 } from '../helpers/server.js';
-import { cleanup, connectClient, expectEnvelope, harnessWith, mintToken, openStream, ping, secret, whoami } from './helpers.js';
+import { cleanup, connectClient, expectEnvelope, expectStreamRefused, harnessWith, mintToken, openStream, ping, secret, whoami } from './helpers.js';
 
 afterEach(cleanup);
 
@@ -15,17 +15,17 @@ const apiKey = 'sk-test-authenticate-0123456789';
 
 /** A foreign strategy: trusts an `X-User` header (as a gateway in front of the app would set it). */
 class HeaderUserStrategy extends PassportStrategy {
-  override name = 'header-user';
+  name = 'header-user';
   override authenticate(req: Request): void {
     const user = req.headers['x-user'];
     if (typeof user === 'string' && user !== '') this.success({ username: user, role: 'gateway' }, { scope: 'gateway:all' });
-    else this.fail('no X-User header', 401);
+    else this.fail(401);
   }
 }
 
 /** A strategy that passes without deciding when it has nothing to say (as passport-anonymous does). */
 class PassingStrategy extends PassportStrategy {
-  override name = 'passing';
+  name = 'passing';
   override authenticate(): void {
     this.pass();
   }
@@ -40,6 +40,16 @@ describe('every 401', () => {
     const challenge = res.headers['www-authenticate']!;
     expect(challenge).toContain('Bearer realm="mcp"');
     expect(challenge).toContain('ApiKey header="X-API-Key"');
+  });
+
+  it('marks only the strategies that saw a bad credential with error="invalid_token"', async () => {
+    const harness = await harnessWith({ auth: { strategies: [jwtStrategy({ secret }), apiKeyStrategy({ keys: [apiKey] })] } });
+    const wrongKey = await request(harness.baseUrl).get('/mcp/sse').set('X-API-Key', 'wrong');
+    expectEnvelope(wrongKey, 401, 'invalid_credentials');
+    expect(wrongKey.headers['www-authenticate']).toBe('Bearer realm="mcp", ApiKey header="X-API-Key"');
+    const expired = await request(harness.baseUrl).get('/mcp/sse').set('Authorization', `Bearer ${mintToken({ exp: 1 })}`);
+    expectEnvelope(expired, 401, 'token_expired');
+    expect(expired.headers['www-authenticate']).toBe('Bearer realm="mcp", error="invalid_token", ApiKey header="X-API-Key"');
   });
 
   it('echoes nothing of any presented credential', async () => {
@@ -110,15 +120,17 @@ describe('strategy chains', () => {
     const client = await connectClient(harness.sseUrl, { 'X-User': 'gateway-carol' });
     expect(await whoami(client)).toEqual({ clientId: 'gateway-carol', scopes: ['gateway:all'], sessionUser: 'gateway-carol' });
     const refused = await request(harness.baseUrl).get('/mcp/sse');
-    expectEnvelope(refused, 401, 'invalid_credentials');
+    expectEnvelope(refused, 401, 'missing_credentials');
     // A foreign strategy without hints gets a Bearer challenge.
-    expect(refused.headers['www-authenticate']).toBe('Bearer realm="mcp", Bearer realm="mcp", error="invalid_token"');
+    expect(refused.headers['www-authenticate']).toBe('Bearer realm="mcp", Bearer realm="mcp"');
   });
 
   it('treats a strategy that passes without deciding as unauthenticated on a guarded route', async () => {
     const createServer = vi.fn(buildServerV1);
     const harness = await harnessWith({ createServer, auth: { strategies: [new PassingStrategy()] } });
-    expectEnvelope(await request(harness.baseUrl).get('/mcp/sse'), 401, 'missing_credentials');
+    // fetch, not supertest: were the guard bypassed, this would be an open stream.
+    const opened = await openStream(harness.sseUrl);
+    expectStreamRefused(opened, 401, 'missing_credentials');
     expectEnvelope(await request(harness.baseUrl).post('/mcp/messages?sessionId=x').send(ping()), 401, 'missing_credentials');
     expect(createServer).not.toHaveBeenCalled();
     expect(harness.router.sessions.size).toBe(0);

@@ -161,10 +161,17 @@ export function expectNoInternals(text: string): void {
   expect(text).not.toMatch(/\n\s*at |\bat .+:\d+:\d+|node_modules|\/lib\/|\.ts\b|\bstack\b|TypeError|ReferenceError/);
 }
 
+/** The headers of a fetch response as a plain object with lower-case names. */
+export function headersObject(headers: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  headers.forEach((value, name) => (out[name] = value));
+  return out;
+}
+
 /** Asserts a raw fetch refusal the same way. */
 export function expectStreamRefused(opened: OpenedStream, status: number, reason: string) {
   return expectEnvelope(
-    { status: opened.status, headers: Object.fromEntries(opened.headers), text: opened.body },
+    { status: opened.status, headers: headersObject(opened.headers), text: opened.body },
     status,
     reason,
   );
