@@ -115,7 +115,7 @@ const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute:
 
 /**
  * Appends one line to the activity log.
- * @param {string} kind  stream | handshake | request | response | result | log | progress | broadcast | notice | error
+ * @param {string} kind  stream | request | response | log | progress | broadcast | notice | error
  * @param {string} text
  * @param {{ dir?: 'in'|'out', eventId?: string, level?: string, method?: string, title?: string }} [meta]
  */
@@ -229,7 +229,7 @@ function onEndpoint(event) {
     failPending(new Error('The session was replaced by a new one; the call was lost.'));
     log('notice', `Resume refused: the server opened a new session ${sessionId}; initializing again`, { dir: 'in' });
   } else {
-    log('stream', `Stream open: session ${sessionId}, POST to ${postUrl.pathname}`, { dir: 'in' });
+    log('stream', `Stream open: session ${sessionId}`, { dir: 'in', title: `POST to ${postUrl.pathname}${postUrl.search}` });
   }
   void handshake(previous !== null);
 }
@@ -384,7 +384,7 @@ function handleMessage(message, eventId) {
       onProgress(params, meta);
       break;
     case 'notifications/resources/list_changed':
-      log('broadcast', 'Resources changed (notifications/resources/list_changed, sent to every session)', { ...meta, method: message.method });
+      log('broadcast', 'Resources changed · notifications/resources/list_changed', { ...meta, method: message.method });
       break;
     case 'notifications/tools/list_changed':
       log('broadcast', 'Tools changed: listing them again', { ...meta, method: message.method });
@@ -469,7 +469,7 @@ function renderTools(tools) {
       name.textContent = tool.title ?? tool.name;
       const description = document.createElement('span');
       description.className = 'tool-desc';
-      description.textContent = tool.description ?? '';
+      description.append(...withCode(tool.description ?? ''));
       button.append(name, description);
       item.append(button);
       return item;
@@ -494,13 +494,23 @@ function selectTool(name) {
     button.setAttribute('aria-pressed', String(button.dataset.tool === name));
   }
   ui.toolName.textContent = tool ? tool.name : 'no tool selected';
-  ui.description.textContent = tool?.description ?? (state.tools.length ? 'Pick a tool on the left.' : '');
+  ui.description.replaceChildren(...withCode(tool?.description ?? (state.tools.length ? 'Pick a tool on the left.' : '')));
   ui.schema.textContent = tool ? JSON.stringify(tool.inputSchema ?? {}, null, 2) : '';
   ui.args.disabled = !tool;
   ui.resetArgs.disabled = !tool;
   ui.args.value = tool ? (state.drafts.get(tool.name) ?? argumentsTemplate(tool)) : '{}';
   clearArgsError();
   updateCallButton();
+}
+
+/** Text with `backticked` spans turned into <code> nodes (tool descriptions often use them). */
+function withCode(text) {
+  return text.split('`').map((part, index) => {
+    if (index % 2 === 0) return document.createTextNode(part);
+    const code = document.createElement('code');
+    code.textContent = part;
+    return code;
+  });
 }
 
 function argumentsTemplate(tool) {
