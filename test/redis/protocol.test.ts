@@ -1,0 +1,49 @@
+// What the Redis bus stores and publishes: names and encodings round-trip, malformed input is rejected.
+import { describe, expect, it } from 'vitest';
+import {
+  broadcastChannel, decodeBroadcast, decodeEntry, decodeInstanceMessage, encodeAck, encodeBroadcast, encodeDeliver,
+  encodeEntry, instanceChannel, sessionKey,
+} from '../../lib/redis/protocol.js';
+
+describe('Redis bus protocol', () => {
+  it('names keys and channels under the prefix', () => {
+    expect(sessionKey('p', 's1')).toBe('p:session:s1');
+    expect(instanceChannel('p', 'host:1:ab')).toBe('p:instance:host:1:ab');
+    expect(broadcastChannel('p')).toBe('p:broadcast');
+  });
+
+  it('round-trips directory entries, with and without a principal', () => {
+    expect(decodeEntry(encodeEntry({ instanceId: 'A', principalId: 'alice' }))).toEqual({ instanceId: 'A', principalId: 'alice' });
+    expect(encodeEntry({ instanceId: 'A', principalId: undefined })).toBe('{"i":"A"}');
+    expect(decodeEntry('{"i":"A"}')).toEqual({ instanceId: 'A', principalId: undefined });
+    for (const bad of ['', 'nope', '[]', '{"i":1}', '{"i":"A","p":2}', 'null']) expect(decodeEntry(bad)).toBeUndefined();
+  });
+
+  it('round-trips deliveries with messages, principal, auth info and headers', () => {
+    const delivery = {
+      messages: [{ jsonrpc: '2.0' as const, id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'é\n"' } } }],
+      principalId: 'alice',
+      authInfo: { token: 't', clientId: 'alice', scopes: ['a'] },
+      headers: { 'user-agent': 'x', 'x-multi': ['1', '2'] },
+    };
+    expect(decodeInstanceMessage(encodeDeliver('7', 'B', 's1', delivery))).toEqual({ type: 'deliver', id: '7', reply: 'B', sessionId: 's1', delivery });
+    const anonymous = decodeInstanceMessage(encodeDeliver('8', 'B', 's1', { messages: [], principalId: undefined, authInfo: undefined }));
+    expect(anonymous).toEqual({ type: 'deliver', id: '8', reply: 'B', sessionId: 's1', delivery: { messages: [], principalId: undefined, authInfo: undefined } });
+  });
+
+  it('round-trips acks and rejects malformed messages', () => {
+    expect(decodeInstanceMessage(encodeAck('9', 'forbidden'))).toEqual({ type: 'ack', id: '9', result: 'forbidden' });
+    for (const bad of [
+      'x', '{}', '{"type":"ack","id":"1","result":"maybe"}', '{"type":"ack","id":1,"result":"accepted"}',
+      '{"type":"deliver","id":"1","reply":"B","sessionId":"s"}', '{"type":"deliver","id":"1","reply":"B","sessionId":"s","delivery":{"messages":{}}}',
+      '{"type":"deliver","id":"1","reply":"B","sessionId":"s","delivery":{"messages":[],"principalId":5}}', '{"type":"other","id":"1"}',
+    ]) expect(decodeInstanceMessage(bad)).toBeUndefined();
+  });
+
+  it('frames broadcasts as sender, newline, notification', () => {
+    const json = '{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"a\\nb"}}';
+    expect(decodeBroadcast(encodeBroadcast('A', json))).toEqual({ from: 'A', json });
+    expect(decodeBroadcast('no newline')).toBeUndefined();
+    expect(decodeBroadcast('\n{}')).toBeUndefined();
+  });
+});
