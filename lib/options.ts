@@ -117,14 +117,14 @@ const knownKeys = new Set<string>([
 /** Applies defaults and validates; throws a `TypeError` naming the option, its value and what was expected. */
 export function resolveOptions(options: McpSseRouterOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`createMcpSseRouter() needs an options object with createServer, got ${describe(options)}.`);
+    throw new TypeError(`createMcpSseRouter() needs an options object with createServer, got ${describeValue(options)}.`);
   }
   for (const key of Object.keys(options)) {
     if (!knownKeys.has(key)) throw new TypeError(`Unknown option "${key}". Known options: ${[...knownKeys].join(', ')}.`);
   }
   const o = options;
   if (typeof o.createServer !== 'function') {
-    throw new TypeError(`Option "createServer" must be a function (session) => McpServer, got ${describe(o.createServer)}.`);
+    throw new TypeError(`Option "createServer" must be a function (session) => McpServer, got ${describeValue(o.createServer)}.`);
   }
   const auth = resolveAuth(o.auth);
   const rateLimit = resolveRateLimit(o.rateLimit);
@@ -158,22 +158,22 @@ export function resolveOptions(options: McpSseRouterOptions): ResolvedOptions {
 function resolveAuth(auth: AuthOptions | undefined): Pick<ResolvedOptions, 'strategies' | 'guardSse' | 'guardMessages'> {
   if (auth === undefined) return { strategies: [], guardSse: false, guardMessages: false };
   if (typeof auth !== 'object' || auth === null) {
-    throw new TypeError(`Option "auth" must be { strategies, endpoints? }, got ${describe(auth)}.`);
+    throw new TypeError(`Option "auth" must be { strategies, endpoints? }, got ${describeValue(auth)}.`);
   }
   for (const key of Object.keys(auth)) {
     if (key !== 'strategies' && key !== 'endpoints') throw new TypeError(`Unknown option "auth.${key}". Known: strategies, endpoints.`);
   }
   const { strategies, endpoints = {} } = auth;
   if (!Array.isArray(strategies) || strategies.length === 0) {
-    throw new TypeError(`Option "auth.strategies" must be a non-empty array of Passport strategies, got ${describe(strategies)}.`);
+    throw new TypeError(`Option "auth.strategies" must be a non-empty array of Passport strategies, got ${describeValue(strategies)}.`);
   }
   strategies.forEach((strategy, i) => {
     if (typeof strategy?.authenticate !== 'function') {
-      throw new TypeError(`Option "auth.strategies[${i}]" must be a Passport strategy (an object with authenticate()), got ${describe(strategy)}.`);
+      throw new TypeError(`Option "auth.strategies[${i}]" must be a Passport strategy (an object with authenticate()), got ${describeValue(strategy)}.`);
     }
   });
   if (typeof endpoints !== 'object' || endpoints === null) {
-    throw new TypeError(`Option "auth.endpoints" must be { sse?, messages? }, got ${describe(endpoints)}.`);
+    throw new TypeError(`Option "auth.endpoints" must be { sse?, messages? }, got ${describeValue(endpoints)}.`);
   }
   for (const key of Object.keys(endpoints)) {
     if (key !== 'sse' && key !== 'messages') throw new TypeError(`Unknown option "auth.endpoints.${key}". Known: sse, messages.`);
@@ -188,7 +188,7 @@ function resolveAuth(auth: AuthOptions | undefined): Pick<ResolvedOptions, 'stra
 function resolveRateLimit(rateLimit: RateLimitRoutes | false | undefined): Pick<ResolvedOptions, 'rateLimitSse' | 'rateLimitMessages'> {
   if (rateLimit === undefined || rateLimit === false) return { rateLimitSse: false, rateLimitMessages: false };
   if (typeof rateLimit !== 'object' || rateLimit === null || Array.isArray(rateLimit)) {
-    throw new TypeError(`Option "rateLimit" must be { sse?, messages? } or false, got ${describe(rateLimit)}.`);
+    throw new TypeError(`Option "rateLimit" must be { sse?, messages? } or false, got ${describeValue(rateLimit)}.`);
   }
   for (const key of Object.keys(rateLimit)) {
     if (key !== 'sse' && key !== 'messages') throw new TypeError(`Unknown option "rateLimit.${key}". Known: sse, messages.`);
@@ -202,12 +202,12 @@ function resolveRateLimit(rateLimit: RateLimitRoutes | false | undefined): Pick<
 function resolveHeaders(headers: Record<string, string> | undefined): Record<string, string> {
   if (headers === undefined) return {};
   if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
-    throw new TypeError(`Option "headers" must be an object of header names to strings, got ${describe(headers)}.`);
+    throw new TypeError(`Option "headers" must be an object of header names to strings, got ${describeValue(headers)}.`);
   }
   for (const [name, value] of Object.entries(headers)) {
     if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new TypeError(`Option "headers" has an invalid header name ${JSON.stringify(name)}.`);
     if (typeof value !== 'string' || /[\r\n]/.test(value)) {
-      throw new TypeError(`Option "headers.${name}" must be a string without CR or LF, got ${describe(value)}.`);
+      throw new TypeError(`Option "headers.${name}" must be a string without CR or LF, got ${describeValue(value)}.`);
     }
   }
   return { ...headers };
@@ -216,7 +216,7 @@ function resolveHeaders(headers: Record<string, string> | undefined): Record<str
 function resolvePublicBaseUrl(url: string | undefined): string | undefined {
   if (url === undefined) return undefined;
   if (typeof url !== 'string' || url === '') {
-    throw new TypeError(`Option "publicBaseUrl" must be a URL like "https://api.example.com/mcp" or a path like "/mcp", got ${describe(url)}.`);
+    throw new TypeError(`Option "publicBaseUrl" must be a URL like "https://api.example.com/mcp" or a path like "/mcp", got ${describeValue(url)}.`);
   }
   if (!url.startsWith('/')) {
     let parsed: URL;
@@ -236,7 +236,7 @@ function resolveBus(bus: SessionBus | undefined): SessionBus | undefined {
   if (bus === undefined) return undefined;
   for (const method of ['attach', 'sessionOpened', 'sessionClosed', 'forward', 'publishBroadcast', 'close'] as const) {
     if (typeof (bus as unknown as Record<string, unknown>)?.[method] !== 'function') {
-      throw new TypeError(`Option "bus" must implement SessionBus (missing ${method}()), got ${describe(bus)}.`);
+      throw new TypeError(`Option "bus" must implement SessionBus (missing ${method}()), got ${describeValue(bus)}.`);
     }
   }
   return bus;
@@ -245,26 +245,26 @@ function resolveBus(bus: SessionBus | undefined): SessionBus | undefined {
 function path(name: string, value: string | undefined, fallback: string): string {
   if (value === undefined) return fallback;
   if (typeof value !== 'string' || !/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/.test(value)) {
-    throw new TypeError(`Option "${name}" must be a path starting with "/", got ${describe(value)}.`);
+    throw new TypeError(`Option "${name}" must be a path starting with "/", got ${describeValue(value)}.`);
   }
   return value;
 }
 
 function nonNegativeInt(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 0) throw new TypeError(`Option "${name}" must be an integer >= 0, got ${describe(value)}.`);
+  if (!Number.isSafeInteger(value) || value < 0) throw new TypeError(`Option "${name}" must be an integer >= 0, got ${describeValue(value)}.`);
   return value;
 }
 
 function positiveInt(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`Option "${name}" must be an integer >= 1, got ${describe(value)}.`);
+  if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`Option "${name}" must be an integer >= 1, got ${describeValue(value)}.`);
   return value;
 }
 
 function limit(name: string, value: number | undefined): number {
   if (value === undefined || value === Infinity) return Infinity;
-  if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`Option "${name}" must be an integer >= 1 or Infinity, got ${describe(value)}.`);
+  if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`Option "${name}" must be an integer >= 1 or Infinity, got ${describeValue(value)}.`);
   return value;
 }
 
@@ -275,20 +275,20 @@ function size(name: string, value: number | string | undefined, fallback: number
   if (typeof value === 'number') return positiveInt(name, value, fallback);
   const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(value) : null;
   const bytes = match ? Math.floor(Number(match[1]) * sizeUnits[(match[2] ?? 'b').toLowerCase()]!) : NaN;
-  if (!(bytes >= 1)) throw new TypeError(`Option "${name}" must be a byte count or a size like "4mb", got ${describe(value)}.`);
+  if (!(bytes >= 1)) throw new TypeError(`Option "${name}" must be a byte count or a size like "4mb", got ${describeValue(value)}.`);
   return bytes;
 }
 
 function boolean(name: string, value: boolean | undefined, fallback: boolean): boolean {
   if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw new TypeError(`Option "${name}" must be true or false, got ${describe(value)}.`);
+  if (typeof value !== 'boolean') throw new TypeError(`Option "${name}" must be true or false, got ${describeValue(value)}.`);
   return value;
 }
 
 function stringList(name: string, value: string[] | undefined): string[] | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v === '')) {
-    throw new TypeError(`Option "${name}" must be an array of non-empty strings, got ${describe(value)}.`);
+    throw new TypeError(`Option "${name}" must be an array of non-empty strings, got ${describeValue(value)}.`);
   }
   return [...value];
 }
@@ -297,18 +297,19 @@ function plainObjectOrFalse(name: string, value: unknown, fallback: false): obje
   if (value === undefined) return fallback;
   if (value === false) return false;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new TypeError(`Option "${name}" must be an options object or false, got ${describe(value)}.`);
+    throw new TypeError(`Option "${name}" must be an options object or false, got ${describeValue(value)}.`);
   }
   return value;
 }
 
 function optionalFunction(name: string, value: unknown): unknown {
   if (value === undefined) return undefined;
-  if (typeof value !== 'function') throw new TypeError(`Option "${name}" must be a function, got ${describe(value)}.`);
+  if (typeof value !== 'function') throw new TypeError(`Option "${name}" must be a function, got ${describeValue(value)}.`);
   return value;
 }
 
-function describe(value: unknown): string {
+/** A short description of a bad option value for error messages. */
+export function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'function') return 'a function';
   if (Array.isArray(value)) return 'an array';

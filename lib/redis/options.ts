@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { describeValue } from '../options.js';
 
 export interface RedisSessionBusOptions {
   /**
@@ -45,7 +46,7 @@ const knownKeys = new Set(['redis', 'url', 'prefix', 'directoryTtlMs', 'forwardT
 /** Applies defaults and validates; throws a `TypeError` naming the option, its value and what was expected. */
 export function resolveRedisOptions(options: RedisSessionBusOptions = {}): ResolvedRedisOptions {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(`redisSessionBus() takes an options object like { url, prefix }, got ${describe(options)}.`);
+    throw new TypeError(`redisSessionBus() takes an options object like { url, prefix }, got ${describeValue(options)}.`);
   }
   for (const key of Object.keys(options)) {
     if (!knownKeys.has(key)) throw new TypeError(`Unknown option "${key}" of redisSessionBus(). Known options: ${[...knownKeys].join(', ')}.`);
@@ -57,19 +58,19 @@ export function resolveRedisOptions(options: RedisSessionBusOptions = {}): Resol
   if (redis !== undefined) {
     const client = redis as unknown as Record<string, unknown>;
     if (typeof client !== 'object' || client === null || typeof client.duplicate !== 'function' || typeof client.publish !== 'function') {
-      throw new TypeError(`Option "redis" must be an ioredis client (new Redis(…)), got ${describe(redis)}.`);
+      throw new TypeError(`Option "redis" must be an ioredis client (new Redis(…)), got ${describeValue(redis)}.`);
     }
   }
   if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url))) {
-    throw new TypeError(`Option "url" must be a Redis URL like "redis://127.0.0.1:6379", got ${describe(url)}.`);
+    throw new TypeError(`Option "url" must be a Redis URL like "redis://127.0.0.1:6379", got ${describeValue(url)}.`);
   }
   const prefix = options.prefix ?? 'mcp-sse';
   if (typeof prefix !== 'string' || prefix === '' || /\s/.test(prefix)) {
-    throw new TypeError(`Option "prefix" must be a non-empty string without whitespace, got ${describe(prefix)}.`);
+    throw new TypeError(`Option "prefix" must be a non-empty string without whitespace, got ${describeValue(prefix)}.`);
   }
   const instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   if (typeof instanceId !== 'string' || instanceId === '' || /[\s]/.test(instanceId)) {
-    throw new TypeError(`Option "instanceId" must be a non-empty string without whitespace, got ${describe(instanceId)}.`);
+    throw new TypeError(`Option "instanceId" must be a non-empty string without whitespace, got ${describeValue(instanceId)}.`);
   }
   return {
     redis,
@@ -84,16 +85,7 @@ export function resolveRedisOptions(options: RedisSessionBusOptions = {}): Resol
 function intAtLeast(name: string, value: number | undefined, fallback: number, min: number): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || value < min) {
-    throw new TypeError(`Option "${name}" must be an integer >= ${min} (milliseconds), got ${describe(value)}.`);
+    throw new TypeError(`Option "${name}" must be an integer >= ${min} (milliseconds), got ${describeValue(value)}.`);
   }
   return value;
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (Array.isArray(value)) return 'an array';
-  if (value === null) return 'null';
-  if (typeof value === 'object') return 'an object';
-  return String(value);
 }
