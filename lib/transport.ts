@@ -74,7 +74,11 @@ export class SSETransport implements TransportLike, Pingable {
   #server: ServerLike | undefined;
   #started = false;
   #closed = false;
+  /** True once `onclose` ran: the connected server has been told the transport closed. */
+  #closeNotified = false;
   #expiry: NodeJS.Timeout | undefined;
+  /** A backlog check is scheduled for the current stream. */
+  #backlogCheck = false;
 
   constructor(init: TransportInit, shared: TransportShared) {
     this.sessionId = init.sessionId;
@@ -151,9 +155,16 @@ export class SSETransport implements TransportLike, Pingable {
     return true;
   }
 
-  /** Closes the stream and the session; `onclose` runs once. Safe to call more than once. */
+  /**
+   * Closes the stream and the session; `onclose` runs once. Safe to call more than once. When the session was
+   * closed before a server connected (it ended while `createServer()` ran), `onclose` runs on the first call
+   * after the server connected, so that server still learns it is closed.
+   */
   async close(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed) {
+      this.#notifyClosed();
+      return;
+    }
     this.#closed = true;
     clearTimeout(this.#expiry);
     const res = this.#res;
@@ -163,6 +174,12 @@ export class SSETransport implements TransportLike, Pingable {
     this.#replay = undefined;
     this.#shared.ended(this);
     logSession('closed %s', this.sessionId);
+    this.#notifyClosed();
+  }
+
+  #notifyClosed(): void {
+    if (this.#closeNotified || !this.#started) return;
+    this.#closeNotified = true;
     try {
       this.onclose?.();
     } catch (error) {
@@ -180,7 +197,8 @@ export class SSETransport implements TransportLike, Pingable {
   /** @internal Closes the MCP server (which closes this transport), or just this transport. */
   async closeSession(): Promise<void> {
     const server = this.#server;
-    if (server?.close !== undefined && !this.#closed) {
+    // A server not yet told of the close gets close(): also one that connected after the session was closed.
+    if (server?.close !== undefined && !this.#closeNotified) {
       try {
         await server.close();
       } catch (error) {
@@ -242,8 +260,11 @@ export class SSETransport implements TransportLike, Pingable {
   static parseEventId(id: string): { streamKey: string; seq: number } | undefined {
     const dot = id.lastIndexOf('.');
     if (dot <= 0) return undefined;
-    const seq = Number(id.slice(dot + 1));
-    if (!Number.isSafeInteger(seq) || seq < 0) return undefined;
+    // Only ids as this package writes them: plain decimal digits (Number() would also take '', ' 5', '0x10', '1e3').
+    const digits = id.slice(dot + 1);
+    if (!/^(0|[1-9][0-9]*)$/.test(digits)) return undefined;
+    const seq = Number(digits);
+    if (!Number.isSafeInteger(seq)) return undefined;
     return { streamKey: id.slice(0, dot), seq };
   }
 
@@ -280,7 +301,21 @@ export class SSETransport implements TransportLike, Pingable {
     this.lastWriteAt = Date.now();
     const flushed = res.write(frame);
     (res as ServerResponse & { flush?: () => void }).flush?.();
-    if (!flushed && res.writableLength > this.#shared.maxBufferedBytes) this.#cutSlowConsumer(res);
+    if (!flushed && res.writableLength > this.#shared.maxBufferedBytes) this.#checkBacklog(res);
+  }
+
+  /**
+   * Cuts the stream if its backlog is still over maxBufferedBytes once Node has tried to send it. Writes made in
+   * one tick are corked by Node's HTTP layer and only look unsent: judging them at once would cut a client that
+   * reads fine just because the server wrote a burst.
+   */
+  #checkBacklog(res: ServerResponse): void {
+    if (this.#backlogCheck) return;
+    this.#backlogCheck = true;
+    setImmediate(() => {
+      this.#backlogCheck = false;
+      if (this.#res === res && res.writableLength > this.#shared.maxBufferedBytes) this.#cutSlowConsumer(res);
+    });
   }
 
   #cutSlowConsumer(res: ServerResponse): void {
@@ -293,6 +328,8 @@ export class SSETransport implements TransportLike, Pingable {
       this.sessionId,
     );
     res.destroy();
+    // Detach now rather than on 'close' (a tick later), so later writes go to the replay buffer only.
+    this.#streamClosed(res);
   }
 
   #streamClosed(res: ServerResponse): void {

@@ -84,7 +84,8 @@ export function createSseHandler(context: SseHandlerContext): RequestHandler {
       return;
     }
     res.off('close', onGone);
-    if (clientGone || shared.draining) {
+    // The session may also have been closed meanwhile (router.close(), sessions.close()): never stream a dead one.
+    if (clientGone || shared.draining || transport.isClosed) {
       await transport.closeSession();
       if (!clientGone) replyError(res, problems.draining());
       return;

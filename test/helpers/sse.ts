@@ -296,3 +296,53 @@ export function isErrorEnvelope(value: unknown): value is ErrorEnvelope {
   const data = error.data as Record<string, unknown> | null;
   return typeof data === 'object' && data !== null && typeof data.reason === 'string' && data.reason !== '';
 }
+
+/**
+ * A `fetch` for the `eventsource` package over node:http, one connection per request, whose TCP connections
+ * the test can cut from the client side (as a network drop would) with `cut()`.
+ */
+export function killableFetch(): { fetch: typeof globalThis.fetch; cut(): number; readonly requests: Record<string, string>[] } {
+  const sockets = new Set<Socket>();
+  const requests: Record<string, string>[] = [];
+  const fetchImpl = (input: string | URL | Request, init: RequestInit = {}): Promise<Response> =>
+    new Promise<Response>((resolve, reject) => {
+      const headers = Object.fromEntries(new Headers(init.headers).entries());
+      requests.push(headers);
+      const req = http.get(String(input instanceof Request ? input.url : input), { headers, agent: false }, (res) => {
+        const socket = res.socket as Socket;
+        sockets.add(socket);
+        socket.once('close', () => sockets.delete(socket));
+        const responseHeaders = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) {
+          for (const v of Array.isArray(value) ? value : [value ?? '']) responseHeaders.append(name, v);
+        }
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            res.on('data', (chunk: Buffer) => controller.enqueue(new Uint8Array(chunk)));
+            res.on('end', () => controller.close());
+            // A cut connection errors the body, which makes EventSource reconnect with Last-Event-ID.
+            res.on('error', (error) => controller.error(error));
+            res.on('aborted', () => controller.error(new Error('connection cut')));
+          },
+          cancel() {
+            req.destroy();
+          },
+        });
+        resolve(new Response(body, { status: res.statusCode ?? 0, headers: responseHeaders }));
+      });
+      init.signal?.addEventListener('abort', () => {
+        req.destroy();
+        reject(new DOMException('aborted', 'AbortError'));
+      });
+      req.on('error', reject);
+    });
+  return {
+    fetch: fetchImpl as typeof globalThis.fetch,
+    cut() {
+      const count = sockets.size;
+      for (const socket of sockets) socket.destroy();
+      return count;
+    },
+    requests,
+  };
+}

@@ -3,7 +3,8 @@ import { createHook } from 'node:async_hooks';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../helpers/server.js';
 
-const libDir = fileURLToPath(new URL('../../lib/', import.meta.url));
+const libUrl = new URL('../../lib/', import.meta.url).href;
+const libDir = fileURLToPath(libUrl);
 
 /** Counts of the handle types a leaking server would leave behind (ref'd timers, sockets, listeners). */
 export function handleCounts(): Record<string, number> {
@@ -21,28 +22,39 @@ export async function expectHandlesBackTo(before: Record<string, number>, timeou
 }
 
 /**
- * Tracks timers created from `lib/` (unref'd ones too, which getActiveResourcesInfo() does not list) through
- * async_hooks: a timer is pending from its creation until it fires (one-shot) or is cleared.
+ * Tracks timers created from `lib/` (unref'd ones too, which getActiveResourcesInfo() does not list). An async
+ * hook sees every Timeout being created; one whose creator is in lib/ is pending until it has fired (one-shot)
+ * or been cleared (`_destroyed`). No destroy hook: that would make Node track every promise, slowing load tests.
  */
 export function trackLibTimers(): { pending(): string[]; stop(): void } {
-  const live = new Map<number, string>();
+  const live = new Map<{ _destroyed?: boolean }, string>();
+  const callSites = (_error: Error, sites: NodeJS.CallSite[]) => sites;
   const hook = createHook({
-    init(asyncId, type) {
+    init(_asyncId, type, _triggerId, resource) {
       if (type !== 'Timeout') return;
-      const limit = Error.stackTraceLimit;
-      Error.stackTraceLimit = 30;
-      const stack = new Error().stack ?? '';
-      Error.stackTraceLimit = limit;
-      const frame = stack.split('\n').find((line) => line.includes(libDir));
-      if (frame !== undefined) live.set(asyncId, frame.trim());
-    },
-    destroy(asyncId) {
-      live.delete(asyncId);
+      // Raw call sites: cheap, and no source-map rewriting by the test runner's own prepareStackTrace.
+      const { prepareStackTrace, stackTraceLimit } = Error;
+      Error.prepareStackTrace = callSites;
+      Error.stackTraceLimit = 12;
+      const holder: { stack?: NodeJS.CallSite[] } = {};
+      Error.captureStackTrace(holder);
+      const sites = holder.stack ?? [];
+      Error.prepareStackTrace = prepareStackTrace;
+      Error.stackTraceLimit = stackTraceLimit;
+      // Only timers lib/ asked for itself: the caller of setTimeout/setInterval is in lib/. (Node's own timers,
+      // such as a socket's keep-alive timeout armed while lib/ writes a response, belong to the socket.)
+      const at = sites.findIndex((site) => site.getFileName() === 'node:timers' && /^set(Timeout|Interval)$/.test(site.getFunctionName() ?? ''));
+      const caller = at === -1 ? undefined : sites[at + 1];
+      const file = caller?.getFileName() ?? '';
+      if (file.includes(libDir) || file.includes(libUrl)) live.set(resource as { _destroyed?: boolean }, `${file}:${caller!.getLineNumber()}`);
     },
   });
   hook.enable();
   return {
-    pending: () => [...live.values()],
-    stop: () => hook.disable(),
+    pending: () => [...live].filter(([timer]) => timer._destroyed !== true).map(([, where]) => where),
+    stop: () => {
+      hook.disable();
+      live.clear();
+    },
   };
 }
