@@ -9,6 +9,9 @@ import { formatComment, formatEvent, formatMessage, formatRetry, type EventData 
 import type { KeepAliveTicker, Pingable } from './sse/keep-alive.js';
 import type { AuthInfo, JSONRPCMessage, MessageExtra, Principal, ServerLike, TransportLike } from './types.js';
 
+/** A backlog over maxBufferedBytes that does not shrink for this long means the client stopped reading. */
+const stallMs = 1000;
+
 /** What every transport of one router shares: settings, counters and the hooks back to the registry. */
 export interface TransportShared {
   readonly streamHeaders: Readonly<Record<string, string>>;
@@ -79,6 +82,11 @@ export class SSETransport implements TransportLike, Pingable {
   #expiry: NodeJS.Timeout | undefined;
   /** A backlog check is scheduled for the current stream. */
   #backlogCheck = false;
+  /** Bytes written to the current stream, to tell how much of its backlog has left. */
+  #streamBytes = 0;
+  /** The largest frame written since the stream's backlog was last empty. */
+  #largestPending = 0;
+  #stallTimer: NodeJS.Timeout | undefined;
 
   constructor(init: TransportInit, shared: TransportShared) {
     this.sessionId = init.sessionId;
@@ -167,6 +175,7 @@ export class SSETransport implements TransportLike, Pingable {
     }
     this.#closed = true;
     clearTimeout(this.#expiry);
+    this.#stopStallWatch();
     const res = this.#res;
     this.#res = undefined;
     this.#shared.ticker.delete(this);
@@ -244,6 +253,8 @@ export class SSETransport implements TransportLike, Pingable {
     clearTimeout(this.#expiry);
     this.#expiry = undefined;
     this.#res = res;
+    this.#streamBytes = 0;
+    this.#largestPending = 0;
     res.writeHead(200, this.#shared.streamHeaders);
     res.socket?.setNoDelay(true);
     res.setTimeout(0);
@@ -299,23 +310,47 @@ export class SSETransport implements TransportLike, Pingable {
   #write(res: ServerResponse, frame: string, size = Buffer.byteLength(frame)): void {
     this.#shared.counters.bytesOut += size;
     this.lastWriteAt = Date.now();
+    this.#streamBytes += size;
     const flushed = res.write(frame);
     (res as ServerResponse & { flush?: () => void }).flush?.();
-    if (!flushed && res.writableLength > this.#shared.maxBufferedBytes) this.#checkBacklog(res);
+    // Below the socket's high-water mark the backlog is gone: forget the frames that made it up.
+    if (flushed) this.#largestPending = size;
+    else if (size > this.#largestPending) this.#largestPending = size;
+    if (!flushed && !this.#backlogCheck && res.writableLength > this.#shared.maxBufferedBytes) {
+      // Writes made in one tick are corked by Node's HTTP layer and only look unsent: judge them once Node
+      // has tried to send them, or a client that reads fine would be cut for a burst.
+      this.#backlogCheck = true;
+      setImmediate(() => this.#checkBacklog(res));
+    }
   }
 
   /**
-   * Cuts the stream if its backlog is still over maxBufferedBytes once Node has tried to send it. Writes made in
-   * one tick are corked by Node's HTTP layer and only look unsent: judging them at once would cut a client that
-   * reads fine just because the server wrote a burst.
+   * The slow-consumer rule. A backlog over maxBufferedBytes is tolerated only while the client keeps reading
+   * and only by the size of one frame (so one message larger than the cap still reaches a reading client);
+   * beyond that, or after a whole `stallMs` without a byte leaving, the stream is cut. Memory per stream thus
+   * stays under maxBufferedBytes plus the largest message.
    */
   #checkBacklog(res: ServerResponse): void {
-    if (this.#backlogCheck) return;
-    this.#backlogCheck = true;
-    setImmediate(() => {
-      this.#backlogCheck = false;
-      if (this.#res === res && res.writableLength > this.#shared.maxBufferedBytes) this.#cutSlowConsumer(res);
-    });
+    this.#backlogCheck = false;
+    if (this.#res !== res) return;
+    const backlog = res.writableLength;
+    const cap = this.#shared.maxBufferedBytes;
+    if (backlog <= cap) return;
+    if (backlog > cap + this.#largestPending) return this.#cutSlowConsumer(res);
+    if (this.#stallTimer !== undefined) return;
+    let sent = this.#streamBytes - backlog;
+    this.#stallTimer = setInterval(() => {
+      const nowSent = this.#streamBytes - res.writableLength;
+      if (this.#res !== res || res.writableLength <= cap) return this.#stopStallWatch();
+      if (nowSent <= sent) return this.#cutSlowConsumer(res);
+      sent = nowSent;
+    }, stallMs);
+    this.#stallTimer.unref();
+  }
+
+  #stopStallWatch(): void {
+    clearInterval(this.#stallTimer);
+    this.#stallTimer = undefined;
   }
 
   #cutSlowConsumer(res: ServerResponse): void {
@@ -327,6 +362,7 @@ export class SSETransport implements TransportLike, Pingable {
       ),
       this.sessionId,
     );
+    this.#stopStallWatch();
     res.destroy();
     // Detach now rather than on 'close' (a tick later), so later writes go to the replay buffer only.
     this.#streamClosed(res);
@@ -335,6 +371,7 @@ export class SSETransport implements TransportLike, Pingable {
   #streamClosed(res: ServerResponse): void {
     if (this.#res !== res) return;
     this.#res = undefined;
+    this.#stopStallWatch();
     this.#shared.ticker.delete(this);
     if (this.#closed) return;
     if (this.#shared.resumeWindowMs === 0 || this.#shared.draining) {

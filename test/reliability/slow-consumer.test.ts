@@ -1,8 +1,8 @@
 // A client that stops reading gets its stream cut at maxBufferedBytes; memory stays bounded; others are unaffected.
 import { afterEach, describe, expect, it } from 'vitest';
-import { startHarness } from '../helpers/server.js';
+import { startHarness, waitFor } from '../helpers/server.js';
 import { openSse, sessionIdOf } from '../helpers/sse.js';
-import { runSlowConsumer, type SlowConsumerRun } from './slow-consumer.js';
+import { openStalledStream, runSlowConsumer, type SlowConsumerRun } from './slow-consumer.js';
 
 const MiB = 1024 * 1024;
 let run: SlowConsumerRun | undefined;
@@ -58,6 +58,44 @@ describe('a burst is not a slow consumer', () => {
       expect(stream.closed).toBe(false);
     } finally {
       stream.destroy();
+      await harness.close();
+    }
+  });
+});
+
+describe('a message larger than maxBufferedBytes', () => {
+  it('reaches a client that reads, without a cut', async () => {
+    const errors: unknown[] = [];
+    const harness = await startHarness({ keepAliveMs: 0, maxBufferedBytes: 256 * 1024, onError: (e) => errors.push(e) });
+    const stream = await openSse(harness.sseUrl);
+    try {
+      const transport = harness.router.sessions.get(sessionIdOf(stream.endpoint!))!;
+      await transport.sendNotification('notifications/big', { pad: 'y'.repeat(3 * MiB) });
+      await transport.sendNotification('notifications/after', { ok: true });
+      await stream.until((events) => events.length === 3, 10_000, 'the big message and the one after it');
+      expect(JSON.parse(stream.events[1]!.data).params.pad).toHaveLength(3 * MiB);
+      expect(errors).toEqual([]);
+      expect(harness.router.sessions.stats().slowConsumerCuts).toBe(0);
+    } finally {
+      stream.destroy();
+      await harness.close();
+    }
+  });
+
+  it('still cuts a client that stopped reading, once its backlog stalls', async () => {
+    const errors: { code: string }[] = [];
+    const harness = await startHarness({ keepAliveMs: 0, maxBufferedBytes: 256 * 1024, onError: (e) => errors.push(e) });
+    const { socket, sessionId } = await openStalledStream(harness.sseUrl);
+    try {
+      const transport = harness.router.sessions.get(sessionId)!;
+      // One frame over the cap is allowed in flight; with nobody reading, what the kernel's socket buffers
+      // (a few MiB on loopback) cannot take never leaves, so the stall rule cuts.
+      await transport.sendNotification('notifications/big', { pad: 'z'.repeat(16 * MiB) });
+      await waitFor(() => errors.length > 0, 5000, 'the stall cut');
+      expect(errors.map((e) => e.code)).toEqual(['ERR_MCP_SSE_SLOW_CONSUMER']);
+      expect(harness.router.sessions.stats()).toMatchObject({ slowConsumerCuts: 1, detached: 1 });
+    } finally {
+      socket.destroy();
       await harness.close();
     }
   });
