@@ -1,6 +1,7 @@
 // bench/children.js: starts contender processes and guarantees none outlives the runner.
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,7 +13,9 @@ const children = new Set();
 export function killAll() {
   for (const c of children) {
     try {
-      c.kill('SIGKILL');
+      // A child started `detached` leads its own process group: kill the whole group (redis behind its shell).
+      if (c.spawnargs[0] === 'sh') process.kill(-c.pid, 'SIGKILL');
+      else c.kill('SIGKILL');
     } catch {}
   }
   children.clear();
@@ -93,4 +96,78 @@ export function cpuTicks(pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function redisPing(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let buf = '';
+    const done = (ok) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(1000, () => done(false));
+    sock.on('error', () => done(false));
+    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => {
+      buf += d;
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+    });
+  });
+}
+
+/**
+ * Starts a throw-away `redis-server` (no persistence) on a free port. It runs behind a shell that kills it
+ * when the runner's pipe closes, so it never outlives the runner, even one killed with SIGKILL.
+ */
+export async function startRedis() {
+  const port = await freePort();
+  fs.mkdirSync(tmpDir, { recursive: true });
+  const logFd = fs.openSync(path.join(tmpDir, 'redis.log'), 'w');
+  const script = 'redis-server "$@" & r=$!; trap \'kill $r 2>/dev/null; wait $r\' EXIT; cat >/dev/null';
+  const child = spawn('sh', ['-c', script, 'sh', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['pipe', logFd, logFd],
+    detached: true,
+  });
+  fs.closeSync(logFd);
+  children.add(child);
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  exited.then(() => children.delete(child));
+  const t0 = Date.now();
+  while (!(await redisPing(port))) {
+    if (Date.now() - t0 > 10_000) {
+      killAll();
+      throw new Error('redis-server did not answer PING within 10 s (see bench/.tmp/redis.log)');
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  let pid;
+  try {
+    pid = Number(execFileSync('pgrep', ['-P', String(child.pid), 'redis-server'], { encoding: 'utf8' }).trim().split('\n')[0]) || undefined;
+  } catch {}
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    pid,
+    async stop() {
+      child.stdin.end();
+      const t = setTimeout(() => {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {}
+      }, 3000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
 }

@@ -1,5 +1,6 @@
-// bench/client.js: the protocol-level load client: raw node:http, one process, the same cost for every contender.
+// bench/client.js: the protocol-level load client (node:http, and bare sockets for fan-out): one process, the same cost for every contender.
 import http from 'node:http';
+import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 /** One contender's address, the headers every request carries, and the agents requests go through. */
@@ -78,6 +79,8 @@ function sweep() {
 export class Session {
   constructor(target, req, res) {
     this.target = target;
+    /** Where POSTs go: the stream's own instance, unless a test sends them to another one. */
+    this.postTarget = target;
     this.req = req;
     this.res = res;
     this.buf = '';
@@ -159,7 +162,7 @@ export class Session {
     });
     let posted;
     try {
-      posted = await request(this.target, 'POST', this.postPath, {
+      posted = await request(this.postTarget, 'POST', this.postPath, {
         body: JSON.stringify({ jsonrpc: '2.0', id, method, params }),
         timeoutMs,
       });
@@ -179,7 +182,7 @@ export class Session {
   }
 
   async notify(method, params) {
-    const r = await request(this.target, 'POST', this.postPath, {
+    const r = await request(this.postTarget, 'POST', this.postPath, {
       body: JSON.stringify(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }),
     });
     if (r.status !== 202) throw new Error(`POST ${method} → ${r.status} ${r.body.slice(0, 200)}`);
@@ -286,3 +289,59 @@ export function percentile(sorted, p) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A stream over a bare `net` socket, for fan-out: no HTTP parser and no SSE parser on the client, just a native
+ * byte search for a marker in what arrives, so the client keeps up with the server at thousands of streams.
+ */
+export function openRawStream(target, { timeoutMs = 10_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(target.port, target.host);
+    let head = '';
+    let settled = false;
+    const stream = {
+      socket,
+      sessionId: undefined,
+      closed: false,
+      /** Called with each chunk after the endpoint event; `tail` is the end of the previous chunk. */
+      onChunk: undefined,
+      close() {
+        socket.destroy();
+      },
+    };
+    const timer = setTimeout(() => fail(new Error(`no endpoint event within ${timeoutMs} ms`)), timeoutMs);
+    function fail(err) {
+      stream.closed = true;
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err);
+    }
+    socket.setNoDelay(true);
+    socket.on('error', fail);
+    socket.on('close', () => fail(new Error('stream closed')));
+    socket.on('connect', () => {
+      const extra = Object.entries(target.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      socket.write(`GET /mcp/sse HTTP/1.1\r\nHost: ${target.host}:${target.port}\r\nAccept: text/event-stream\r\n${extra}\r\n`);
+    });
+    socket.on('data', (chunk) => {
+      if (settled) {
+        stream.onChunk?.(chunk);
+        return;
+      }
+      head += chunk.toString('latin1');
+      if (!head.startsWith('HTTP/1.1 200')) {
+        if (head.includes('\r\n')) fail(new Error(`GET /mcp/sse → ${head.split('\r\n')[0]}`));
+        return;
+      }
+      const m = /(?:^|\n\n|\r\n)event: endpoint\n(?:[^\n]+\n)*?data: ([^\n]*)\n/.exec(head);
+      if (!m) return;
+      const url = new URL(m[1], `http://${target.host}:${target.port}/mcp/sse`);
+      stream.sessionId = url.searchParams.get('sessionId');
+      settled = true;
+      clearTimeout(timer);
+      resolve(stream);
+    });
+  });
+}

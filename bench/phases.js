@@ -2,7 +2,7 @@
 import http from 'node:http';
 import { execSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { Target, control, openSession, pool, percentile, request, sleep } from './client.js';
+import { Target, control, openRawStream, openSession, pool, percentile, request, sleep } from './client.js';
 import { startChild, cpuTicks } from './children.js';
 
 let clkTck = 100;
@@ -52,63 +52,151 @@ async function openMany(target, n, concurrency, { initialize = false } = {}) {
 
 /** a. Round trip: S sessions × K in-flight `tools/call echo`, timed window after a warm-up. */
 export async function roundTrip(contender, cfg) {
-  const { rtSessions: S, rtInflight: K, rtWarmupS, rtSeconds } = cfg;
   return withChild(contender, 'roundtrip', cfg, async (child, target) => {
-    const { sessions } = await openMany(target, S, S, { initialize: true });
-    let phase = 'warmup';
-    let calls = 0;
-    let errors = 0;
-    let firstError;
-    const latencies = [];
-    let stop = false;
-    const text = 'hello from the bench client: a short echo payload';
-    async function slot(s) {
-      while (!stop && !s.closed) {
-        const startedIn = phase;
-        try {
-          const { msg, latencyMs } = await s.call('tools/call', { name: 'echo', arguments: { text } });
-          if (msg.result?.content?.[0]?.text !== text) throw new Error(`wrong echo ${JSON.stringify(msg).slice(0, 200)}`);
-          // Throughput counts what completes in the window; latency only calls that also started in it.
-          if (phase === 'timed') {
-            calls++;
-            if (startedIn === 'timed') latencies.push(latencyMs);
-          }
-        } catch (err) {
-          errors++;
-          firstError ??= err.message;
-          await sleep(10);
-        }
+    const { sessions } = await openMany(target, cfg.rtSessions, cfg.rtSessions, { initialize: true });
+    try {
+      return await callLoad(sessions, {
+        inflight: cfg.rtInflight,
+        warmupS: cfg.rtWarmupS,
+        seconds: cfg.rtSeconds,
+        pids: [child.pid],
+        beforeWindow: cfg.profile ? () => control(target, 'POST', '/__profile/start') : undefined,
+        afterWindow: cfg.profile ? () => control(target, 'POST', '/__profile/stop', 60_000) : undefined,
+      });
+    } finally {
+      for (const s of sessions) s.close();
+    }
+  });
+}
+
+/**
+ * a. Round trip, interleaved: every contender runs at once, idle but for its turn; turns of `rtSeconds` go
+ * round-robin (in a rotating order) for `rtRounds` rounds, so background load on the machine hits every
+ * contender alike. Figures: the median over rounds of calls/s and CPU per call; latency over all rounds.
+ */
+export async function roundTripInterleaved(contenders, cfg, log = () => {}) {
+  const live = [];
+  const out = {};
+  try {
+    for (const c of contenders) {
+      const entry = { contender: c, rounds: [], latencies: [], errors: 0 };
+      try {
+        entry.child = await startChild(c, { label: 'roundtrip', env: cfg.childEnv, nodeArgs: cfg.nodeArgs ?? [] });
+        entry.target = new Target(entry.child.port, headersFor(c));
+        entry.sessions = (await openMany(entry.target, cfg.rtSessions, cfg.rtSessions, { initialize: true })).sessions;
+        // A first warm-up, so that every contender's code is optimised before its first measured turn.
+        await callLoad(entry.sessions, { inflight: cfg.rtInflight, warmupS: cfg.rtWarmupS, seconds: 0.2, pids: [entry.child.pid] });
+        live.push(entry);
+      } catch (err) {
+        entry.error = err;
+        out[c] = { error: err };
+        if (entry.child) live.push(entry);
       }
     }
-    const slots = [];
-    for (const s of sessions) for (let k = 0; k < K; k++) slots.push(slot(s));
-    await sleep(rtWarmupS * 1000);
-    const ticks0 = cpuTicks(child.pid);
-    const client0 = process.cpuUsage();
-    const t0 = performance.now();
-    phase = 'timed';
-    await sleep(rtSeconds * 1000);
-    phase = 'done';
-    const elapsed = (performance.now() - t0) / 1000;
-    const ticks1 = cpuTicks(child.pid);
-    const client1 = process.cpuUsage(client0);
-    stop = true;
-    await Promise.race([Promise.all(slots), sleep(12_000)]);
-    for (const s of sessions) s.close();
-    latencies.sort((a, b) => a - b);
-    const serverCpuS = (ticks1 - ticks0) / CLK_TCK;
-    return {
-      callsPerSec: calls / elapsed,
-      p50: percentile(latencies, 50),
-      p99: percentile(latencies, 99),
-      cpuUsPerCall: calls ? (serverCpuS * 1e6) / calls : NaN,
-      serverCpuUtil: serverCpuS / elapsed,
-      clientCpuUsPerCall: calls ? (client1.user + client1.system) / calls : NaN,
-      calls,
-      errors,
-      firstError,
-    };
-  });
+    const ready = live.filter((e) => !e.error);
+    for (let round = 0; round < cfg.rtRounds; round++) {
+      for (let i = 0; i < ready.length; i++) {
+        const e = ready[(i + round) % ready.length];
+        const r = await callLoad(e.sessions, {
+          inflight: cfg.rtInflight,
+          warmupS: 0.5,
+          seconds: cfg.rtSeconds,
+          pids: [e.child.pid],
+        });
+        e.latencies.push(...r.latencies);
+        e.errors += r.errors;
+        e.firstError ??= r.firstError;
+        e.rounds.push({ callsPerSec: r.callsPerSec, cpuUsPerCall: r.cpuUsPerCall, p50: r.p50, p99: r.p99, serverCpuUtil: r.serverCpuUtil, clientCpuUsPerCall: r.clientCpuUsPerCall, calls: r.calls });
+      }
+      log(`  roundTrip round ${round + 1}/${cfg.rtRounds}: ` +
+        ready.map((e) => `${e.contender} ${e.rounds.at(-1).callsPerSec.toFixed(0)}/s ${e.rounds.at(-1).cpuUsPerCall.toFixed(0)} µs`).join(', '));
+    }
+    for (const e of ready) {
+      e.latencies.sort((a, b) => a - b);
+      const med = (k) => median(e.rounds.map((r) => r[k]));
+      out[e.contender] = {
+        callsPerSec: med('callsPerSec'),
+        p50: percentile(e.latencies, 50),
+        p99: percentile(e.latencies, 99),
+        cpuUsPerCall: med('cpuUsPerCall'),
+        serverCpuUtil: med('serverCpuUtil'),
+        clientCpuUsPerCall: med('clientCpuUsPerCall'),
+        calls: e.rounds.reduce((a, r) => a + r.calls, 0),
+        errors: e.errors,
+        firstError: e.firstError,
+        rounds: e.rounds,
+      };
+    }
+    return out;
+  } finally {
+    for (const e of live) {
+      for (const s of e.sessions ?? []) s.close();
+      e.target?.destroy();
+      await e.child.stop({ graceMs: cfg.stopGraceMs ?? 3000 });
+    }
+  }
+}
+
+/**
+ * Keeps `inflight` `tools/call echo` requests going on every session; after `warmupS`, measures a window of
+ * `seconds`: calls/s, p50/p99 latency, and the CPU the processes `pids` used per call (from /proc).
+ */
+export async function callLoad(sessions, { inflight, warmupS, seconds, pids, beforeWindow, afterWindow }) {
+  let phase = 'warmup';
+  let calls = 0;
+  let errors = 0;
+  let firstError;
+  const latencies = [];
+  let stop = false;
+  const text = 'hello from the bench client: a short echo payload';
+  async function slot(s) {
+    while (!stop && !s.closed) {
+      const startedIn = phase;
+      try {
+        const { msg, latencyMs } = await s.call('tools/call', { name: 'echo', arguments: { text } });
+        if (msg.result?.content?.[0]?.text !== text) throw new Error(`wrong echo ${JSON.stringify(msg).slice(0, 200)}`);
+        // Throughput counts what completes in the window; latency only calls that also started in it.
+        if (phase === 'timed') {
+          calls++;
+          if (startedIn === 'timed') latencies.push(latencyMs);
+        }
+      } catch (err) {
+        errors++;
+        firstError ??= err.message;
+        await sleep(10);
+      }
+    }
+  }
+  const slots = [];
+  for (const s of sessions) for (let k = 0; k < inflight; k++) slots.push(slot(s));
+  await sleep(warmupS * 1000);
+  await beforeWindow?.();
+  const ticks0 = pids.map(cpuTicks);
+  const client0 = process.cpuUsage();
+  const t0 = performance.now();
+  phase = 'timed';
+  await sleep(seconds * 1000);
+  phase = 'done';
+  const elapsed = (performance.now() - t0) / 1000;
+  const ticks1 = pids.map(cpuTicks);
+  const client1 = process.cpuUsage(client0);
+  await afterWindow?.();
+  stop = true;
+  await Promise.race([Promise.all(slots), sleep(12_000)]);
+  latencies.sort((a, b) => a - b);
+  const serverCpuS = ticks1.reduce((a, t, i) => a + t - ticks0[i], 0) / CLK_TCK;
+  return {
+    callsPerSec: calls / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    cpuUsPerCall: calls ? (serverCpuS * 1e6) / calls : NaN,
+    serverCpuUtil: serverCpuS / elapsed,
+    clientCpuUsPerCall: calls ? (client1.user + client1.system) / calls : NaN,
+    calls,
+    errors,
+    firstError,
+    latencies,
+  };
 }
 
 /** b. Idle memory: RSS and heap growth (after gc) per open, initialized session. */
@@ -132,46 +220,61 @@ export async function idleMemory(contender, cfg) {
   });
 }
 
-/** c. Broadcast fan-out: time from POST /__broadcast until every one of N streams has the notification. */
+/**
+ * c. Broadcast fan-out: time from POST /__broadcast until every one of N streams has the notification. The
+ * streams are bare sockets searched for the notification's bytes, so the client is not the bottleneck.
+ */
 export async function fanOut(contender, cfg) {
   return withChild(contender, 'fanout', cfg, async (child, target) => {
-    const { sessions, failed } = await openMany(target, cfg.fanoutSessions, cfg.openConcurrency * 2);
-    let waiting;
-    for (const s of sessions) {
-      s.onNotification = (msg) => {
-        if (waiting && msg.method === 'notifications/message' && msg.params?.data?.seq === waiting.seq) {
-          if (--waiting.left === 0) waiting.done(performance.now());
+    const results = await pool(cfg.fanoutSessions, cfg.openConcurrency * 2, () => openRawStream(target));
+    const streams = results.filter((r) => r.ok).map((r) => r.value);
+    const failed = results.length - streams.length;
+    try {
+      if (failed > cfg.fanoutSessions * 0.01) {
+        throw new Error(`${failed}/${cfg.fanoutSessions} streams failed to open: ${results.find((r) => !r.ok).error.message}`);
+      }
+      const runs = [];
+      for (let r = 0; r < cfg.fanoutRepeats + 1; r++) {
+        await sleep(300);
+        // The server numbers broadcasts 1, 2, 3…, and serialises data as {"seq":N,"text":"broadcast"}.
+        const marker = Buffer.from(`{"seq":${r + 1},"text":"broadcast"}`);
+        let left = streams.length;
+        let done;
+        const all = new Promise((resolve) => (done = resolve));
+        for (const st of streams) {
+          let tail = Buffer.alloc(0);
+          st.onChunk = (chunk) => {
+            const hay = tail.length ? Buffer.concat([tail, chunk]) : chunk;
+            if (hay.indexOf(marker) !== -1) {
+              st.onChunk = undefined;
+              if (--left === 0) done(performance.now());
+            } else {
+              tail = hay.subarray(Math.max(0, hay.length - marker.length));
+            }
+          };
         }
+        const t0 = performance.now();
+        const reply = control(target, 'POST', '/__broadcast');
+        const end = await Promise.race([all, sleep(30_000).then(() => 'timeout')]);
+        const server = await reply;
+        if (server.seq !== r + 1) throw new Error(`broadcast seq mismatch ${server.seq} vs ${r + 1}`);
+        const received = streams.length - left;
+        for (const st of streams) st.onChunk = undefined;
+        if (r === 0) continue; // the first broadcast warms the path up
+        runs.push({ ms: end === 'timeout' ? NaN : end - t0, serverMs: server.ms, received, count: server.count });
+      }
+      const med = (k) => median(runs.map((x) => x[k]));
+      return {
+        fanoutMs: med('ms'),
+        serverLoopMs: med('serverMs'),
+        sessions: streams.length,
+        failed,
+        minReceived: Math.min(...runs.map((x) => x.received)),
+        runs,
       };
+    } finally {
+      for (const st of streams) st.close();
     }
-    const runs = [];
-    for (let r = 0; r < cfg.fanoutRepeats + 1; r++) {
-      await sleep(300);
-      let done;
-      const all = new Promise((resolve) => (done = resolve));
-      // The server numbers broadcasts 1, 2, 3…, so the seq to wait for is known before the reply.
-      waiting = { seq: r + 1, left: sessions.length, done };
-      const t0 = performance.now();
-      const reply = control(target, 'POST', '/__broadcast');
-      const timeout = sleep(30_000).then(() => 'timeout');
-      const end = await Promise.race([all, timeout]);
-      const server = await reply;
-      if (server.seq !== r + 1) throw new Error(`broadcast seq mismatch ${server.seq} vs ${r + 1}`);
-      const received = sessions.length - waiting.left;
-      waiting = undefined;
-      if (r === 0) continue; // the first broadcast warms the path up
-      runs.push({ ms: end === 'timeout' ? NaN : end - t0, serverMs: server.ms, received, count: server.count });
-    }
-    for (const s of sessions) s.close();
-    const med = (k) => median(runs.map((x) => x[k]));
-    return {
-      fanoutMs: med('ms'),
-      serverLoopMs: med('serverMs'),
-      sessions: sessions.length,
-      failed,
-      minReceived: Math.min(...runs.map((x) => x.received)),
-      runs,
-    };
   });
 }
 
@@ -181,11 +284,18 @@ export async function openRate(contender, cfg) {
     const warm = await openMany(target, 50, 25);
     for (const s of warm.sessions) s.close();
     await sleep(300);
+    const ticks0 = cpuTicks(child.pid);
     const t0 = performance.now();
     const { sessions, failed } = await openMany(target, cfg.openSessions, cfg.openConcurrency);
     const elapsed = (performance.now() - t0) / 1000;
+    const ticks1 = cpuTicks(child.pid);
     for (const s of sessions) s.close();
-    return { sessionsPerSec: sessions.length / elapsed, sessions: sessions.length, failed };
+    return {
+      sessionsPerSec: sessions.length / elapsed,
+      cpuUsPerOpen: ((ticks1 - ticks0) / CLK_TCK / sessions.length) * 1e6,
+      sessions: sessions.length,
+      failed,
+    };
   });
 }
 
@@ -321,3 +431,64 @@ export function median(xs) {
 }
 
 export { request };
+
+/**
+ * g. Redis bus: two `pkg` instances sharing sessions through a local redis-server. Sessions stream from
+ * instance A; the same calls are POSTed to A (local) and to B (forwarded through Redis), alternating.
+ */
+export async function redisForwarding(cfg) {
+  const { startRedis } = await import('./children.js');
+  const redis = await startRedis();
+  const env = { ...cfg.childEnv, BENCH_REDIS_URL: redis.url, BENCH_REDIS_PREFIX: `bench${process.pid}:` };
+  const started = [];
+  const targets = [];
+  try {
+    const a = await startChild('pkg-redis', { label: 'redis-a', env });
+    started.push(a);
+    const b = await startChild('pkg-redis', { label: 'redis-b', env });
+    started.push(b);
+    const ta = new Target(a.port);
+    const tb = new Target(b.port);
+    targets.push(ta, tb);
+    const { sessions } = await openMany(ta, cfg.rtSessions, cfg.rtSessions, { initialize: true });
+    try {
+      // The directory entry is written asynchronously: wait until B can forward to every session.
+      const t0 = performance.now();
+      for (const s of sessions) {
+        s.postTarget = tb;
+        for (;;) {
+          try {
+            await s.call('tools/call', { name: 'echo', arguments: { text: 'probe' } });
+            break;
+          } catch (err) {
+            if (performance.now() - t0 > 10_000) throw new Error(`forwarding never worked: ${err.message}`);
+            await sleep(100);
+          }
+        }
+      }
+      const runs = { local: [], forwarded: [] };
+      const pids = [a.pid, b.pid, redis.pid].filter(Boolean);
+      for (let rep = 0; rep < cfg.rtRounds; rep++) {
+        for (const mode of rep % 2 ? ['forwarded', 'local'] : ['local', 'forwarded']) {
+          for (const s of sessions) s.postTarget = mode === 'local' ? ta : tb;
+          runs[mode].push(await callLoad(sessions, {
+            inflight: cfg.rtInflight,
+            warmupS: rep === 0 ? cfg.rtWarmupS : 0.5,
+            seconds: cfg.rtSeconds,
+            pids,
+          }));
+        }
+      }
+      const summary = (rs) => Object.fromEntries(
+        ['callsPerSec', 'p50', 'p99', 'cpuUsPerCall', 'errors'].map((k) => [k, median(rs.map((r) => r[k]))]),
+      );
+      return { local: summary(runs.local), forwarded: summary(runs.forwarded), redisCpuCounted: Boolean(redis.pid) };
+    } finally {
+      for (const s of sessions) s.close();
+    }
+  } finally {
+    for (const t of targets) t.destroy();
+    for (const c of started) await c.stop();
+    await redis.stop();
+  }
+}

@@ -20,6 +20,7 @@ export const METRICS = [
   },
   { key: 'serverLoopMs', phase: 'fanOut', label: 'c. broadcast: server-side call', unit: 'ms', better: 'lower', digits: 1 },
   { key: 'sessionsPerSec', phase: 'openRate', label: 'd. session open rate', unit: 'sessions/s', better: 'higher', digits: 0 },
+  { key: 'cpuUsPerOpen', phase: 'openRate', label: 'd. server CPU per session opened', unit: 'µs', better: 'lower', digits: 0 },
   {
     key: 'retainedHeapMB', phase: 'slowConsumer', label: 'e. slow consumer: heap+external growth (after gc)', unit: 'MB', better: 'lower', digits: 1,
     goals: { pkg: { max: 6, text: 'bounded near 4 MiB' } },
@@ -59,7 +60,8 @@ export function markdown(results) {
   out.push(`# express-mcp-sse benchmark${results.quick ? ' (QUICK smoke run: small sizes, not representative)' : ''}`);
   out.push('');
   out.push(`Machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.os}, ${machine.date}. ` +
-    `Open-file limit ${machine.nofile}. Run took ${fmt(results.durationS, 0)} s.`);
+    `Open-file limit ${machine.nofile}. Load average (1 min) ${machine.loadavg1m.before} before, ${machine.loadavg1m.after} after ` +
+    `(the bench itself adds about 2). Run took ${fmt(results.durationS, 0)} s.`);
   out.push('');
   out.push('Each cell: the figure, then its ratio to the `sdk` contender. Lower is better except calls/s and sessions/s.');
   out.push('');
@@ -117,13 +119,16 @@ function describeDetail(phase, d) {
   if (!d) return 'n/a';
   switch (phase) {
     case 'roundTrip':
-      return `${fmt(d.calls, 0)} calls in the window (median run), ${d.errors} errors, server CPU ${fmt(d.serverCpuUtil * 100, 0)}%, client ${fmt(d.clientCpuUsPerCall, 0)} µs/call`;
+      return `${fmt(d.calls, 0)} calls measured, ${d.errors} errors, server CPU ${fmt(d.serverCpuUtil * 100, 0)}%, client ${fmt(d.clientCpuUsPerCall, 0)} µs/call` +
+        (d.rounds ? `; CPU µs/call by round: ${d.rounds.map((r) => fmt(r.cpuUsPerCall, 0)).join(' / ')}` : '');
     case 'idleMemory':
       return `${d.sessions} sessions${d.failed ? `, ${d.failed} failed` : ''}`;
     case 'fanOut':
       return `${d.sessions} streams${d.failed ? ` (${d.failed} failed to open)` : ''}, min received ${d.minReceived}, runs ${d.runs.map((r) => fmt(r.ms, 0)).join('/')} ms`;
     case 'openRate':
       return `${d.sessions} sessions${d.failed ? `, ${d.failed} failed` : ''}`;
+    case 'redis':
+      return JSON.stringify(d);
     case 'slowConsumer':
       return `sent ${fmt(d.sentMB, 1)} MB in ${fmt(d.floodMs, 0)} ms, stopped by ${d.stoppedBy}; then the client read ${fmt(d.clientReadMB, 1)} MB and the stream was ${d.streamAfter}${d.slowConsumerCuts !== undefined ? ` (slowConsumerCuts counter: ${d.slowConsumerCuts})` : ''}`;
     case 'churn':

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { spawnSync, execSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { benchDir, tmpDir, killAll, childLogs } from './children.js';
-import { roundTrip, idleMemory, fanOut, openRate, slowConsumer, churn, median } from './phases.js';
-import { METRICS, markdown, svg } from './report.js';
+import { roundTrip, roundTripInterleaved, idleMemory, fanOut, openRate, slowConsumer, churn, redisForwarding, median } from './phases.js';
+import { METRICS, fmt, markdown, svg } from './report.js';
 import { summarise } from './summarise-profile.js';
 
 const env = process.env;
@@ -25,8 +25,8 @@ const cfg = {
   rtSessions: num('BENCH_RT_SESSIONS', 16, 16),
   rtInflight: num('BENCH_RT_INFLIGHT', 4, 4),
   rtWarmupS: num('BENCH_RT_WARMUP_S', 2, 1),
-  rtSeconds: num('BENCH_RT_SECONDS', 6, 2),
-  rtRepeats: num('BENCH_RT_REPEATS', 3, 1),
+  rtSeconds: num('BENCH_RT_SECONDS', 3, 1.5),
+  rtRounds: num('BENCH_RT_ROUNDS', 6, 2),
   memSessions: num('BENCH_MEM_SESSIONS', 2000, 200),
   fanoutSessions: num('BENCH_FANOUT_SESSIONS', 5000, 500),
   fanoutRepeats: num('BENCH_FANOUT_REPEATS', 5, 3),
@@ -57,10 +57,12 @@ if (!fs.existsSync(distIndex) && contenders.some((c) => c.startsWith('pkg'))) {
   notes.push('dist/index.js is missing (run `npm run build`): the pkg contenders were skipped.');
   contenders = contenders.filter((c) => !c.startsWith('pkg'));
 }
-let phases = env.BENCH_ONLY
-  ? env.BENCH_ONLY.split(',').map((s) => PHASE_ALIASES[s.trim()] ?? s.trim())
+const only = env.BENCH_ONLY ? env.BENCH_ONLY.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+const runRedis = !only || only.includes('g') || only.includes('redis');
+const phases = only
+  ? only.filter((s) => s !== 'g' && s !== 'redis').map((s) => PHASE_ALIASES[s] ?? s)
   : Object.keys(PHASES);
-for (const p of phases) if (!PHASES[p]) throw new TypeError(`BENCH_ONLY: unknown phase ${p} (expected a–f or ${Object.keys(PHASES).join(', ')})`);
+for (const p of phases) if (!PHASES[p]) throw new TypeError(`BENCH_ONLY: unknown phase ${p} (expected a–g or ${Object.keys(PHASES).join(', ')}, redis)`);
 
 // File descriptors: a stream costs one fd in the client and one in the server, plus POST and control sockets.
 function nofile() {
@@ -112,30 +114,28 @@ const log = (...a) => console.error(...a);
 if (env.BENCH_PROFILE) {
   const contender = env.BENCH_PROFILE;
   if (!ALL.includes(contender)) throw new TypeError(`BENCH_PROFILE: unknown contender ${contender}`);
-  const profDir = path.join(tmpDir, 'prof');
-  fs.rmSync(profDir, { recursive: true, force: true });
-  fs.mkdirSync(profDir, { recursive: true });
+  fs.mkdirSync(tmpDir, { recursive: true });
+  const file = path.join(tmpDir, `${contender}.cpuprofile`);
+  fs.rmSync(file, { force: true });
   const seconds = num('BENCH_RT_SECONDS', 10, 10);
-  log(`profiling ${contender}: round trip, ${cfg.rtSessions}×${cfg.rtInflight} in flight, ${seconds} s under --cpu-prof`);
+  log(`profiling ${contender}: round trip, ${cfg.rtSessions}×${cfg.rtInflight} in flight, ${seconds} s window under the V8 CPU profiler`);
   const r = await roundTrip(contender, {
     ...cfg,
     rtSeconds: seconds,
-    stopGraceMs: 30_000,
-    nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', env.BENCH_PROF_INTERVAL_US ?? '250'],
+    profile: true,
+    childEnv: { ...cfg.childEnv, BENCH_CPU_PROF_FILE: file },
   });
   log(`${contender}: ${r.callsPerSec.toFixed(0)} calls/s, ${r.cpuUsPerCall.toFixed(0)} µs CPU per call (profiler on), ${r.errors} errors`);
-  const file = fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
-  if (!file) throw new Error('no .cpuprofile was written');
-  const dest = path.join(tmpDir, `${contender}.cpuprofile`);
-  fs.renameSync(path.join(profDir, file), dest);
-  console.log(summarise(JSON.parse(fs.readFileSync(dest, 'utf8')), { top: Number(env.BENCH_PROF_TOP ?? 30) }));
-  console.log(`\nprofile: ${path.relative(process.cwd(), dest)} (open in Chrome DevTools › Performance, or speedscope)`);
+  if (!fs.existsSync(file)) throw new Error('no .cpuprofile was written');
+  console.log(summarise(JSON.parse(fs.readFileSync(file, 'utf8')), { top: Number(env.BENCH_PROF_TOP ?? 30), calls: r.calls }));
+  console.log(`\nprofile: ${path.relative(process.cwd(), file)} (open in Chrome DevTools › Performance, or speedscope)`);
   killAll();
   process.exit(0);
 }
 
 // --- the full comparison --------------------------------------------------------------------------------
 const t0 = performance.now();
+const loadBefore = os.loadavg()[0];
 log(`bench${quick ? ' (quick)' : ''}: contenders ${contenders.join(', ')}; phases ${phases.join(', ')}`);
 if (!contenders.includes('sdk')) notes.push('The sdk contender did not run: no ratios.');
 const values = Object.fromEntries(METRICS.map((m) => [m.key, {}]));
@@ -143,15 +143,33 @@ const details = {};
 const errors = {};
 
 for (const [pi, phase] of phases.entries()) {
-  const repeats = phase === 'roundTrip' ? cfg.rtRepeats : 1;
   const runs = {};
-  for (let rep = 0; rep < repeats; rep++) {
+  if (phase === 'roundTrip') {
+    const started = performance.now();
+    try {
+      const byContender = await roundTripInterleaved(contenders, cfg, log);
+      for (const [c, r] of Object.entries(byContender)) {
+        if (r.error) {
+          errors[`${phase}:${c}`] = String(r.error?.message ?? r.error).split('\n')[0];
+          log(`  ${phase} ${c}: ERROR ${r.error?.stack ?? r.error}`);
+        } else {
+          runs[c] = [r];
+          log(`  ${phase} ${c}: ${brief(phase, r)}`);
+        }
+      }
+      log(`  (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    } catch (err) {
+      for (const c of contenders) errors[`${phase}:${c}`] = String(err?.message ?? err).split('\n')[0];
+      log(`  ${phase}: ERROR ${err?.stack ?? err}`);
+    }
+  }
+  for (let rep = 0; rep < (phase === 'roundTrip' ? 0 : 1); rep++) {
     for (const c of rotate(contenders, pi + rep)) {
       const started = performance.now();
       try {
         const r = await PHASES[phase](c, cfg);
         (runs[c] ??= []).push(r);
-        log(`  ${phase} ${c}${repeats > 1 ? ` #${rep + 1}` : ''}: ${brief(phase, r)} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+        log(`  ${phase} ${c}: ${brief(phase, r)} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
       } catch (err) {
         errors[`${phase}:${c}`] = String(err?.message ?? err).split('\n')[0];
         log(`  ${phase} ${c}: ERROR ${err?.stack ?? err}`);
@@ -180,7 +198,7 @@ function brief(phase, r) {
     case 'fanOut':
       return `${r.fanoutMs.toFixed(1)} ms to ${r.sessions} streams (server ${r.serverLoopMs.toFixed(1)} ms), min received ${r.minReceived}`;
     case 'openRate':
-      return `${r.sessionsPerSec.toFixed(0)} sessions/s (${r.sessions}, ${r.failed} failed)`;
+      return `${r.sessionsPerSec.toFixed(0)} sessions/s, ${r.cpuUsPerOpen.toFixed(0)} µs CPU each (${r.sessions}, ${r.failed} failed)`;
     case 'slowConsumer':
       return `RSS +${r.retainedRssMB.toFixed(1)} MB after gc, peak +${r.peakRssMB.toFixed(1)} MB, sent ${r.sentMB.toFixed(1)} MB (${r.stoppedBy}), stream ${r.streamAfter}`;
     case 'churn':
@@ -190,20 +208,46 @@ function brief(phase, r) {
   }
 }
 
-// g. Redis-bus forwarding: needs the package's redis entry and a redis-server binary.
+// g. Redis-bus forwarding: needs the package's redis entry (exporting redisSessionBus) and a redis-server binary.
 let redis;
-const haveRedisDist = fs.existsSync(path.join(benchDir, '..', 'dist', 'redis.js'));
+const redisDist = path.join(benchDir, '..', 'dist', 'redis.js');
+let haveRedisBus = false;
+if (fs.existsSync(redisDist)) {
+  try {
+    haveRedisBus = typeof (await import(redisDist)).redisSessionBus === 'function';
+  } catch {}
+}
 let haveRedisServer = false;
 try {
   execSync('command -v redis-server', { stdio: 'ignore', shell: '/bin/sh' });
   haveRedisServer = true;
 } catch {}
-if (!haveRedisDist || !haveRedisServer) {
-  redis = {
-    text: `skipped: ${[!haveRedisDist && 'dist/redis.js not built', !haveRedisServer && 'no redis-server on PATH'].filter(Boolean).join(', ')}`,
-  };
+if (!runRedis) {
+  redis = { text: 'skipped: not selected (BENCH_ONLY)' };
+} else if (!haveRedisBus || !haveRedisServer || !contenders.includes('pkg')) {
+  const why = [
+    !haveRedisBus && 'dist/redis.js does not export redisSessionBus (build the package)',
+    !haveRedisServer && 'no redis-server on PATH',
+    !contenders.includes('pkg') && 'the pkg contender is not selected',
+  ].filter(Boolean);
+  redis = { text: `skipped: ${why.join('; ')}` };
 } else {
-  redis = { text: 'skipped: the Redis-bus phase is not written yet' };
+  try {
+    const r = await redisForwarding(cfg);
+    const ratio = (k) => (r.forwarded[k] / r.local[k]).toFixed(2);
+    redis = {
+      ...r,
+      text: `local ${fmt(r.local.callsPerSec, 0)} calls/s, p50 ${fmt(r.local.p50, 2)} ms, ${fmt(r.local.cpuUsPerCall, 0)} µs CPU/call; ` +
+        `forwarded ${fmt(r.forwarded.callsPerSec, 0)} calls/s (${ratio('callsPerSec')}×), p50 ${fmt(r.forwarded.p50, 2)} ms (${ratio('p50')}×), ` +
+        `${fmt(r.forwarded.cpuUsPerCall, 0)} µs CPU/call (${ratio('cpuUsPerCall')}×)` +
+        `${r.redisCpuCounted ? ' (CPU: both instances + redis-server)' : ' (CPU: both instances)'}` +
+        `${r.forwarded.errors || r.local.errors ? `; errors local ${r.local.errors}, forwarded ${r.forwarded.errors}` : ''}`,
+    };
+  } catch (err) {
+    errors['redis:pkg'] = String(err?.message ?? err).split('\n')[0];
+    log(`  g. redis: ERROR ${err?.stack ?? err}`);
+    redis = { text: `error: ${errors['redis:pkg']}` };
+  }
 }
 log(`  g. redis: ${redis.text}`);
 
@@ -218,6 +262,7 @@ const results = {
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     totalMemGB: Math.round(os.totalmem() / 2 ** 30),
     nofile: `${nofileNow.soft}/${nofileNow.hard}`,
+    loadavg1m: { before: Number(loadBefore.toFixed(2)), after: Number(os.loadavg()[0].toFixed(2)) },
     date: new Date().toISOString(),
   },
   config: { ...cfg, childEnv: cfg.childEnv },
@@ -238,7 +283,7 @@ const results = {
 };
 if (pkgResumeMs !== undefined) notes.push(`pkg contenders ran with resumeWindowMs=${pkgResumeMs} (BENCH_PKG_RESUME_MS), not the default 30000.`);
 notes.push('sdk and ceiling broadcast by looping over their Map of transports calling transport.send(); pkg calls router.sessions.broadcast().');
-notes.push('Every contender is a separate process per phase; contenders run in rotating order per phase, and the round trip is repeated (median).');
+notes.push('Every contender is a separate process per phase, and contenders run in rotating order. In the round trip all four run at once and take turns of BENCH_RT_SECONDS, round-robin, for BENCH_RT_ROUNDS rounds; calls/s and CPU per call are the medians over rounds, latencies are over all rounds.');
 
 const outDir = env.BENCH_OUT ? path.resolve(env.BENCH_OUT) : quick ? tmpDir : benchDir;
 const base = quick && !env.BENCH_OUT ? 'results-quick' : 'results';

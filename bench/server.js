@@ -23,16 +23,25 @@ app.disable('x-powered-by');
 /** What the control routes need from a contender: count, look up, broadcast the way its users would. */
 let sessions;
 
-if (contender === 'pkg' || contender === 'pkg-secured') {
+if (contender === 'pkg' || contender === 'pkg-secured' || contender === 'pkg-redis') {
   const { createMcpSseRouter, apiKeyStrategy } = await import('../dist/index.js');
   const options = { createServer: () => buildServer() };
+  if (contender === 'pkg-redis') {
+    // Phase g: two instances share sessions through Redis (BENCH_REDIS_URL, set by the runner).
+    const { redisSessionBus } = await import('../dist/redis.js');
+    options.bus = redisSessionBus({ url: process.env.BENCH_REDIS_URL, prefix: process.env.BENCH_REDIS_PREFIX });
+  }
   if (contender === 'pkg-secured') {
-    options.auth = { strategies: [apiKeyStrategy({ keys: ['bench-key'] })] };
-    options.cors = { origin: ['http://example.test'] };
-    options.rateLimit = {
-      sse: { windowMs: 60_000, limit: 1e9 },
-      messages: { windowMs: 60_000, limit: 1e9 },
-    };
+    // BENCH_SECURED_PARTS (diagnosis only: e.g. `auth` or `cors,rate`) keeps just some of the three layers.
+    const parts = (process.env.BENCH_SECURED_PARTS ?? 'auth,cors,rate').split(',');
+    if (parts.includes('auth')) options.auth = { strategies: [apiKeyStrategy({ keys: ['bench-key'] })] };
+    if (parts.includes('cors')) options.cors = { origin: ['http://example.test'] };
+    if (parts.includes('rate')) {
+      options.rateLimit = {
+        sse: { windowMs: 60_000, limit: 1e9 },
+        messages: { windowMs: 60_000, limit: 1e9 },
+      };
+    }
   }
   // Only a quick (smoke) run shortens the resume window, so that churn need not wait 30 s for detached sessions.
   if (process.env.BENCH_PKG_RESUME_MS) options.resumeWindowMs = Number(process.env.BENCH_PKG_RESUME_MS);
@@ -192,6 +201,28 @@ app.post('/__flood', async (req, res) => {
   peakRss = Math.max(peakRss, process.memoryUsage.rss());
   res.json({ sentBytes: sent, messages, ms: performance.now() - t0, stoppedBy, rssBefore, peakRss });
 });
+
+// Profile mode (bench/profile.sh): the V8 CPU profiler, the one behind `node --cpu-prof`, started and stopped
+// over the inspector so that the profile covers exactly the measured window, not start-up or the handshake.
+if (process.env.BENCH_CPU_PROF_FILE) {
+  const inspector = await import('node:inspector');
+  const fs = await import('node:fs');
+  const session = new inspector.Session();
+  session.connect();
+  const post = (method, params) =>
+    new Promise((resolve, reject) => session.post(method, params, (err, r) => (err ? reject(err) : resolve(r))));
+  app.post('/__profile/start', async (req, res) => {
+    await post('Profiler.enable');
+    await post('Profiler.setSamplingInterval', { interval: Number(process.env.BENCH_PROF_INTERVAL_US ?? 250) });
+    await post('Profiler.start');
+    res.json({ ok: true });
+  });
+  app.post('/__profile/stop', async (req, res) => {
+    const { profile } = await post('Profiler.stop');
+    fs.writeFileSync(process.env.BENCH_CPU_PROF_FILE, JSON.stringify(profile));
+    res.json({ ok: true, file: process.env.BENCH_CPU_PROF_FILE });
+  });
+}
 
 const server = app.listen(0, '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ port: server.address().port, pid: process.pid })}\n`);

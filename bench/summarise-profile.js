@@ -1,5 +1,5 @@
 // bench/summarise-profile.js: top self-time functions (and packages) of a V8 .cpuprofile.
-// Usage: node bench/summarise-profile.js <file.cpuprofile> [top=30]
+// Usage: node bench/summarise-profile.js <file.cpuprofile> [top=30] [calls, to print µs per call]
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +29,7 @@ function shortUrl(url) {
 }
 
 /** Self time per function (from timeDeltas, so it is exact for any sampling interval) and per owner. */
-export function summarise(profile, { top = 30 } = {}) {
+export function summarise(profile, { top = 30, calls } = {}) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map();
   const { samples, timeDeltas } = profile;
@@ -53,9 +53,11 @@ export function summarise(profile, { top = 30 } = {}) {
   }
   const busy = total - idle || 1;
   const pct = (us) => `${((100 * us) / busy).toFixed(1).padStart(5)}%`;
-  const ms = (us) => `${(us / 1000).toFixed(1).padStart(8)} ms`;
+  const ms = (us) =>
+    `${(us / 1000).toFixed(1).padStart(8)} ms${calls ? `${(us / calls).toFixed(1).padStart(8)} µs/call` : ''}`;
   const lines = [];
-  lines.push(`profile: ${(total / 1e6).toFixed(2)} s sampled, ${(idle / 1e6).toFixed(2)} s idle; percentages are of non-idle time`);
+  lines.push(`profile: ${(total / 1e6).toFixed(2)} s sampled, ${(idle / 1e6).toFixed(2)} s idle; percentages are of non-idle time` +
+    (calls ? `; ${calls} calls in the window, ${((total - idle) / calls).toFixed(0)} µs of main-thread time per call` : ''));
   lines.push('');
   lines.push(`top ${top} functions by self time:`);
   for (const [k, us] of [...fns].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, top)) {
@@ -75,5 +77,5 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     console.error('usage: node bench/summarise-profile.js <file.cpuprofile> [top]');
     process.exit(2);
   }
-  console.log(summarise(JSON.parse(fs.readFileSync(file, 'utf8')), { top: Number(process.argv[3] ?? 30) }));
+  console.log(summarise(JSON.parse(fs.readFileSync(file, 'utf8')), { top: Number(process.argv[3] ?? 30), calls: Number(process.argv[4]) || undefined }));
 }
