@@ -8,8 +8,9 @@ import { hostOriginGuard } from './http/host-origin.js';
 import { problems, replyError } from './http/reply.js';
 import { corsFor, rateLimitFor } from './http/security.js';
 import { createSseHandler } from './http/sse-handler.js';
+import { dispatch, type PathChains } from './http/dispatch.js';
 import { log } from './log.js';
-import { resolveOptions, type ErrorContext, type McpSseRouterOptions } from './options.js';
+import { resolveOptions, type ErrorContext, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
 import { SessionRegistry } from './registry.js';
 import { sseHeaders } from './sse/format.js';
 import { KeepAliveTicker } from './sse/keep-alive.js';
@@ -79,38 +80,46 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   const credentialHeaders = options.strategies.flatMap((s) => hintsOf(s)?.requestHeader ?? []);
   const privateParams = new Set(['sessionId', ...options.strategies.flatMap((s) => hintsOf(s)?.queryParameter ?? [])]);
 
-  const router = express.Router();
-  const samePath = options.ssePath === options.messagesPath;
-  const routeChain = (path: string, methods: string[], guarded: boolean, limit: RouteLimit): RequestHandler[] => {
-    const chain: RequestHandler[] = [];
-    const guard = hostOriginGuard(options.allowedHosts, options.allowedOrigins);
-    if (guard !== undefined) chain.push(guard);
-    if (options.cors !== false) chain.push(corsFor(options.cors, samePath ? ['GET', 'POST'] : methods, credentialHeaders));
-    if (guarded) {
-      chain.push(createAuthenticate({
-        strategies: options.strategies,
-        onFailure: () => registry.counters.authFailures++,
-        report: (error, req) => report(error, { req }),
-      }));
-    }
-    if (limit !== false) chain.push(rateLimitFor(limit, () => registry.counters.rateLimited++));
-    return chain;
-  };
-  type RouteLimit = typeof options.rateLimitSse;
+  // Each route: Host/Origin guard, CORS, authentication, rate limit, then the handler; each only if configured.
+  const guard = hostOriginGuard(options.allowedHosts, options.allowedOrigins);
+  const front = (methods: string[]): RequestHandler[] => [
+    ...(guard === undefined ? [] : [guard]),
+    ...(options.cors === false ? [] : [corsFor(options.cors, methods, credentialHeaders)]),
+  ];
+  const authenticate = (guarded: boolean): RequestHandler[] =>
+    guarded
+      ? [createAuthenticate({
+          strategies: options.strategies,
+          onFailure: () => registry.counters.authFailures++,
+          report: (error, req) => report(error, { req }),
+        })]
+      : [];
+  const limit = (routeLimit: ResolvedOptions['rateLimitSse']): RequestHandler[] =>
+    routeLimit === false ? [] : [rateLimitFor(routeLimit, () => registry.counters.rateLimited++)];
 
-  router.get(
-    options.ssePath,
-    ...routeChain(options.ssePath, ['GET'], options.guardSse, options.rateLimitSse),
+  const samePath = options.ssePath === options.messagesPath;
+  const sseMethods = samePath ? ['GET', 'POST'] : ['GET'];
+  const messagesMethods = samePath ? ['GET', 'POST'] : ['POST'];
+  const openStream = [
+    ...front(sseMethods),
+    ...authenticate(options.guardSse),
+    ...limit(options.rateLimitSse),
     createSseHandler({ options, endpoint: { messagesPath: options.messagesPath, publicBaseUrl: options.publicBaseUrl, privateParams }, registry, shared, report }),
-  );
-  router.post(
-    options.messagesPath,
-    ...routeChain(options.messagesPath, ['POST'], options.guardMessages, options.rateLimitMessages),
+  ];
+  const postMessages = [
+    ...front(messagesMethods),
+    ...authenticate(options.guardMessages),
+    ...limit(options.rateLimitMessages),
     createMessagesHandler({ ...options, registry, bus, report }),
-  );
-  // Preflights (when CORS is on) and every other method: a 4xx, so clients probing transports move on.
-  router.all(options.ssePath, ...preflightChain(options, samePath ? ['GET', 'POST'] : ['GET'], credentialHeaders), methodNotAllowed(samePath ? 'GET, POST' : 'GET'));
-  if (!samePath) router.all(options.messagesPath, ...preflightChain(options, ['POST'], credentialHeaders), methodNotAllowed('POST'));
+  ];
+  // Preflights (when CORS is on) and every other method get a 4xx, so clients probing transports move on.
+  const routes: Record<string, PathChains> = {
+    [options.ssePath]: { byMethod: { GET: openStream, HEAD: openStream }, other: [...front(sseMethods), methodNotAllowed(sseMethods.join(', '))] },
+  };
+  if (samePath) routes[options.ssePath]!.byMethod.POST = postMessages;
+  else routes[options.messagesPath] = { byMethod: { POST: postMessages }, other: [...front(messagesMethods), methodNotAllowed('POST')] };
+  const router = express.Router();
+  router.use(dispatch(routes));
 
   let closing: Promise<void> | undefined;
   const close = (closeOptions: CloseOptions = {}): Promise<void> => {
@@ -133,11 +142,6 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   };
 
   return Object.assign(router, { sessions: registry, close }) as McpSseRouter;
-}
-
-function preflightChain(options: ReturnType<typeof resolveOptions>, methods: string[], credentialHeaders: string[]): RequestHandler[] {
-  const guard = hostOriginGuard(options.allowedHosts, options.allowedOrigins);
-  return [...(guard ? [guard] : []), ...(options.cors === false ? [] : [corsFor(options.cors, methods, credentialHeaders)])];
 }
 
 function methodNotAllowed(allow: string): RequestHandler {

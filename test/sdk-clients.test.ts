@@ -83,7 +83,7 @@ describe.each(matrix)('$name', ({ connect, build }) => {
       : await (client as ClientV2).callTool(request, { onprogress });
     expect(textOf(result)).toBe('done');
     expect(progress).toEqual([1, 2, 3, 4, 5]);
-    await waitFor(() => logs.length === 5, 2000, 'log notifications');
+    await waitFor(() => logs.length === 5, 5000, 'log notifications');
     expect(logs).toEqual(['step 1', 'step 2', 'step 3', 'step 4', 'step 5']);
   });
 
@@ -102,7 +102,7 @@ describe.each(matrix)('$name', ({ connect, build }) => {
       onNotification(client, 'notifications/resources/list_changed', () => got++);
     }
     expect(harness.router.sessions.broadcast({ method: 'notifications/resources/list_changed' })).toBe(2);
-    await waitFor(() => got === 2, 2000, 'broadcast');
+    await waitFor(() => got === 2, 5000, 'broadcast');
   });
 });
 

@@ -198,7 +198,7 @@ describe('POST /messages under fuzzing', () => {
     expect(harness!.router.sessions.size).toBe(1);
     await expectSessionAnswers(messagesUrl);
     await serveRealClient(harness!);
-    await waitFor(() => harness!.router.sessions.size === 1, 2000, 'the real client session to close');
+    await waitFor(() => harness!.router.sessions.size === 1, 5000, 'the real client session to close');
   });
 
   it('behind an app-level express.json(), parsed bodies get the same answers', async () => {
@@ -228,6 +228,6 @@ describe('POST /messages under fuzzing', () => {
     expect(harness!.router.sessions.size).toBe(1);
     await expectSessionAnswers(messagesUrl);
     await serveRealClient(harness!);
-    await waitFor(() => harness!.router.sessions.size === 1, 2000, 'the real client session to close');
+    await waitFor(() => harness!.router.sessions.size === 1, 5000, 'the real client session to close');
   });
 });

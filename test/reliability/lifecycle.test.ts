@@ -188,7 +188,7 @@ describe('faults while serving', () => {
     const sessionId = sessionIdOf(stream.endpoint!);
     await handshake(stream, new URL(stream.endpoint!, h.baseUrl).href);
     stream.destroy();
-    await waitFor(() => h.router.sessions.size === 0, 2000, 'session to close');
+    await waitFor(() => h.router.sessions.size === 0, 5000, 'session to close');
     await new Promise((resolve) => setTimeout(resolve, 30));
     expect(servers.get(sessionId)).toEqual({ close: 1, onclose: 1 });
     expect(h.router.sessions.stats()).toMatchObject({ active: 0, detached: 0, opened: 1, closed: 1, resumed: 0 });
@@ -196,7 +196,7 @@ describe('faults while serving', () => {
     const client = await connectClient(h);
     await client.listTools();
     await client.close();
-    await waitFor(() => h.router.sessions.size === 0, 2000, 'SDK session to close');
+    await waitFor(() => h.router.sessions.size === 0, 5000, 'SDK session to close');
     expect([...servers.values()].every((c) => c.close === 1 && c.onclose === 1)).toBe(true);
   });
 });
@@ -222,8 +222,8 @@ describe('slow createServer', () => {
     req.on('error', () => {});
     await new Promise((resolve) => setTimeout(resolve, 20));
     req.destroy();
-    await waitFor(() => created.length === 2, 2000, 'the server to be created and closed');
-    await waitFor(() => harness!.router.sessions.size === 0, 2000, 'the session to be dropped');
+    await waitFor(() => created.length === 2, 5000, 'the server to be created and closed');
+    await waitFor(() => harness!.router.sessions.size === 0, 5000, 'the session to be dropped');
     expect(created[1]).toBe('onclose');
     expect(harness.router.sessions.stats()).toMatchObject({ opened: 1, closed: 1, active: 0, detached: 0 });
     await expectServes(harness);
@@ -245,7 +245,7 @@ describe('slow createServer', () => {
       },
     });
     const opening = openSse(harness.sseUrl);
-    await waitFor(() => harness!.router.sessions.size === 1, 2000, 'the session to be registered');
+    await waitFor(() => harness!.router.sessions.size === 1, 5000, 'the session to be registered');
     await closeAll(harness);
     const stream = await opening;
     expect(stream.status).toBe(503);
@@ -267,7 +267,7 @@ describe('router.close()', () => {
     }
     const detachedStream = await openSse(h.sseUrl);
     detachedStream.destroy();
-    await waitFor(() => h.router.sessions.stats().detached === 1, 2000, 'detach');
+    await waitFor(() => h.router.sessions.stats().detached === 1, 5000, 'detach');
 
     const started = Date.now();
     await h.router.close({ timeoutMs: 5000 });

@@ -169,7 +169,7 @@ describe('resuming by hand, as a browser would', () => {
     const lastSeen = first.events.at(-1)!.id!;
 
     first.destroy();
-    await waitFor(() => h.router.sessions.stats().detached === 1, 2000, 'detach');
+    await waitFor(() => h.router.sessions.stats().detached === 1, 5000, 'detach');
     // While detached: server messages are buffered, and a POSTed request is processed; its reply waits too.
     for (let n = 6; n <= 10; n++) await transport.sendNotification('notifications/test', { n });
     const posted = await postJson(postUrl, { jsonrpc: '2.0', id: 'while-detached', method: 'tools/call', params: { name: 'echo', arguments: { text: 'kept' } } });
@@ -191,7 +191,7 @@ describe('resuming by hand, as a browser would', () => {
     expect(second.events.slice(1).map((e) => seq(e.id!))).toEqual(range(seq(lastSeen) + 1, seq(lastSeen) + 6));
 
     await transport.sendNotification('notifications/test', { n: 11 });
-    await second.until((events) => numbered(events.slice(1).map(messageOf)).includes(11), 2000, 'live event');
+    await second.until((events) => numbered(events.slice(1).map(messageOf)).includes(11), 5000, 'live event');
     expect(numbered(second.events.slice(1).map(messageOf))).toEqual([6, 7, 8, 9, 10, 11]);
     expect(h.router.sessions.stats()).toMatchObject({ resumed: 1, active: 1, detached: 0 });
   });
@@ -208,7 +208,7 @@ describe('resume edge cases', () => {
     expect(body).toMatchObject({ id: null, error: { data: { reason: 'stream_attached' } } });
     const transport = h.router.sessions.get(sessionIdOf(live.endpoint!))!;
     await transport.sendNotification('notifications/test', { n: 1 });
-    await live.until((events) => events.length === 2, 2000, 'event on the live stream');
+    await live.until((events) => events.length === 2, 5000, 'event on the live stream');
     expect(h.router.sessions.size).toBe(1);
   });
 
@@ -217,7 +217,7 @@ describe('resume edge cases', () => {
     const first = await openSse(h.sseUrl);
     const lastSeen = first.events.at(-1)!.id!;
     first.destroy();
-    await waitFor(() => h.router.sessions.stats().detached === 1, 2000, 'detach');
+    await waitFor(() => h.router.sessions.stats().detached === 1, 5000, 'detach');
     const [a, b] = await Promise.all([openSse(h.sseUrl, { lastEventId: lastSeen }), openSse(h.sseUrl, { lastEventId: lastSeen })]);
     track(a);
     track(b);
@@ -233,7 +233,7 @@ describe('resume edge cases', () => {
     const sessionId = sessionIdOf(first.endpoint!);
     const lastSeen = first.events.at(-1)!.id!;
     first.destroy();
-    await waitFor(() => h.router.sessions.stats().detached === 1, 2000, 'detach');
+    await waitFor(() => h.router.sessions.stats().detached === 1, 5000, 'detach');
     await h.router.close({ timeoutMs: 2000 });
     const late = await openSse(h.sseUrl, { lastEventId: lastSeen });
     expect(late.status).toBe(503);
@@ -248,7 +248,7 @@ describe('resume edge cases', () => {
     const onlyId = first.events[0]!.id!;
     expect(first.events.map((e) => e.event)).toEqual(['endpoint']);
     first.destroy();
-    await waitFor(() => h.router.sessions.stats().detached === 1, 2000, 'detach');
+    await waitFor(() => h.router.sessions.stats().detached === 1, 5000, 'detach');
     const again = track(await openSse(h.sseUrl, { lastEventId: onlyId }));
     expect(again.events).toEqual([{ event: 'endpoint', id: onlyId, data: first.endpoint }]);
     const transport = h.router.sessions.get(sessionIdOf(first.endpoint!))!;
@@ -263,7 +263,7 @@ describe('resume edge cases', () => {
     const first = await openSse(h.sseUrl, { headers: alice });
     const lastSeen = first.events.at(-1)!.id!;
     first.destroy();
-    await waitFor(() => h.router.sessions.stats().detached === 1, 2000, 'detach');
+    await waitFor(() => h.router.sessions.stats().detached === 1, 5000, 'detach');
 
     const bob = await openSse(h.sseUrl, { headers: { 'X-API-Key': 'key-bob' }, lastEventId: lastSeen });
     expect(bob.status).toBe(403);
@@ -284,7 +284,7 @@ describe('resume edge cases', () => {
     const oldLast = old.events.at(-1)!.id!;
     old.destroy();
     // Past the window the old session is gone; its id is now "expired".
-    await waitFor(() => h.router.sessions.size === 0, 2000, 'expiry');
+    await waitFor(() => h.router.sessions.size === 0, 5000, 'expiry');
     expect(servers.get(oldId)).toEqual({ close: 1, onclose: 1 });
 
     const ids = [oldLast, 'garbage', 'no-dot-here', 'AAAAAAAAAAAAAAAAAAAAAA.1', `${oldLast.split('.')[0]}.-1`, '.5', 'x.1e3', '\u00e9t\u00e9.2'];
@@ -312,7 +312,7 @@ describe('resume edge cases', () => {
     await first.until((events) => events.length === 2);
     const stale = first.events.at(-1)!.id!;
     first.destroy();
-    await waitFor(() => h.router.sessions.stats().detached === 1, 2000, 'detach');
+    await waitFor(() => h.router.sessions.stats().detached === 1, 5000, 'detach');
     for (let n = 2; n <= 10; n++) await transport.sendNotification('notifications/test', { n });
 
     const second = track(await openSse(h.sseUrl, { lastEventId: stale }));
@@ -322,7 +322,7 @@ describe('resume edge cases', () => {
     // The fresh stream starts clean: no replayed events from the old session.
     expect(second.events.map((e) => e.event)).toEqual(['endpoint']);
     expect(errors.map((e) => [e.error.code, e.sessionId])).toEqual([['ERR_MCP_SSE_RESUME_GAP', oldId]]);
-    await waitFor(() => h.router.sessions.get(oldId) === undefined, 2000, 'old session closed');
+    await waitFor(() => h.router.sessions.get(oldId) === undefined, 5000, 'old session closed');
     expect(servers.get(oldId)).toEqual({ close: 1, onclose: 1 });
     expect(h.router.sessions.size).toBe(1);
 
@@ -339,11 +339,11 @@ describe('resume edge cases', () => {
     const postUrl = new URL(stream.endpoint!, h.baseUrl).href;
     await handshake(stream, postUrl);
     stream.destroy();
-    await waitFor(() => h.router.sessions.stats().detached === 1, 2000, 'detach');
+    await waitFor(() => h.router.sessions.stats().detached === 1, 5000, 'detach');
     const detachedAt = Date.now();
     // Inside the window, POSTs are accepted.
     expect((await postJson(postUrl, { jsonrpc: '2.0', id: 1, method: 'ping' })).status).toBe(202);
-    await waitFor(() => h.router.sessions.size === 0, 2000, 'expiry');
+    await waitFor(() => h.router.sessions.size === 0, 5000, 'expiry');
     expect(Date.now() - detachedAt).toBeGreaterThanOrEqual(150);
     expect(servers.get(sessionId)).toEqual({ close: 1, onclose: 1 });
     expect(h.router.sessions.get(sessionId)).toBeUndefined();
@@ -369,7 +369,7 @@ describe('Last-Event-ID fuzzing', () => {
       for (let n = 1; n <= 20; n++) await transport.sendNotification('notifications/test', { n });
       await stream.until((events) => events.length === 21);
       stream.destroy();
-      await waitFor(() => h.router.sessions.stats().active === 0, 2000, 'detach');
+      await waitFor(() => h.router.sessions.stats().active === 0, 5000, 'detach');
     };
 
     const headerSafe = fc.string({ unit: fc.constantFrom(...'abcXYZ019.-_ :/+=%\u00e9\t'.split('')), minLength: 1, maxLength: 40 }).filter((s) => s.trim() === s && s !== '');
@@ -403,7 +403,7 @@ describe('Last-Event-ID fuzzing', () => {
             outcomes.resumed++;
             expect(sessionIdOf(stream.endpoint!)).toBe(target.sessionId);
             expect(stream.events[0]!.id).toBe(id);
-            await stream.until((events) => events.length === 1 + 20 - after, 2000, 'replay');
+            await stream.until((events) => events.length === 1 + 20 - after, 5000, 'replay');
             expect(numbered(stream.events.slice(1).map(messageOf))).toEqual(range(after + 1, 20));
             expect(errors.length).toBe(errorsBefore);
           } else {
@@ -414,7 +414,7 @@ describe('Last-Event-ID fuzzing', () => {
           }
         } finally {
           stream.destroy();
-          await waitFor(() => h.router.sessions.stats().active === 0, 2000, 'the stream to drop');
+          await waitFor(() => h.router.sessions.stats().active === 0, 5000, 'the stream to drop');
         }
       }),
       { numRuns: 120 },

@@ -110,7 +110,7 @@ export async function runSlowConsumer(options: { maxBufferedBytes?: number; tota
   await bystander;
   // And after: the other session is still fine.
   await call();
-  await waitFor(() => harness.router.sessions.stats().detached === 1, 2000, 'the cut stream to detach');
+  await waitFor(() => harness.router.sessions.stats().detached === 1, 5000, 'the cut stream to detach');
 
   const retainedAfter = retainedBytes();
   return {

@@ -34,7 +34,7 @@ describe('sessions.stats()', () => {
     const received = () => streams.reduce((sum, s) => sum + s.bytes, 0);
     const check = async (changes: Partial<SessionStats>) => {
       Object.assign(expected, changes);
-      await waitFor(() => received() === h.router.sessions.stats().bytesOut, 2000, 'bytes to arrive');
+      await waitFor(() => received() === h.router.sessions.stats().bytesOut, 5000, 'bytes to arrive');
       expect(h.router.sessions.stats()).toEqual({ ...expected, bytesOut: received() });
     };
     await check({});
@@ -87,7 +87,7 @@ describe('sessions.stats()', () => {
     // Detach and resume.
     const lastSeen = a.events.at(-1)!.id!;
     a.destroy();
-    await waitFor(() => h.router.sessions.stats().detached === 1, 2000, 'detach');
+    await waitFor(() => h.router.sessions.stats().detached === 1, 5000, 'detach');
     await check({ active: 1, detached: 1 });
     const resumed = await openSse(h.sseUrl, { headers: alice, lastEventId: lastSeen });
     streams.push(resumed);
@@ -106,7 +106,7 @@ describe('sessions.stats()', () => {
         await slow.sendNotification('notifications/blob', { pad });
         if (i % 8 === 7) await new Promise((resolve) => setImmediate(resolve));
       }
-      await waitFor(() => h.router.sessions.stats().detached === 1, 2000, 'the cut stream to detach');
+      await waitFor(() => h.router.sessions.stats().detached === 1, 5000, 'the cut stream to detach');
       const stats = h.router.sessions.stats();
       expect(stats).toMatchObject({ slowConsumerCuts: 1, opened: 3, active: 1, detached: 1, closed: 1 });
       expect(stats.messagesOut).toBeGreaterThan(expected.messagesOut + 4);
