@@ -47,15 +47,24 @@ export function apiKeyStrategy(options: ApiKeyStrategyOptions): Strategy {
   }
   const lookup = verify ?? keyLookup(keys!);
 
-  const check = (key: string, done: (error: Error | null, user?: object | false, info?: object | string) => void): void => {
-    Promise.resolve()
-      .then(() => lookup(key))
-      .then((found) => {
-        if (!found) return done(null, false, 'invalid api key');
-        const principal = toPrincipal(found);
-        if (principal === undefined) return done(new TypeError('apiKeyStrategy verify() returned a principal without an id.'));
-        done(null, principal, { token: key, scopes: [] });
-      }, (error: unknown) => done(error instanceof Error ? error : new Error(String(error))));
+  type Done = (error: Error | null, user?: object | false, info?: object | string) => void;
+  const settle = (key: string, found: unknown, done: Done): void => {
+    if (!found) return done(null, false, 'invalid api key');
+    const principal = toPrincipal(found);
+    if (principal === undefined) return done(new TypeError('apiKeyStrategy verify() returned a principal without an id.'));
+    done(null, principal, { token: key, scopes: [] });
+  };
+  const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
+  // Configured keys answer synchronously (no promise on the hot path); a verify() may be async.
+  const check = (key: string, done: Done): void => {
+    let found: unknown;
+    try {
+      found = lookup(key);
+    } catch (error) {
+      return done(asError(error));
+    }
+    if (found instanceof Promise) found.then((value) => settle(key, value, done), (error: unknown) => done(asError(error)));
+    else settle(key, found, done);
   };
 
   const primary = { header: headerName.toLowerCase(), prefix: '' };

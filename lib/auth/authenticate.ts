@@ -76,13 +76,15 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
     };
     // A strategy calling pass() decided nothing: on a guarded route that is no principal, never a way through.
     try {
-      instance.authenticate(names, { session: false }, done)(req, res, () => done(null, false, []));
+      instance.authenticate(names, passportOptions, done)(req, res, () => done(null, false, []));
     } catch (error) {
       // A strategy that throws instead of calling error(): the same 500, never Express's page with its stack.
       if (!res.headersSent) done(error, false, undefined);
     }
   };
 }
+
+const passportOptions = { session: false } as const;
 
 /** A short code for why every strategy failed; the most specific one wins. */
 export function failureReason(failures: unknown[]): string {
