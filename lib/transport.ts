@@ -9,8 +9,8 @@ import { formatComment, formatEvent, formatMessage, formatRetry, type EventData 
 import type { KeepAliveTicker, Pingable } from './sse/keep-alive.js';
 import type { AuthInfo, JSONRPCMessage, MessageExtra, Principal, ServerLike, TransportLike } from './types.js';
 
-/** A backlog over maxBufferedBytes that does not shrink for this long means the client stopped reading. */
-const stallMs = 1000;
+/** A backlog that does not shrink for this long means the client stopped reading. */
+const stallMs = 2000;
 
 /** What every transport of one router shares: settings, counters and the hooks back to the registry. */
 export interface TransportShared {
@@ -87,6 +87,9 @@ export class SSETransport implements TransportLike, Pingable {
   /** The largest frame written since the stream's backlog was last empty. */
   #largestPending = 0;
   #stallTimer: NodeJS.Timeout | undefined;
+  /** Resolves when the current stream drains; shared by every producer waiting on it. */
+  #drained: Promise<void> | undefined;
+  #releaseDrained: (() => void) | undefined;
 
   constructor(init: TransportInit, shared: TransportShared) {
     this.sessionId = init.sessionId;
@@ -129,6 +132,7 @@ export class SSETransport implements TransportLike, Pingable {
   async send(message: JSONRPCMessage): Promise<void> {
     this.#assertOpen();
     this.sendSerialized(JSON.stringify(message));
+    await this.#backPressure();
   }
 
   /** Sends a JSON-RPC notification. */
@@ -154,6 +158,7 @@ export class SSETransport implements TransportLike, Pingable {
     const frame = formatEvent(event.event, event.data, event.id ?? this.#eventId(seq));
     this.#seq = seq;
     this.#emit(seq, frame);
+    await this.#backPressure();
   }
 
   /** Writes a keep-alive comment now; false when no stream is attached. */
@@ -176,6 +181,7 @@ export class SSETransport implements TransportLike, Pingable {
     this.#closed = true;
     clearTimeout(this.#expiry);
     this.#stopStallWatch();
+    this.#releaseDrained?.();
     const res = this.#res;
     this.#res = undefined;
     this.#shared.ticker.delete(this);
@@ -293,6 +299,28 @@ export class SSETransport implements TransportLike, Pingable {
     this.#write(res, formatComment(`ping ${new Date(now).toISOString()}`));
   }
 
+  /**
+   * Back-pressure for producers that await their sends: while the stream's socket is full, wait for it to drain
+   * (or for the stream to end), so a tool streaming notifications cannot outrun its client.
+   */
+  #backPressure(): Promise<void> | undefined {
+    const res = this.#res;
+    if (res === undefined || !res.writableNeedDrain) return undefined;
+    this.#drained ??= new Promise<void>((resolve) => {
+      const release = () => {
+        res.off('drain', release);
+        res.off('close', release);
+        this.#drained = undefined;
+        this.#releaseDrained = undefined;
+        resolve();
+      };
+      this.#releaseDrained = release;
+      res.on('drain', release);
+      res.on('close', release);
+    });
+    return this.#drained;
+  }
+
   #eventId(seq: number): string {
     return this.#streamKey + '.' + seq;
   }
@@ -316,7 +344,7 @@ export class SSETransport implements TransportLike, Pingable {
     // Below the socket's high-water mark the backlog is gone: forget the frames that made it up.
     if (flushed) this.#largestPending = size;
     else if (size > this.#largestPending) this.#largestPending = size;
-    if (!flushed && !this.#backlogCheck && res.writableLength > this.#shared.maxBufferedBytes) {
+    if (!flushed && !this.#backlogCheck) {
       // Writes made in one tick are corked by Node's HTTP layer and only look unsent: judge them once Node
       // has tried to send them, or a client that reads fine would be cut for a burst.
       this.#backlogCheck = true;
@@ -325,23 +353,21 @@ export class SSETransport implements TransportLike, Pingable {
   }
 
   /**
-   * The slow-consumer rule. A backlog over maxBufferedBytes is tolerated only while the client keeps reading
-   * and only by the size of one frame (so one message larger than the cap still reaches a reading client);
-   * beyond that, or after a whole `stallMs` without a byte leaving, the stream is cut. Memory per stream thus
-   * stays under maxBufferedBytes plus the largest message.
+   * The slow-consumer rule. A stream with unsent bytes must keep draining: after `stallMs` without a byte
+   * leaving, it is cut. Its backlog may also never pass maxBufferedBytes by more than one frame (so one message
+   * larger than the cap still reaches a reading client), or it is cut at once. Memory per stream thus stays
+   * under maxBufferedBytes plus the largest message, and producers waiting on back-pressure are released.
    */
   #checkBacklog(res: ServerResponse): void {
     this.#backlogCheck = false;
-    if (this.#res !== res) return;
+    if (this.#res !== res || !res.writableNeedDrain) return;
     const backlog = res.writableLength;
-    const cap = this.#shared.maxBufferedBytes;
-    if (backlog <= cap) return;
-    if (backlog > cap + this.#largestPending) return this.#cutSlowConsumer(res);
+    if (backlog > this.#shared.maxBufferedBytes + this.#largestPending) return this.#cutSlowConsumer(res);
     if (this.#stallTimer !== undefined) return;
     let sent = this.#streamBytes - backlog;
     this.#stallTimer = setInterval(() => {
+      if (this.#res !== res || !res.writableNeedDrain) return this.#stopStallWatch();
       const nowSent = this.#streamBytes - res.writableLength;
-      if (this.#res !== res || res.writableLength <= cap) return this.#stopStallWatch();
       if (nowSent <= sent) return this.#cutSlowConsumer(res);
       sent = nowSent;
     }, stallMs);
@@ -372,6 +398,7 @@ export class SSETransport implements TransportLike, Pingable {
     if (this.#res !== res) return;
     this.#res = undefined;
     this.#stopStallWatch();
+    this.#releaseDrained?.();
     this.#shared.ticker.delete(this);
     if (this.#closed) return;
     if (this.#shared.resumeWindowMs === 0 || this.#shared.draining) {

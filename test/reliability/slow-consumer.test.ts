@@ -100,3 +100,34 @@ describe('a message larger than maxBufferedBytes', () => {
     }
   });
 });
+
+describe('back-pressure on send()', () => {
+  it('holds back a producer that awaits its sends while the client does not read, and releases it at the cut', async () => {
+    const errors: { code: string }[] = [];
+    const harness = await startHarness({ keepAliveMs: 0, maxBufferedBytes: 1 * MiB, onError: (e) => errors.push(e) });
+    const { socket, sessionId } = await openStalledStream(harness.sseUrl);
+    try {
+      const transport = harness.router.sessions.get(sessionId)!;
+      const pad = 'b'.repeat(64 * 1024);
+      let sent = 0;
+      const producer = (async () => {
+        for (let i = 0; i < 800; i++) {
+          await transport.sendNotification('notifications/blob', { i, pad });
+          sent++;
+        }
+      })();
+      // While the stream is stalled, the producer waits: far fewer than the 800 sends (50 MiB) get through.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const sentWhileStalled = sent;
+      expect(sentWhileStalled).toBeLessThan(200);
+      expect(errors).toEqual([]);
+      // The stall rule cuts the stream; the producer is released and its later sends go to the replay buffer.
+      await producer;
+      expect(sent).toBe(800);
+      expect(errors.map((e) => e.code)).toEqual(['ERR_MCP_SSE_SLOW_CONSUMER']);
+    } finally {
+      socket.destroy();
+      await harness.close();
+    }
+  });
+});

@@ -83,7 +83,11 @@ export async function runSlowConsumer(options: { maxBufferedBytes?: number; tota
     otherCalls++;
   };
   const bystander = (async () => {
-    while (pushing) await call();
+    // Paced, so its own allocations do not show up as RSS growth while the stalled stream waits to be cut.
+    while (pushing) {
+      await call();
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
   })();
 
   // Let V8 size its heap for this kind of allocation first, so the RSS measured below is what the push retains
