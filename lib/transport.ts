@@ -5,12 +5,10 @@ import { ErrorCodes, McpSseError } from './errors.js';
 import { logSession } from './log.js';
 import type { Counters } from './stats.js';
 import { ReplayBuffer } from './sse/replay-buffer.js';
-import { formatComment, formatEvent, formatMessage, formatRetry, type EventData } from './sse/format.js';
-import type { KeepAliveTicker, Pingable } from './sse/keep-alive.js';
+import { formatEvent, formatMessage, formatRetry, type EventData } from './sse/format.js';
+import type { KeepAliveTicker } from './sse/keep-alive.js';
+import { SseStream } from './sse/stream.js';
 import type { AuthInfo, JSONRPCMessage, MessageExtra, Principal, ServerLike, TransportLike } from './types.js';
-
-/** A backlog that does not shrink for this long means the client stopped reading. */
-const stallMs = 2000;
 
 /** What every transport of one router shares: settings, counters and the hooks back to the registry. */
 export interface TransportShared {
@@ -54,7 +52,7 @@ export interface CustomEvent {
  * One session's transport. The SDK calls `start`, `send` and `close`; the router attaches the HTTP response
  * that carries the stream, and re-attaches a new one when the client resumes with `Last-Event-ID`.
  */
-export class SSETransport implements TransportLike, Pingable {
+export class SSETransport implements TransportLike {
   readonly sessionId: string;
   /** The principal that opened the session (`undefined` when anonymous). */
   readonly user: Principal | undefined;
@@ -64,32 +62,20 @@ export class SSETransport implements TransportLike, Pingable {
   onmessage?: ((message: JSONRPCMessage, extra?: MessageExtra) => void) | undefined;
   onclose?: (() => void) | undefined;
   onerror?: ((error: Error) => void) | undefined;
-  /** `Date.now()` of the last write, read by the keep-alive ticker. */
-  lastWriteAt = 0;
-
   readonly #shared: TransportShared;
   readonly #endpoint: string;
   /** Random, unguessable prefix of this session's event ids; unrelated to the session id. */
   readonly #streamKey: string;
   #seq = 0;
   #replay: ReplayBuffer | undefined;
-  #res: ServerResponse | undefined;
+  /** The stream a client is reading now, if any. */
+  #stream: SseStream | undefined;
   #server: ServerLike | undefined;
   #started = false;
   #closed = false;
   /** True once `onclose` ran: the connected server has been told the transport closed. */
   #closeNotified = false;
   #expiry: NodeJS.Timeout | undefined;
-  /** A backlog check is scheduled for the current stream. */
-  #backlogCheck = false;
-  /** Bytes written to the current stream, to tell how much of its backlog has left. */
-  #streamBytes = 0;
-  /** The largest frame written since the stream's backlog was last empty. */
-  #largestPending = 0;
-  #stallTimer: NodeJS.Timeout | undefined;
-  /** Resolves when the current stream drains; shared by every producer waiting on it. */
-  #drained: Promise<void> | undefined;
-  #releaseDrained: (() => void) | undefined;
 
   constructor(init: TransportInit, shared: TransportShared) {
     this.sessionId = init.sessionId;
@@ -113,7 +99,7 @@ export class SSETransport implements TransportLike, Pingable {
 
   /** True while a client is reading the stream. */
   get isAttached(): boolean {
-    return this.#res !== undefined;
+    return this.#stream !== undefined;
   }
 
   get isClosed(): boolean {
@@ -132,7 +118,8 @@ export class SSETransport implements TransportLike, Pingable {
   async send(message: JSONRPCMessage): Promise<void> {
     this.#assertOpen();
     this.sendSerialized(JSON.stringify(message));
-    await this.#backPressure();
+    // Back-pressure: a producer that awaits its sends cannot outrun the client.
+    await this.#stream?.backPressure();
   }
 
   /** Sends a JSON-RPC notification. */
@@ -158,14 +145,13 @@ export class SSETransport implements TransportLike, Pingable {
     const frame = formatEvent(event.event, event.data, event.id ?? this.#eventId(seq));
     this.#seq = seq;
     this.#emit(seq, frame);
-    await this.#backPressure();
+    await this.#stream?.backPressure();
   }
 
   /** Writes a keep-alive comment now; false when no stream is attached. */
   ping(): boolean {
-    if (this.#res === undefined) return false;
-    this.keepAlive(Date.now());
-    return true;
+    this.#stream?.keepAlive(Date.now());
+    return this.#stream !== undefined;
   }
 
   /**
@@ -180,12 +166,7 @@ export class SSETransport implements TransportLike, Pingable {
     }
     this.#closed = true;
     clearTimeout(this.#expiry);
-    this.#stopStallWatch();
-    this.#releaseDrained?.();
-    const res = this.#res;
-    this.#res = undefined;
-    this.#shared.ticker.delete(this);
-    if (res !== undefined && !res.writableEnded) res.end();
+    this.#dropStream()?.close();
     this.#replay = undefined;
     this.#shared.ended(this);
     logSession('closed %s', this.sessionId);
@@ -258,17 +239,19 @@ export class SSETransport implements TransportLike, Pingable {
     }
     clearTimeout(this.#expiry);
     this.#expiry = undefined;
-    this.#res = res;
-    this.#streamBytes = 0;
-    this.#largestPending = 0;
     res.writeHead(200, this.#shared.streamHeaders);
     res.socket?.setNoDelay(true);
     res.setTimeout(0);
-    res.on('close', () => this.#streamClosed(res));
+    const stream = new SseStream(res, {
+      maxBufferedBytes: this.#shared.maxBufferedBytes,
+      countBytes: (size) => (this.#shared.counters.bytesOut += size),
+      streamEnded: (ended, cut) => this.#streamEnded(ended, cut),
+    });
+    this.#stream = stream;
     // The endpoint event carries the id the client already has, so a drop right after it resumes at the same place.
     const endpoint = formatEvent('endpoint', this.#endpoint, this.#eventId(afterSeq ?? this.#seq));
-    this.#write(res, formatRetry(this.#shared.retryMs) + endpoint + missed.join(''));
-    this.#shared.ticker.add(this);
+    stream.write(formatRetry(this.#shared.retryMs) + endpoint + missed.join(''));
+    this.#shared.ticker.add(stream);
     this.#shared.attached(this);
     return true;
   }
@@ -287,38 +270,7 @@ export class SSETransport implements TransportLike, Pingable {
 
   /** @internal Ends the stream with a `retry:` hint, leaving the session to close or be resumed. */
   endStream(retryMs: number): void {
-    const res = this.#res;
-    if (res === undefined || res.writableEnded) return;
-    res.end(formatRetry(retryMs));
-  }
-
-  /** @internal Sends a keep-alive comment; called by the shared ticker. */
-  keepAlive(now: number): void {
-    const res = this.#res;
-    if (res === undefined) return;
-    this.#write(res, formatComment(`ping ${new Date(now).toISOString()}`));
-  }
-
-  /**
-   * Back-pressure for producers that await their sends: while the stream's socket is full, wait for it to drain
-   * (or for the stream to end), so a tool streaming notifications cannot outrun its client.
-   */
-  #backPressure(): Promise<void> | undefined {
-    const res = this.#res;
-    if (res === undefined || !res.writableNeedDrain) return undefined;
-    this.#drained ??= new Promise<void>((resolve) => {
-      const release = () => {
-        res.off('drain', release);
-        res.off('close', release);
-        this.#drained = undefined;
-        this.#releaseDrained = undefined;
-        resolve();
-      };
-      this.#releaseDrained = release;
-      res.on('drain', release);
-      res.on('close', release);
-    });
-    return this.#drained;
+    this.#stream?.end(formatRetry(retryMs));
   }
 
   #eventId(seq: number): string {
@@ -331,75 +283,26 @@ export class SSETransport implements TransportLike, Pingable {
       this.#replay ??= new ReplayBuffer(this.#shared.replayBufferSize, this.#shared.maxBufferedBytes);
       this.#replay.push(seq, frame, size);
     }
-    const res = this.#res;
-    if (res !== undefined) this.#write(res, frame, size);
+    this.#stream?.write(frame, size);
   }
 
-  #write(res: ServerResponse, frame: string, size = Buffer.byteLength(frame)): void {
-    this.#shared.counters.bytesOut += size;
-    this.lastWriteAt = Date.now();
-    this.#streamBytes += size;
-    const flushed = res.write(frame);
-    (res as ServerResponse & { flush?: () => void }).flush?.();
-    // Below the socket's high-water mark the backlog is gone: forget the frames that made it up.
-    if (flushed) this.#largestPending = size;
-    else if (size > this.#largestPending) this.#largestPending = size;
-    if (!flushed && !this.#backlogCheck) {
-      // Writes made in one tick are corked by Node's HTTP layer and only look unsent: judge them once Node
-      // has tried to send them, or a client that reads fine would be cut for a burst.
-      this.#backlogCheck = true;
-      setImmediate(() => this.#checkBacklog(res));
+  /** Forgets the current stream and stops its keep-alive; returns it. */
+  #dropStream(): SseStream | undefined {
+    const stream = this.#stream;
+    if (stream === undefined) return undefined;
+    this.#stream = undefined;
+    this.#shared.ticker.delete(stream);
+    return stream;
+  }
+
+  /** The client went away or was cut: the session waits `resumeWindowMs` for a resume, or closes. */
+  #streamEnded(stream: SseStream, cut: McpSseError | undefined): void {
+    if (this.#stream !== stream) return;
+    this.#dropStream();
+    if (cut !== undefined) {
+      this.#shared.counters.slowConsumerCuts++;
+      this.#shared.report(cut, this.sessionId);
     }
-  }
-
-  /**
-   * The slow-consumer rule. A stream with unsent bytes must keep draining: after `stallMs` without a byte
-   * leaving, it is cut. Its backlog may also never pass maxBufferedBytes by more than one frame (so one message
-   * larger than the cap still reaches a reading client), or it is cut at once. Memory per stream thus stays
-   * under maxBufferedBytes plus the largest message, and producers waiting on back-pressure are released.
-   */
-  #checkBacklog(res: ServerResponse): void {
-    this.#backlogCheck = false;
-    if (this.#res !== res || !res.writableNeedDrain) return;
-    const backlog = res.writableLength;
-    if (backlog > this.#shared.maxBufferedBytes + this.#largestPending) return this.#cutSlowConsumer(res);
-    if (this.#stallTimer !== undefined) return;
-    let sent = this.#streamBytes - backlog;
-    this.#stallTimer = setInterval(() => {
-      if (this.#res !== res || !res.writableNeedDrain) return this.#stopStallWatch();
-      const nowSent = this.#streamBytes - res.writableLength;
-      if (nowSent <= sent) return this.#cutSlowConsumer(res);
-      sent = nowSent;
-    }, stallMs);
-    this.#stallTimer.unref();
-  }
-
-  #stopStallWatch(): void {
-    clearInterval(this.#stallTimer);
-    this.#stallTimer = undefined;
-  }
-
-  #cutSlowConsumer(res: ServerResponse): void {
-    this.#shared.counters.slowConsumerCuts++;
-    this.#shared.report(
-      new McpSseError(
-        ErrorCodes.slowConsumer,
-        `Stream cut: the client stopped reading and ${res.writableLength} bytes waited unsent (maxBufferedBytes is ${this.#shared.maxBufferedBytes}). It may resume with Last-Event-ID.`,
-      ),
-      this.sessionId,
-    );
-    this.#stopStallWatch();
-    res.destroy();
-    // Detach now rather than on 'close' (a tick later), so later writes go to the replay buffer only.
-    this.#streamClosed(res);
-  }
-
-  #streamClosed(res: ServerResponse): void {
-    if (this.#res !== res) return;
-    this.#res = undefined;
-    this.#stopStallWatch();
-    this.#releaseDrained?.();
-    this.#shared.ticker.delete(this);
     if (this.#closed) return;
     if (this.#shared.resumeWindowMs === 0 || this.#shared.draining) {
       void this.closeSession();
