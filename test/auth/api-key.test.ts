@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import request from 'supertest';
 import { apiKeyStrategy, ErrorCodes, type ApiKeyStrategyOptions, type McpSseError, type SessionContext } from '../../lib/index.js';
-import { buildServerV1 } from '../helpers/server.js';
+import { buildServerV1, buildServerV2 } from '../helpers/server.js';
 import { cleanup, connectClient, expectEnvelope, expectNoInternals, harnessWith, openStream, ping, whoami } from './helpers.js';
 
 afterEach(cleanup);
@@ -129,5 +129,13 @@ describe('apiKeyStrategy', () => {
     const res = await request(harness.baseUrl).get('/mcp/sse').set('X-API-Key', keyA);
     expectEnvelope(res, 500, 'auth_error');
     expect(errors.map((e) => e.code)).toEqual([ErrorCodes.authStrategy]);
+  });
+});
+
+describe('identity inside an SDK v2 server', () => {
+  it('reaches a v2 tool handler as ctx.http.authInfo, and createServer as SessionContext.user', async () => {
+    const h = await withKeys({ keys: { 'v2-key': 'v2-user' } }, { createServer: (session) => buildServerV2(session) });
+    const client = await connectClient(h.sseUrl, { 'X-API-Key': 'v2-key' });
+    expect(await whoami(client)).toMatchObject({ clientId: 'v2-user', sessionUser: 'v2-user' });
   });
 });
