@@ -56,6 +56,26 @@ export function buildServerV1(session?: SessionContext): McpServerV1 {
   return server;
 }
 
+/** How often a session's server was closed and told so. */
+export interface ServerCounts {
+  close: number;
+  onclose: number;
+}
+
+/** An SDK v1 server that records its close() calls and onclose notifications under its session id. */
+export function countingServer(session: SessionContext, servers: Map<string, ServerCounts>): McpServerV1 {
+  const server = buildServerV1(session);
+  const counts = { close: 0, onclose: 0 };
+  servers.set(session.sessionId, counts);
+  const close = server.close.bind(server);
+  server.close = async () => {
+    counts.close++;
+    await close();
+  };
+  server.server.onclose = () => counts.onclose++;
+  return server;
+}
+
 /** SDK v2 McpServer with the same tools. */
 export function buildServerV2(session?: SessionContext): McpServerV2 {
   const server = new McpServerV2({ name: 'test-v2', version: '2.0.0' }, { capabilities: { logging: {} } });

@@ -6,7 +6,7 @@ import express from 'express';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import type { McpSseError, ServerLike, SessionContext } from '../../lib/index.js';
-import { buildServerV1, startHarness, waitFor, type Harness, type HarnessOptions } from '../helpers/server.js';
+import { buildServerV1, countingServer, startHarness, waitFor, type Harness, type HarnessOptions, type ServerCounts } from '../helpers/server.js';
 import { handshake, isErrorEnvelope, openSse, postJson, sessionIdOf, type RawStream } from '../helpers/sse.js';
 import { expectHandlesBackTo, handleCounts, trackLibTimers } from './leaks.js';
 
@@ -33,11 +33,6 @@ afterEach(async () => {
   }
 });
 
-interface ServerCounts {
-  close: number;
-  onclose: number;
-}
-
 /** A harness whose sessions' servers count close() and onclose; `decorate` may change each server. */
 async function start(options: HarnessOptions & { decorate?: (server: ReturnType<typeof buildServerV1>) => void } = {}) {
   const { decorate, ...rest } = options;
@@ -47,15 +42,7 @@ async function start(options: HarnessOptions & { decorate?: (server: ReturnType<
     keepAliveMs: 0,
     onError: (error, context) => errors.push({ error, sessionId: context.sessionId }),
     createServer: (session: SessionContext) => {
-      const server = buildServerV1(session);
-      const counts = { close: 0, onclose: 0 };
-      servers.set(session.sessionId, counts);
-      const close = server.close.bind(server);
-      server.close = async () => {
-        counts.close++;
-        await close();
-      };
-      server.server.onclose = () => counts.onclose++;
+      const server = countingServer(session, servers);
       decorate?.(server);
       return server;
     },

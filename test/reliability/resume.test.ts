@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EventSource } from 'eventsource';
 import fc from 'fast-check';
 import { apiKeyStrategy, type McpSseError, type SessionContext } from '../../lib/index.js';
-import { buildServerV1, startHarness, waitFor, type Harness, type HarnessOptions } from '../helpers/server.js';
+import { countingServer, startHarness, waitFor, type Harness, type HarnessOptions, type ServerCounts } from '../helpers/server.js';
 import {
   handshake, isErrorEnvelope, killableFetch, messageOf, openSse, postJson, responseFor, sessionIdOf, type RawStream,
 } from '../helpers/sse.js';
@@ -26,22 +26,13 @@ function track<T extends { destroy(): void } | { close(): void }>(thing: T): T {
 /** A harness that records onError and counts each session server's close() and onclose. */
 async function start(options: HarnessOptions = {}) {
   const errors: { error: McpSseError; sessionId: string | undefined }[] = [];
-  const servers = new Map<string, { close: number; onclose: number }>();
+  const servers = new Map<string, ServerCounts>();
   harness = await startHarness({
     keepAliveMs: 0,
     retryMs: 20,
     onError: (error, context) => errors.push({ error, sessionId: context.sessionId }),
     createServer: (session: SessionContext) => {
-      const server = buildServerV1(session);
-      const counts = { close: 0, onclose: 0 };
-      servers.set(session.sessionId, counts);
-      const close = server.close.bind(server);
-      server.close = async () => {
-        counts.close++;
-        await close();
-      };
-      server.server.onclose = () => counts.onclose++;
-      return server;
+      return countingServer(session, servers);
     },
     ...options,
   });
