@@ -10,7 +10,6 @@ export const ErrorCodes = {
   messageHandler: 'ERR_MCP_SSE_MESSAGE_HANDLER',
   bus: 'ERR_MCP_SSE_BUS',
   request: 'ERR_MCP_SSE_REQUEST',
-  write: 'ERR_MCP_SSE_WRITE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -99,6 +99,9 @@ export function createSseHandler(context: SseHandlerContext): RequestHandler {
     if (shared.draining) return replyError(res, problems.draining());
     const lastEventId = req.headers['last-event-id'];
     if (typeof lastEventId === 'string' && lastEventId !== '' && resume(req, res, lastEventId)) return;
-    open(req, res).catch(next);
+    open(req, res).catch((error: unknown) => {
+      report(new McpSseError(ErrorCodes.request, 'Unexpected failure while opening a stream; passed to the app\'s error handler.', { cause: error }), { req });
+      next(error);
+    });
   };
 }
