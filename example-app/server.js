@@ -55,9 +55,10 @@ const server = app.listen(port, host, () => {
   const { port: actual } = server.address();
   const base = `http://${host === '0.0.0.0' ? 'localhost' : host}:${actual}`;
   console.log(`MCP over SSE at ${base}/mcp/sse  (console: ${base}/)`);
-  console.log(`Try it:  curl -N ${base}/mcp/sse${process.env.API_KEY ? ` -H 'X-API-Key: $API_KEY'` : ''}`);
+  const key = process.env.API_KEY ? ' -H "X-API-Key: $API_KEY"' : '';
+  console.log(`Try it:  curl -N ${base}/mcp/sse${key}`);
   console.log(`then, in another terminal, POST to the URL of the "endpoint" event:`);
-  console.log(`  curl -X POST '${base}/mcp/messages?sessionId=<id>' -H 'Content-Type: application/json' \\`);
+  console.log(`  curl -X POST '${base}/mcp/messages?sessionId=<id>'${key} -H 'Content-Type: application/json' \\`);
   console.log(`    -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'`);
 });
 
