@@ -36,11 +36,9 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
     if (sessionId === undefined) return replyError(res, problems.missingSessionId(context.messagesPath), requestId);
 
     const delivery = { messages: body.messages, principalId: principalOf(req)?.id, authInfo: authInfoOf(req), headers: req.headers };
-    const local = registry.get(sessionId);
-    let result: DeliveryResult;
-    if (local !== undefined) {
-      result = registry.deliver(sessionId, delivery);
-    } else {
+    // A session held here takes the messages at once; any other is the bus's to find.
+    let result = registry.deliver(sessionId, delivery);
+    if (result === 'unknown') {
       try {
         result = await bus.forward(sessionId, delivery);
       } catch (error) {
