@@ -144,3 +144,30 @@ describe('mounting', () => {
     }
   });
 });
+
+describe('a dropped stream under a real SDK client', () => {
+  it('reconnects to a fresh session that evicts its own dead one, even at maxSessions', async () => {
+    const { killableFetch } = await import('./helpers/sse.js');
+    harness = await startHarness({ retryMs: 50, maxSessions: 1 });
+    const killable = killableFetch();
+    const client = new ClientV1({ name: 'reconnecting-client', version: '1.0.0' });
+    await client.connect(new SSEClientTransportV1(new URL(harness.sseUrl), { eventSourceInit: { fetch: killable.fetch } }));
+    clients.push(client);
+    expect(textOf(await client.callTool({ name: 'add', arguments: { a: 1, b: 1 } }))).toBe('2');
+    const [first] = [...harness.router.sessions];
+
+    expect(killable.cut()).toBe(1);
+    // The SDK's own fetch wrapper replaces the headers eventsource sets, so its reconnect carries no
+    // Last-Event-ID: it gets a new session, and the cap is met by evicting its own detached one.
+    await waitFor(() => killable.requests.length === 2 && harness!.router.sessions.stats().active === 1, 5000, 'the reconnect');
+    expect(killable.requests[1]!['last-event-id']).toBeUndefined();
+    const [second] = [...harness.router.sessions];
+    expect(second!.sessionId).not.toBe(first!.sessionId);
+    // The client switches to the new endpoint once it has read the new stream's endpoint event.
+    const endpointOf = () => String((client.transport as unknown as { _endpoint?: URL })._endpoint);
+    await waitFor(() => endpointOf().includes(second!.sessionId), 5000, 'the client to take the new endpoint');
+    expect(first!.isClosed).toBe(true);
+    expect(harness.router.sessions.size).toBe(1);
+    expect(textOf(await client.callTool({ name: 'add', arguments: { a: 20, b: 22 } }))).toBe('42');
+  });
+});

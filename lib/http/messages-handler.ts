@@ -18,8 +18,8 @@ export interface MessagesHandlerContext {
 
 export function createMessagesHandler(context: MessagesHandlerContext): RequestHandler {
   const { registry, bus, maxMessageSize, report } = context;
-  const refusals: Record<Exclude<DeliveryResult, 'accepted'>, () => HttpProblem> = {
-    unknown: () => problems.sessionNotFound(context.ssePath),
+  const refusals: Record<Exclude<DeliveryResult, 'accepted'>, (req: Request) => HttpProblem> = {
+    unknown: (req) => problems.sessionNotFound(req.baseUrl + context.ssePath),
     forbidden: problems.wrongPrincipal,
     unavailable: problems.busUnavailable,
   };
@@ -46,7 +46,7 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
         result = 'unavailable';
       }
     }
-    if (result !== 'accepted') return replyError(res, refusals[result](), requestId);
+    if (result !== 'accepted') return replyError(res, refusals[result](req), requestId);
     registry.counters.bytesIn += body.bytes;
     replyAccepted(res);
   };
