@@ -43,13 +43,6 @@ export class ReplayBuffer {
     return this.#frames.slice(this.#head + (seq + 1 - this.#firstSeq));
   }
 
-  clear(): void {
-    this.#frames = [];
-    this.#sizes = [];
-    this.#head = 0;
-    this.#bytes = 0;
-  }
-
   #dropOldest(): void {
     this.#bytes -= this.#sizes[this.#head]!;
     this.#frames[this.#head] = '';

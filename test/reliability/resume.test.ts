@@ -68,16 +68,22 @@ function pump(h: Harness, sessionId: string, count: number, afterSend?: (n: numb
   return state;
 }
 
+/** Tracks `es`, records its endpoint and message events, and waits for the first endpoint event. */
+async function listen(es: EventSource) {
+  track(es);
+  const endpoints: string[] = [];
+  const messages: Record<string, unknown>[] = [];
+  es.addEventListener('endpoint', (e) => endpoints.push(e.data));
+  es.addEventListener('message', (e) => messages.push(JSON.parse(e.data) as Record<string, unknown>));
+  await waitFor(() => endpoints.length === 1, 5000, 'endpoint event');
+  return { es, endpoints, messages };
+}
+
 describe('a real EventSource resumes after the connection is cut', () => {
   it('client-side TCP cuts: every message exactly once and in order, same session', async () => {
     const { harness: h, servers } = await start({ replayBufferSize: 2000 });
     const killable = killableFetch();
-    const es = track(new EventSource(h.sseUrl, { fetch: killable.fetch }));
-    const endpoints: string[] = [];
-    const messages: Record<string, unknown>[] = [];
-    es.addEventListener('endpoint', (e) => endpoints.push(e.data));
-    es.addEventListener('message', (e) => messages.push(JSON.parse(e.data) as Record<string, unknown>));
-    await waitFor(() => endpoints.length === 1, 5000, 'endpoint event');
+    const { endpoints, messages } = await listen(new EventSource(h.sseUrl, { fetch: killable.fetch }));
     const sessionId = sessionIdOf(endpoints[0]!);
     const postUrl = new URL(endpoints[0]!, h.baseUrl).href;
 
@@ -129,12 +135,7 @@ describe('a real EventSource resumes after the connection is cut', () => {
         next();
       }),
     });
-    const es = track(new EventSource(h.sseUrl));
-    const endpoints: string[] = [];
-    const messages: Record<string, unknown>[] = [];
-    es.addEventListener('endpoint', (e) => endpoints.push(e.data));
-    es.addEventListener('message', (e) => messages.push(JSON.parse(e.data) as Record<string, unknown>));
-    await waitFor(() => endpoints.length === 1, 5000, 'endpoint event');
+    const { endpoints, messages } = await listen(new EventSource(h.sseUrl));
     const sessionId = sessionIdOf(endpoints[0]!);
     const pumping = pump(h, sessionId, 300);
     await waitFor(() => numbered(messages).length >= 100, 10_000, '100 notifications');
