@@ -1,8 +1,8 @@
 // express-mcp-sse: the package's public exports.
 export { createMcpSseRouter, type McpSseRouter, type CloseOptions } from './router.js';
 export type { McpSseRouterOptions, AuthOptions, AuthEndpoints, RateLimitRoutes, RouteRateLimit, ErrorContext } from './options.js';
-export { SSETransport, type CustomEvent } from './transport.js';
-export { SessionRegistry } from './registry.js';
+export { SSETransport, type CustomEvent } from './transports/http-sse/transport.js';
+export { SessionRegistry } from './session/registry.js';
 export { InMemorySessionBus, type SessionBus, type BusNode, type BusSession, type Delivery, type DeliveryResult } from './bus.js';
 export { jwtStrategy, type JwtStrategyOptions } from './auth/jwt.js';
 export { apiKeyStrategy, type ApiKeyStrategyOptions } from './auth/api-key.js';

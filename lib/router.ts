@@ -1,20 +1,20 @@
 // createMcpSseRouter(): wires the middleware and the two handlers; owns the registry, ticker and bus.
 import express, { type Request, type RequestHandler, type Router } from 'express';
 import { InMemorySessionBus } from './bus.js';
-import { createAuthenticate, hintsOf } from './auth/authenticate.js';
+import { createAuthenticate, hintsOf } from './http/authenticate.js';
 import { ErrorCodes, McpSseError } from './errors.js';
-import { createMessagesHandler } from './http/messages-handler.js';
+import { createMessagesHandler } from './transports/http-sse/post-messages.js';
 import { hostOriginGuard } from './http/host-origin.js';
 import { problems, replyError } from './http/reply.js';
 import { corsFor, rateLimitFor } from './http/security.js';
-import { createSseHandler } from './http/sse-handler.js';
+import { createSseHandler } from './transports/http-sse/open-stream.js';
 import { dispatch, type PathChains } from './http/dispatch.js';
 import { log } from './log.js';
 import { resolveOptions, type ErrorContext, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
-import { SessionRegistry } from './registry.js';
+import { SessionRegistry } from './session/registry.js';
 import { sseHeaders } from './sse/format.js';
 import { KeepAliveTicker } from './sse/keep-alive.js';
-import type { TransportShared } from './transport.js';
+import type { TransportShared } from './transports/http-sse/transport.js';
 
 export interface CloseOptions {
   /** Resolve at this deadline even if some server has not finished closing. Defaults to `10000` ms. */

@@ -4,8 +4,8 @@ import passport from 'passport';
 import type { Strategy } from 'passport';
 import { ErrorCodes, JsonRpcCodes, McpSseError } from '../errors.js';
 import { logAuth } from '../log.js';
-import { replyError } from '../http/reply.js';
-import { toAuthInfo, toPrincipal } from './principal.js';
+import { replyError } from './reply.js';
+import { toAuthInfo, toPrincipal } from '../auth/principal.js';
 
 /** What a strategy made by this package tells the router about itself. */
 export interface StrategyHints {

@@ -1,14 +1,14 @@
 // SSETransport: one session's side of the SDK Transport interface, writing SSE frames to a (resumable) stream.
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import { ErrorCodes, McpSseError } from './errors.js';
-import { logSession } from './log.js';
-import type { Counters } from './stats.js';
-import { ReplayBuffer } from './sse/replay-buffer.js';
-import { formatEvent, formatMessage, formatRetry, type EventData } from './sse/format.js';
-import type { KeepAliveTicker } from './sse/keep-alive.js';
-import { SseStream } from './sse/stream.js';
-import type { AuthInfo, JSONRPCMessage, MessageExtra, Principal, ServerLike, TransportLike } from './types.js';
+import { ErrorCodes, McpSseError } from '../../errors.js';
+import { logSession } from '../../log.js';
+import type { Counters } from '../../stats.js';
+import { ReplayBuffer } from '../../session/replay-buffer.js';
+import { formatEvent, formatMessage, formatRetry, type EventData } from '../../sse/format.js';
+import type { KeepAliveTicker } from '../../sse/keep-alive.js';
+import { SseStream } from '../../sse/stream.js';
+import type { AuthInfo, JSONRPCMessage, MessageExtra, Principal, ServerLike, TransportLike } from '../../types.js';
 
 /** What every transport of one router shares: settings, counters and the hooks back to the registry. */
 export interface TransportShared {

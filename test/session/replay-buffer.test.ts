@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ReplayBuffer } from '../../lib/sse/replay-buffer.js';
+import { ReplayBuffer } from '../../lib/session/replay-buffer.js';
 
 const fill = (buffer: ReplayBuffer, from: number, to: number, size = 10) => {
   for (let seq = from; seq <= to; seq++) buffer.push(seq, `f${seq}`, size);

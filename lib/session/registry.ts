@@ -1,9 +1,9 @@
 // SessionRegistry: the live sessions of one router, their caps, broadcast and stats. Knows nothing of HTTP.
-import type { BusNode, Delivery, DeliveryResult, SessionBus } from './bus.js';
-import { ErrorCodes, McpSseError } from './errors.js';
-import { createCounters, type Counters, type SessionStats } from './stats.js';
-import type { SSETransport } from './transport.js';
-import type { MessageExtra, NotificationLike } from './types.js';
+import type { BusNode, Delivery, DeliveryResult, SessionBus } from '../bus.js';
+import { ErrorCodes, McpSseError } from '../errors.js';
+import { createCounters, type Counters, type SessionStats } from '../stats.js';
+import type { SSETransport } from '../transports/http-sse/transport.js';
+import type { MessageExtra, NotificationLike } from '../types.js';
 
 /** Why a new session cannot be opened now. */
 export type AdmitResult = 'ok' | 'sessions-full' | 'user-full';

@@ -1,11 +1,11 @@
 // POST {messagesPath}?sessionId=…: hands client JSON-RPC messages to their session, here or via the bus.
 import type { Request, RequestHandler } from 'express';
-import type { SessionBus, DeliveryResult } from '../bus.js';
-import { ErrorCodes, McpSseError } from '../errors.js';
-import type { SessionRegistry } from '../registry.js';
-import { authInfoOf, principalOf } from '../auth/principal.js';
-import { isJsonContentType, readMessages } from './body.js';
-import { problems, replyAccepted, replyError, type HttpProblem } from './reply.js';
+import type { SessionBus, DeliveryResult } from '../../bus.js';
+import { ErrorCodes, McpSseError } from '../../errors.js';
+import type { SessionRegistry } from '../../session/registry.js';
+import { authInfoOf, principalOf } from '../../auth/principal.js';
+import { isJsonContentType, readMessages } from '../../http/body.js';
+import { problems, replyAccepted, replyError, type HttpProblem } from '../../http/reply.js';
 
 export interface MessagesHandlerContext {
   ssePath: string;

@@ -1,14 +1,14 @@
 // GET {ssePath}: opens a session's event stream, or resumes a dropped one from Last-Event-ID.
 import { randomUUID } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
-import { ErrorCodes, McpSseError } from '../errors.js';
-import { logSession } from '../log.js';
-import type { ResolvedOptions } from '../options.js';
-import type { SessionRegistry } from '../registry.js';
-import { SSETransport, type TransportShared } from '../transport.js';
-import type { ServerLike } from '../types.js';
-import { authInfoOf, principalOf } from '../auth/principal.js';
-import { problems, replyError } from './reply.js';
+import { ErrorCodes, McpSseError } from '../../errors.js';
+import { logSession } from '../../log.js';
+import type { ResolvedOptions } from '../../options.js';
+import type { SessionRegistry } from '../../session/registry.js';
+import { SSETransport, type TransportShared } from './transport.js';
+import type { ServerLike } from '../../types.js';
+import { authInfoOf, principalOf } from '../../auth/principal.js';
+import { problems, replyError } from '../../http/reply.js';
 import { endpointUrl, type EndpointOptions } from './endpoint.js';
 
 export interface SseHandlerContext {
