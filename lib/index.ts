@@ -2,10 +2,12 @@
 export { createMcpSseRouter, type McpSseRouter, type CloseOptions } from './router.js';
 export type { McpSseRouterOptions, AuthOptions, AuthEndpoints, RateLimitRoutes, RouteRateLimit, ErrorContext } from './options.js';
 export { SSETransport, type CustomEvent } from './transports/http-sse/transport.js';
-export { SessionRegistry } from './session/registry.js';
+export { StreamableHTTPTransport } from './transports/streamable-http/transport.js';
+export { SessionRegistry, type SessionTransport } from './session/registry.js';
+export { McpSession, type TransportKind } from './session/session.js';
 export { InMemorySessionBus, type SessionBus, type BusNode, type BusSession, type Delivery, type DeliveryResult } from './bus.js';
 export { jwtStrategy, type JwtStrategyOptions } from './auth/jwt.js';
 export { apiKeyStrategy, type ApiKeyStrategyOptions } from './auth/api-key.js';
 export { McpSseError, ErrorCodes, type ErrorCode } from './errors.js';
-export type { SessionStats } from './stats.js';
+export type { SessionStats, TransportSessionStats } from './stats.js';
 export type { AuthInfo, JSONRPCMessage, MessageExtra, NotificationLike, Principal, ServerLike, SessionContext, TransportLike } from './types.js';

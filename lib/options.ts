@@ -13,6 +13,8 @@ export interface AuthEndpoints {
   sse?: boolean;
   /** Guard `POST {messagesPath}`. Defaults to `true`. */
   messages?: boolean;
+  /** Guard the Streamable HTTP endpoint (`POST`/`GET`/`DELETE {streamableHttpPath}`). Defaults to `true`. */
+  mcp?: boolean;
 }
 
 export interface AuthOptions {
@@ -30,6 +32,8 @@ export interface RateLimitRoutes {
   sse?: RouteRateLimit;
   /** Limit on posted messages. Defaults to none. */
   messages?: RouteRateLimit;
+  /** Limit on requests to the Streamable HTTP endpoint. Defaults to none. */
+  mcp?: RouteRateLimit;
 }
 
 /** Context given to `onError` with every reported error. */
@@ -47,7 +51,22 @@ export interface McpSseRouterOptions {
   cors?: CorsOptions | false;
   /** `express-rate-limit` options per route, or `false`. Defaults to `false`. */
   rateLimit?: RateLimitRoutes | false;
-  /** Path of the event stream. Defaults to `'/sse'`. */
+  /**
+   * Path of the Streamable HTTP endpoint (protocol 2025-03-26 and later) under the mount point. Defaults to `'/'`:
+   * `app.use('/mcp', router)` serves it at `/mcp`. `false` turns the transport off.
+   */
+  streamableHttpPath?: string | false;
+  /**
+   * Answer Streamable HTTP requests with one `application/json` body instead of an event stream. Defaults to
+   * `false`. For deployments that cannot stream: notifications about a request (progress, logging) are dropped.
+   */
+  jsonResponse?: boolean;
+  /**
+   * A Streamable HTTP session with no request in flight and no open stream is closed after this long, so clients
+   * that never send `DELETE` do not leak servers. Defaults to `600000` ms. `0` keeps such sessions forever.
+   */
+  sessionIdleMs?: number;
+  /** Path of the HTTP+SSE event stream. Defaults to `'/sse'`. */
   ssePath?: string;
   /** Path clients POST messages to. Defaults to `'/messages'`. */
   messagesPath?: string;
@@ -87,9 +106,14 @@ export interface ResolvedOptions {
   strategies: Strategy[];
   guardSse: boolean;
   guardMessages: boolean;
+  guardMcp: boolean;
   cors: CorsOptions | false;
   rateLimitSse: Partial<RateLimitOptions> | false;
   rateLimitMessages: Partial<RateLimitOptions> | false;
+  rateLimitMcp: Partial<RateLimitOptions> | false;
+  streamableHttpPath: string | false;
+  jsonResponse: boolean;
+  sessionIdleMs: number;
   ssePath: string;
   messagesPath: string;
   keepAliveMs: number;
@@ -109,7 +133,7 @@ export interface ResolvedOptions {
 }
 
 const knownKeys = new Set<string>([
-  'createServer', 'auth', 'cors', 'rateLimit', 'ssePath', 'messagesPath', 'keepAliveMs', 'retryMs',
+  'createServer', 'auth', 'cors', 'rateLimit', 'streamableHttpPath', 'jsonResponse', 'sessionIdleMs', 'ssePath', 'messagesPath', 'keepAliveMs', 'retryMs',
   'maxMessageSize', 'maxSessions', 'maxSessionsPerUser', 'headers', 'allowedHosts', 'allowedOrigins',
   'publicBaseUrl', 'resumeWindowMs', 'replayBufferSize', 'maxBufferedBytes', 'bus', 'onError',
 ]);
@@ -130,12 +154,19 @@ export function resolveOptions(options: McpSseRouterOptions): ResolvedOptions {
   const rateLimit = resolveRateLimit(o.rateLimit);
   const ssePath = path('ssePath', o.ssePath, '/sse');
   const messagesPath = path('messagesPath', o.messagesPath, '/messages');
+  const streamableHttpPath = o.streamableHttpPath === false ? false : path('streamableHttpPath', o.streamableHttpPath, '/');
+  if (streamableHttpPath !== false && (samePath(streamableHttpPath, ssePath) || samePath(streamableHttpPath, messagesPath))) {
+    throw new TypeError(`Option "streamableHttpPath" must differ from "ssePath" and "messagesPath", got ${describeValue(streamableHttpPath)}.`);
+  }
   const maxBufferedBytes = positiveInt('maxBufferedBytes', o.maxBufferedBytes, 4 * 1024 * 1024);
   return {
     createServer: o.createServer,
     ...auth,
     cors: plainObjectOrFalse('cors', o.cors, false) as CorsOptions | false,
     ...rateLimit,
+    streamableHttpPath,
+    jsonResponse: boolean('jsonResponse', o.jsonResponse, false),
+    sessionIdleMs: nonNegativeInt('sessionIdleMs', o.sessionIdleMs, 600_000),
     ssePath,
     messagesPath,
     keepAliveMs: nonNegativeInt('keepAliveMs', o.keepAliveMs, 15_000),
@@ -155,8 +186,8 @@ export function resolveOptions(options: McpSseRouterOptions): ResolvedOptions {
   };
 }
 
-function resolveAuth(auth: AuthOptions | undefined): Pick<ResolvedOptions, 'strategies' | 'guardSse' | 'guardMessages'> {
-  if (auth === undefined) return { strategies: [], guardSse: false, guardMessages: false };
+function resolveAuth(auth: AuthOptions | undefined): Pick<ResolvedOptions, 'strategies' | 'guardSse' | 'guardMessages' | 'guardMcp'> {
+  if (auth === undefined) return { strategies: [], guardSse: false, guardMessages: false, guardMcp: false };
   if (typeof auth !== 'object' || auth === null) {
     throw new TypeError(`Option "auth" must be { strategies, endpoints? }, got ${describeValue(auth)}.`);
   }
@@ -173,30 +204,41 @@ function resolveAuth(auth: AuthOptions | undefined): Pick<ResolvedOptions, 'stra
     }
   });
   if (typeof endpoints !== 'object' || endpoints === null) {
-    throw new TypeError(`Option "auth.endpoints" must be { sse?, messages? }, got ${describeValue(endpoints)}.`);
+    throw new TypeError(`Option "auth.endpoints" must be { sse?, messages?, mcp? }, got ${describeValue(endpoints)}.`);
   }
   for (const key of Object.keys(endpoints)) {
-    if (key !== 'sse' && key !== 'messages') throw new TypeError(`Unknown option "auth.endpoints.${key}". Known: sse, messages.`);
+    if (!routeKeys.includes(key)) throw new TypeError(`Unknown option "auth.endpoints.${key}". Known: ${routeKeys.join(', ')}.`);
   }
   return {
     strategies: [...strategies],
     guardSse: boolean('auth.endpoints.sse', endpoints.sse, true),
     guardMessages: boolean('auth.endpoints.messages', endpoints.messages, true),
+    guardMcp: boolean('auth.endpoints.mcp', endpoints.mcp, true),
   };
 }
 
-function resolveRateLimit(rateLimit: RateLimitRoutes | false | undefined): Pick<ResolvedOptions, 'rateLimitSse' | 'rateLimitMessages'> {
-  if (rateLimit === undefined || rateLimit === false) return { rateLimitSse: false, rateLimitMessages: false };
+/** The routes `auth.endpoints` and `rateLimit` name. */
+const routeKeys = ['sse', 'messages', 'mcp'];
+
+function resolveRateLimit(rateLimit: RateLimitRoutes | false | undefined): Pick<ResolvedOptions, 'rateLimitSse' | 'rateLimitMessages' | 'rateLimitMcp'> {
+  if (rateLimit === undefined || rateLimit === false) return { rateLimitSse: false, rateLimitMessages: false, rateLimitMcp: false };
   if (typeof rateLimit !== 'object' || rateLimit === null || Array.isArray(rateLimit)) {
-    throw new TypeError(`Option "rateLimit" must be { sse?, messages? } or false, got ${describeValue(rateLimit)}.`);
+    throw new TypeError(`Option "rateLimit" must be { sse?, messages?, mcp? } or false, got ${describeValue(rateLimit)}.`);
   }
   for (const key of Object.keys(rateLimit)) {
-    if (key !== 'sse' && key !== 'messages') throw new TypeError(`Unknown option "rateLimit.${key}". Known: sse, messages.`);
+    if (!routeKeys.includes(key)) throw new TypeError(`Unknown option "rateLimit.${key}". Known: ${routeKeys.join(', ')}.`);
   }
   return {
     rateLimitSse: plainObjectOrFalse('rateLimit.sse', rateLimit.sse, false) as RouteRateLimit,
     rateLimitMessages: plainObjectOrFalse('rateLimit.messages', rateLimit.messages, false) as RouteRateLimit,
+    rateLimitMcp: plainObjectOrFalse('rateLimit.mcp', rateLimit.mcp, false) as RouteRateLimit,
   };
+}
+
+/** Express matches paths case-insensitively and ignores a trailing slash. */
+function samePath(a: string, b: string): boolean {
+  const normal = (p: string) => (p.length > 1 ? p.replace(/\/+$/, '') : p).toLowerCase();
+  return normal(a) === normal(b);
 }
 
 function resolveHeaders(headers: Record<string, string> | undefined): Record<string, string> {

@@ -14,7 +14,7 @@ import { resolveOptions, type ErrorContext, type McpSseRouterOptions, type Resol
 import { SessionRegistry } from './session/registry.js';
 import { sseHeaders } from './sse/format.js';
 import { KeepAliveTicker } from './sse/keep-alive.js';
-import type { TransportShared } from './transports/http-sse/transport.js';
+import type { SessionSettings } from './session/session.js';
 
 export interface CloseOptions {
   /** Resolve at this deadline even if some server has not finished closing. Defaults to `10000` ms. */
@@ -55,18 +55,17 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     }
   };
 
-  const shared: TransportShared = {
+  const settings: SessionSettings = {
     streamHeaders: Object.freeze({ ...sseHeaders, ...options.headers }),
     retryMs: options.retryMs,
     resumeWindowMs: options.resumeWindowMs,
+    sessionIdleMs: options.sessionIdleMs,
     replayBufferSize: options.replayBufferSize,
     maxBufferedBytes: options.maxBufferedBytes,
     ticker,
     counters: registry.counters,
+    lifecycle: registry,
     report: (error, sessionId) => report(error, { sessionId }),
-    detached: (transport) => registry.markDetached(transport),
-    attached: (transport) => registry.markAttached(transport),
-    ended: (transport) => registry.remove(transport),
     get draining() {
       return draining;
     },
@@ -104,7 +103,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     ...front(sseMethods),
     ...authenticate(options.guardSse),
     ...limit(options.rateLimitSse),
-    createSseHandler({ options, endpoint: { messagesPath: options.messagesPath, publicBaseUrl: options.publicBaseUrl, privateParams }, registry, shared, report }),
+    createSseHandler({ options, endpoint: { messagesPath: options.messagesPath, publicBaseUrl: options.publicBaseUrl, privateParams }, registry, settings, report }),
   ];
   const postMessages = [
     ...front(messagesMethods),
@@ -128,7 +127,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   };
   const drain = async (timeoutMs: number): Promise<void> => {
     draining = true;
-    for (const transport of registry) transport.endStream(options.retryMs);
+    for (const transport of registry) transport.endStreams(options.retryMs);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, timeoutMs);

@@ -1,11 +1,21 @@
 // Counters every session and route updates, and the snapshot `sessions.stats()` returns.
 
+/** Sessions of one transport alive now. */
+export interface TransportSessionStats {
+  /** Sessions with an open stream or a request in flight. */
+  active: number;
+  /** Sessions waiting for their client: an SSE stream that dropped, or a Streamable HTTP session with nothing open. */
+  detached: number;
+}
+
 /** A snapshot of the router's activity since it was created. */
 export interface SessionStats {
-  /** Sessions with an open stream. */
+  /** Sessions with an open stream (or, on Streamable HTTP, a request in flight). */
   active: number;
-  /** Sessions whose stream dropped and that wait to be resumed. */
+  /** Sessions waiting for their client (dropped SSE streams, idle Streamable HTTP sessions). */
   detached: number;
+  /** `active` and `detached` per transport. */
+  byTransport: { sse: TransportSessionStats; 'streamable-http': TransportSessionStats };
   opened: number;
   closed: number;
   resumed: number;
@@ -23,7 +33,7 @@ export interface SessionStats {
 }
 
 /** The mutable counters behind `SessionStats` (active and detached are counted live by the registry). */
-export type Counters = Omit<SessionStats, 'active' | 'detached'>;
+export type Counters = Omit<SessionStats, 'active' | 'detached' | 'byTransport'>;
 
 export function createCounters(): Counters {
   return {

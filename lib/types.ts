@@ -35,13 +35,21 @@ export interface Principal {
 
 /** What `createServer()` learns about the session it builds a server for. */
 export interface SessionContext {
+  /** The wire the client speaks: HTTP+SSE (`/sse`) or Streamable HTTP (the mount point). */
+  transport: 'sse' | 'streamable-http';
+  /** The session's id (`Mcp-Session-Id` on Streamable HTTP, `sessionId` on HTTP+SSE). */
   sessionId: string;
-  /** The authenticated principal; `undefined` when the SSE route is not guarded. */
+  /** The authenticated principal; `undefined` when the route is not guarded. */
   user: Principal | undefined;
   /** SDK-shaped auth info; `undefined` when anonymous. */
   authInfo: AuthInfo | undefined;
-  /** Headers of the request that opened the stream. */
+  /** Headers of the request that opened the session. */
   headers: IncomingHttpHeaders;
+  /**
+   * The protocol version the client asked for when it opened the session (`initialize` on Streamable HTTP);
+   * `undefined` on HTTP+SSE, where the version is negotiated after the stream opens.
+   */
+  protocolVersion: string | undefined;
 }
 
 /** The SDK `Transport` interface, structurally (v1 `@modelcontextprotocol/sdk` and v2 alike). */
@@ -59,6 +67,10 @@ export interface TransportLike {
 export interface MessageExtra {
   authInfo?: AuthInfo;
   requestInfo?: { headers: IncomingHttpHeaders };
+  /** Streamable HTTP, clients at 2025-11-25 or later: ends this request's stream now; the client resumes it later. */
+  closeSSEStream?: () => void;
+  /** Streamable HTTP, clients at 2025-11-25 or later: ends the standalone stream now; the client resumes it later. */
+  closeStandaloneSSEStream?: () => void;
 }
 
 /** An MCP server: SDK v1 `McpServer`/`Server` or SDK v2 `McpServer`. */

@@ -1,19 +1,24 @@
-// SessionRegistry: the live sessions of one router, their caps, broadcast and stats. Knows nothing of HTTP.
+// SessionRegistry: the live sessions of one router (both transports), their caps, broadcast and stats. Knows nothing of HTTP.
 import type { BusNode, Delivery, DeliveryResult, SessionBus } from '../bus.js';
 import { ErrorCodes, McpSseError } from '../errors.js';
 import { createCounters, type Counters, type SessionStats } from '../stats.js';
 import type { SSETransport } from '../transports/http-sse/transport.js';
+import type { StreamableHTTPTransport } from '../transports/streamable-http/transport.js';
 import type { MessageExtra, NotificationLike } from '../types.js';
+import type { McpSession, SessionLifecycle } from './session.js';
+
+/** A session's transport object, of either kind; `transport` tells which. */
+export type SessionTransport = SSETransport | StreamableHTTPTransport;
 
 /** Why a new session cannot be opened now. */
 export type AdmitResult = 'ok' | 'sessions-full' | 'user-full';
 
-/** Every session of one router: attached ones and detached ones waiting to be resumed. */
-export class SessionRegistry implements Iterable<SSETransport> {
-  readonly #sessions = new Map<string, SSETransport>();
-  readonly #byStreamKey = new Map<string, SSETransport>();
-  /** Detached sessions, oldest first (a Set keeps insertion order). */
-  readonly #detached = new Set<SSETransport>();
+/** Every session of one router: active ones and idle ones waiting for their client. */
+export class SessionRegistry implements Iterable<SessionTransport>, SessionLifecycle {
+  readonly #sessions = new Map<string, SessionTransport>();
+  readonly #byStreamKey = new Map<string, SessionTransport>();
+  /** Idle sessions (detached SSE, idle Streamable HTTP), oldest first (a Set keeps insertion order). */
+  readonly #idle = new Set<McpSession>();
   readonly #perUser = new Map<string, number>();
   readonly #bus: SessionBus;
   /** @internal */
@@ -30,16 +35,16 @@ export class SessionRegistry implements Iterable<SSETransport> {
   }
 
   /** The session's transport, or `undefined` when this instance does not hold it. */
-  get(sessionId: string): SSETransport | undefined {
+  get(sessionId: string): SessionTransport | undefined {
     return this.#sessions.get(sessionId);
   }
 
-  /** Live sessions on this instance, attached and detached. */
+  /** Live sessions on this instance, active and idle, of both transports. */
   get size(): number {
     return this.#sessions.size;
   }
 
-  [Symbol.iterator](): IterableIterator<SSETransport> {
+  [Symbol.iterator](): IterableIterator<SessionTransport> {
     return this.#sessions.values();
   }
 
@@ -48,7 +53,7 @@ export class SessionRegistry implements Iterable<SSETransport> {
    * other instances through the bus; a filter (a function) applies to this instance's sessions only.
    * Returns how many sessions of this instance it was written to.
    */
-  broadcast(notification: NotificationLike, filter?: (transport: SSETransport) => boolean): number {
+  broadcast(notification: NotificationLike, filter?: (transport: SessionTransport) => boolean): number {
     if (typeof notification?.method !== 'string') {
       throw new TypeError('broadcast() needs a notification like { method: "notifications/…", params? }.');
     }
@@ -83,24 +88,30 @@ export class SessionRegistry implements Iterable<SSETransport> {
     await Promise.all([...this.#sessions.values()].map((transport) => transport.closeSession()));
   }
 
-  /** Counters since creation, and the sessions alive now. */
+  /** Counters since creation, and the sessions alive now (in total and per transport). */
   stats(): SessionStats {
-    return { active: this.#sessions.size - this.#detached.size, detached: this.#detached.size, ...this.counters };
+    const byTransport = { sse: { active: 0, detached: 0 }, 'streamable-http': { active: 0, detached: 0 } };
+    for (const session of this.#sessions.values()) byTransport[session.transport].active++;
+    for (const session of this.#idle) {
+      byTransport[session.transport].active--;
+      byTransport[session.transport].detached++;
+    }
+    return { active: this.#sessions.size - this.#idle.size, detached: this.#idle.size, byTransport, ...this.counters };
   }
 
   // ---- used by the router and transports ----
 
-  /** @internal Makes room for a new session of `principalId`, evicting the oldest detached competitor if needed. */
+  /** @internal Makes room for a new session of `principalId`, evicting the oldest idle competitor if needed. */
   admit(principalId: string | undefined): AdmitResult {
     if (principalId !== undefined && (this.#perUser.get(principalId) ?? 0) >= this.maxSessionsPerUser) {
-      if (!this.#evictOldestDetached(principalId)) return 'user-full';
+      if (!this.#evictOldestIdle(principalId)) return 'user-full';
     }
-    if (this.#sessions.size >= this.maxSessions && !this.#evictOldestDetached(undefined)) return 'sessions-full';
+    if (this.#sessions.size >= this.maxSessions && !this.#evictOldestIdle(undefined)) return 'sessions-full';
     return 'ok';
   }
 
   /** @internal */
-  add(transport: SSETransport): void {
+  add(transport: SessionTransport): void {
     this.#sessions.set(transport.sessionId, transport);
     this.#byStreamKey.set(transport.streamKey, transport);
     const principalId = transport.principalId;
@@ -109,34 +120,35 @@ export class SessionRegistry implements Iterable<SSETransport> {
     this.#bus.sessionOpened({ sessionId: transport.sessionId, principalId });
   }
 
-  /** @internal Forgets a session; called once by the transport when it closes. */
-  remove(transport: SSETransport): void {
-    if (this.#sessions.get(transport.sessionId) !== transport) return;
-    this.#sessions.delete(transport.sessionId);
-    this.#byStreamKey.delete(transport.streamKey);
-    this.#detached.delete(transport);
-    const principalId = transport.principalId;
+  /** @internal Forgets a session; called once by the session when it closes. */
+  sessionEnded(session: McpSession): void {
+    if (this.#sessions.get(session.sessionId) !== session) return;
+    this.#sessions.delete(session.sessionId);
+    this.#byStreamKey.delete(session.streamKey);
+    this.#idle.delete(session);
+    const principalId = session.principalId;
     if (principalId !== undefined) {
       const count = (this.#perUser.get(principalId) ?? 1) - 1;
       if (count === 0) this.#perUser.delete(principalId);
       else this.#perUser.set(principalId, count);
     }
     this.counters.closed++;
-    this.#bus.sessionClosed(transport.sessionId);
+    this.#bus.sessionClosed(session.sessionId);
   }
 
   /** @internal */
-  markDetached(transport: SSETransport): void {
-    this.#detached.add(transport);
+  sessionIdle(session: McpSession): void {
+    // Re-adding moves nothing: an idle session keeps its place in the eviction order.
+    if (this.#sessions.get(session.sessionId) === session) this.#idle.add(session);
   }
 
   /** @internal */
-  markAttached(transport: SSETransport): void {
-    if (this.#detached.delete(transport)) this.counters.resumed++;
+  sessionActive(session: McpSession): void {
+    this.#idle.delete(session);
   }
 
   /** @internal Finds the session an event id belongs to. */
-  byStreamKey(streamKey: string): SSETransport | undefined {
+  byStreamKey(streamKey: string): SessionTransport | undefined {
     return this.#byStreamKey.get(streamKey);
   }
 
@@ -172,12 +184,12 @@ export class SessionRegistry implements Iterable<SSETransport> {
     return 'accepted';
   }
 
-  #evictOldestDetached(principalId: string | undefined): boolean {
-    for (const transport of this.#detached) {
-      if (principalId === undefined || transport.principalId === principalId) {
-        // Removing it now frees the slot synchronously; the server closes in the background.
-        this.remove(transport);
-        void transport.closeSession();
+  #evictOldestIdle(principalId: string | undefined): boolean {
+    for (const session of this.#idle) {
+      if (principalId === undefined || session.principalId === principalId) {
+        // Forgetting it now frees the slot synchronously; the server closes in the background.
+        this.sessionEnded(session);
+        void session.closeSession();
         return true;
       }
     }
@@ -186,8 +198,8 @@ export class SessionRegistry implements Iterable<SSETransport> {
 }
 
 /**
- * A session opened by a principal accepts POSTs from that principal only. An anonymous session, or a POST on
- * an unguarded messages route (no principal), is bound to the session id alone.
+ * A session opened by a principal accepts requests from that principal only. An anonymous session, or a request
+ * on an unguarded route (no principal), is bound to the session id alone.
  */
 export function mayPost(owner: string | undefined, poster: string | undefined): boolean {
   return owner === undefined || poster === undefined || owner === poster;

@@ -15,6 +15,14 @@ export function formatRetry(ms: number): string {
   return `retry: ${Math.max(0, Math.floor(ms))}\n\n`;
 }
 
+/**
+ * The priming event of a Streamable HTTP stream (clients at 2025-11-25 or later): an id to resume from before any
+ * message arrives, and the reconnect delay, with empty data.
+ */
+export function formatPriming(id: string, retryMs: number): string {
+  return `id: ${id}\nretry: ${Math.max(0, Math.floor(retryMs))}\ndata: \n\n`;
+}
+
 /** A comment frame; clients ignore it, proxies see traffic. */
 export function formatComment(text: string): string {
   return `: ${text.replace(/[\r\n]+/g, ' ')}\n\n`;

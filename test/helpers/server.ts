@@ -5,7 +5,7 @@ import type { Server } from 'node:http';
 import { McpServer as McpServerV1 } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { McpServer as McpServerV2 } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import { createMcpSseRouter, type McpSseRouter, type McpSseRouterOptions, type SessionContext } from '../../lib/index.js';
+import { createMcpSseRouter, type McpSseRouter, type McpSseRouterOptions, type SessionContext, type SSETransport } from '../../lib/index.js';
 
 export interface Harness {
   app: Express;
@@ -140,4 +140,11 @@ export async function waitFor(predicate: () => boolean, timeoutMs = 5000, what =
     if (Date.now() - start > timeoutMs) throw new Error(`Timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/** The HTTP+SSE session `sessionId` of `router`; fails the test when it is missing or of the other transport. */
+export function sseSession(router: McpSseRouter, sessionId: string): SSETransport {
+  const session = router.sessions.get(sessionId);
+  if (session?.transport !== 'sse') throw new Error(`No HTTP+SSE session ${sessionId} (got ${session?.transport ?? 'none'}).`);
+  return session;
 }

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { SSETransport } from '../../lib/index.js';
-import { startHarness, type Harness } from '../helpers/server.js';
+import { sseSession, startHarness, type Harness } from '../helpers/server.js';
 import { openSse, sessionIdOf, type RawStream } from '../helpers/sse.js';
 
 let harness: Harness;
@@ -12,7 +12,7 @@ let transport: SSETransport;
 beforeAll(async () => {
   harness = await startHarness({ keepAliveMs: 0 });
   stream = await openSse(harness.sseUrl);
-  transport = harness.router.sessions.get(sessionIdOf(stream.endpoint!))!;
+  transport = sseSession(harness.router, sessionIdOf(stream.endpoint!));
   expect(transport).toBeDefined();
 });
 

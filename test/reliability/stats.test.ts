@@ -1,7 +1,7 @@
 // sessions.stats(): every counter moves exactly as the traffic says, and nothing else moves.
 import { afterEach, describe, expect, it } from 'vitest';
 import { apiKeyStrategy, type SessionStats } from '../../lib/index.js';
-import { startHarness, waitFor, type Harness } from '../helpers/server.js';
+import { sseSession, startHarness, waitFor, type Harness } from '../helpers/server.js';
 import { openSse, post, postJson, responseFor, sessionIdOf, type RawStream } from '../helpers/sse.js';
 import { openStalledStream } from './slow-consumer.js';
 
@@ -27,13 +27,15 @@ describe('sessions.stats()', () => {
     });
     const h = harness;
     const expected: SessionStats = {
-      active: 0, detached: 0, opened: 0, closed: 0, resumed: 0, messagesIn: 0, messagesOut: 0,
+      active: 0, detached: 0, byTransport: { sse: { active: 0, detached: 0 }, 'streamable-http': { active: 0, detached: 0 } }, opened: 0, closed: 0, resumed: 0, messagesIn: 0, messagesOut: 0,
       bytesIn: 0, bytesOut: 0, slowConsumerCuts: 0, authFailures: 0, rateLimited: 0,
     };
     /** Every stream's bytes as the clients received them: what bytesOut must add up to. */
     const received = () => streams.reduce((sum, s) => sum + s.bytes, 0);
     const check = async (changes: Partial<SessionStats>) => {
       Object.assign(expected, changes);
+      // Every session here is an HTTP+SSE one.
+      expected.byTransport = { sse: { active: expected.active, detached: expected.detached }, 'streamable-http': { active: 0, detached: 0 } };
       await waitFor(() => received() === h.router.sessions.stats().bytesOut, 5000, 'bytes to arrive');
       expect(h.router.sessions.stats()).toEqual({ ...expected, bytesOut: received() });
     };
@@ -63,7 +65,7 @@ describe('sessions.stats()', () => {
     await check({});
 
     // Server-side sends: notifications count as messages; custom events and pings only as bytes.
-    const transport = h.router.sessions.get(sessionIdOf(a.endpoint!))!;
+    const transport = sseSession(h.router, sessionIdOf(a.endpoint!));
     await transport.sendNotification('notifications/test', { n: 1 });
     await transport.sendEvent({ event: 'custom', data: 'x' });
     expect(transport.ping()).toBe(true);

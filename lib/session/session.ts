@@ -1,0 +1,290 @@
+// McpSession: what a session is whatever its wire: identity, its MCP server, event ids and replay, lifecycle.
+import { randomBytes } from 'node:crypto';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { ErrorCodes, McpSseError } from '../errors.js';
+import { logSession } from '../log.js';
+import type { Counters } from '../stats.js';
+import type { KeepAliveTicker } from '../sse/keep-alive.js';
+import { SseStream } from '../sse/stream.js';
+import type { AuthInfo, JSONRPCMessage, MessageExtra, Principal, ServerLike, TransportLike } from '../types.js';
+import { formatEventId } from './event-id.js';
+import { ReplayBuffer } from './replay-buffer.js';
+
+/** Which wire a session speaks. */
+export type TransportKind = 'sse' | 'streamable-http';
+
+/** The registry's side of a session's life; the registry implements it. */
+export interface SessionLifecycle {
+  /** The session has nothing open nor in flight: it may be evicted to make room, and its expiry runs. */
+  sessionIdle(session: McpSession): void;
+  /** The session has an open stream or a request in flight again. */
+  sessionActive(session: McpSession): void;
+  /** The session is over: forget it. Called exactly once. */
+  sessionEnded(session: McpSession): void;
+}
+
+/** What every session of one router shares: settings, counters, the keep-alive ticker and the registry. */
+export interface SessionSettings {
+  readonly streamHeaders: Readonly<Record<string, string>>;
+  readonly retryMs: number;
+  readonly resumeWindowMs: number;
+  readonly sessionIdleMs: number;
+  readonly replayBufferSize: number;
+  readonly maxBufferedBytes: number;
+  readonly ticker: KeepAliveTicker;
+  readonly counters: Counters;
+  readonly lifecycle: SessionLifecycle;
+  report(error: McpSseError, sessionId: string): void;
+  /** True while the router drains: dropped streams close their session at once. */
+  readonly draining: boolean;
+}
+
+/** Identity of a new session. */
+export interface SessionInit {
+  sessionId: string;
+  user: Principal | undefined;
+  authInfo: AuthInfo | undefined;
+  headers: IncomingHttpHeaders;
+  /** The protocol version the client asked for, when the opening request said. */
+  protocolVersion?: string | undefined;
+}
+
+/**
+ * The part of a session both transports share. The SDK calls `start`, `send` and `close`; a transport subclass
+ * decides which open stream a message goes to.
+ */
+export abstract class McpSession implements TransportLike {
+  /** The wire this session speaks. */
+  abstract readonly transport: TransportKind;
+  readonly sessionId: string;
+  /** The principal that opened the session (`undefined` when anonymous). */
+  readonly user: Principal | undefined;
+  readonly authInfo: AuthInfo | undefined;
+  /** Headers of the request that opened the session. */
+  readonly headers: IncomingHttpHeaders;
+  /** The protocol version the opening request asked for, when it said (`initialize` on Streamable HTTP). */
+  readonly protocolVersion: string | undefined;
+  onmessage?: ((message: JSONRPCMessage, extra?: MessageExtra) => void) | undefined;
+  onclose?: (() => void) | undefined;
+  onerror?: ((error: Error) => void) | undefined;
+  /** @internal */
+  protected readonly settings: SessionSettings;
+  /** Random, unguessable prefix of this session's event ids; unrelated to the session id. */
+  readonly #streamKey: string;
+  #seq = 0;
+  #replay: ReplayBuffer | undefined;
+  #server: ServerLike | undefined;
+  #started = false;
+  #closed = false;
+  /** True once `onclose` ran: the connected server has been told the transport closed. */
+  #closeNotified = false;
+  #expiry: NodeJS.Timeout | undefined;
+
+  constructor(init: SessionInit, settings: SessionSettings) {
+    this.sessionId = init.sessionId;
+    this.user = init.user;
+    this.authInfo = init.authInfo;
+    this.headers = init.headers;
+    this.protocolVersion = init.protocolVersion;
+    this.settings = settings;
+    this.#streamKey = randomBytes(16).toString('base64url');
+  }
+
+  /** Id of the principal bound to this session, or `undefined` for an anonymous one. */
+  get principalId(): string | undefined {
+    return this.user?.id;
+  }
+
+  /** @internal Prefix of this session's event ids, used to find it again on resume. */
+  get streamKey(): string {
+    return this.#streamKey;
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /** Called by the SDK's `connect()`; streams are attached by the router. */
+  async start(): Promise<void> {
+    if (this.#started) {
+      throw new McpSseError(ErrorCodes.closed, `${this.constructor.name} already started: connect() each transport to one server only.`);
+    }
+    this.#started = true;
+  }
+
+  /** Sends a JSON-RPC message to the client. */
+  abstract send(message: JSONRPCMessage, options?: unknown): Promise<void>;
+
+  /** Sends a JSON-RPC notification. */
+  async sendNotification(method: string, params?: Record<string, unknown>): Promise<void> {
+    await this.send(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params });
+  }
+
+  /** Sends `notifications/progress` for a request that carried `_meta.progressToken`. */
+  async sendProgress(progressToken: string | number, progress: number, total?: number, message?: string): Promise<void> {
+    const params: Record<string, unknown> = { progressToken, progress };
+    if (total !== undefined) params.total = total;
+    if (message !== undefined) params.message = message;
+    await this.sendNotification('notifications/progress', params);
+  }
+
+  /**
+   * Closes every stream and the session; `onclose` runs once. Safe to call more than once. When the session was
+   * closed before a server connected (it ended while `createServer()` ran), `onclose` runs on the first call
+   * after the server connected, so that server still learns it is closed.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) {
+      this.#notifyClosed();
+      return;
+    }
+    this.#closed = true;
+    this.cancelExpiry();
+    this.closeStreams();
+    this.#replay = undefined;
+    this.settings.lifecycle.sessionEnded(this);
+    logSession('closed %s', this.sessionId);
+    this.#notifyClosed();
+  }
+
+  // ---- used by the router, the registry and the transports, not by the SDK ----
+
+  /** @internal Remembers the server so closing the session closes the server too. */
+  bindServer(server: ServerLike): void {
+    this.#server = server;
+  }
+
+  /** @internal Closes the MCP server (which closes this transport), or just this transport. */
+  async closeSession(): Promise<void> {
+    const server = this.#server;
+    // A server not yet told of the close gets close(): also one that connected after the session was closed.
+    if (server?.close !== undefined && !this.#closeNotified) {
+      try {
+        await server.close();
+      } catch (error) {
+        this.settings.report(new McpSseError(ErrorCodes.closed, 'The MCP server threw while closing.', { cause: error }), this.sessionId);
+      }
+    }
+    await this.close();
+  }
+
+  /** @internal Sends one already serialised notification; broadcast uses it to serialise once for all. */
+  abstract sendSerialized(json: string): void;
+
+  /** @internal Ends every open stream with a `retry:` hint (the router drains); the session stays until closed. */
+  abstract endStreams(retryMs: number): void;
+
+  /** @internal Hands client messages to the MCP server. */
+  receive(messages: JSONRPCMessage[], extra: MessageExtra): void {
+    for (const message of messages) this.handOver(message, extra);
+  }
+
+  /** Hands one client message to the MCP server; a throwing server is reported, never thrown to the caller. */
+  protected handOver(message: JSONRPCMessage, extra: MessageExtra): void {
+    this.settings.counters.messagesIn++;
+    try {
+      this.onmessage?.(message, extra);
+    } catch (error) {
+      const wrapped = new McpSseError(ErrorCodes.messageHandler, 'The MCP server threw while handling a message.', { cause: error });
+      this.onerror?.(wrapped);
+      this.settings.report(wrapped, this.sessionId);
+    }
+  }
+
+  /** Closes every open stream without telling anyone; the session is closing. */
+  protected abstract closeStreams(): void;
+
+  /** The sequence number of the last event written. */
+  protected get lastSeq(): number {
+    return this.#seq;
+  }
+
+  /** Takes the next sequence number; its event id on `stream` is `eventId(stream, seq)`. */
+  protected nextSeq(): number {
+    return ++this.#seq;
+  }
+
+  protected eventId(stream: number, seq: number): string {
+    return formatEventId(this.#streamKey, stream, seq);
+  }
+
+  /** Keeps the frame of event `seq` for resuming, when resuming is on. */
+  protected remember(seq: number, frame: string, size: number, stream: number): void {
+    if (this.settings.resumeWindowMs === 0 || this.settings.replayBufferSize === 0) return;
+    this.#replay ??= new ReplayBuffer(this.settings.replayBufferSize, this.settings.maxBufferedBytes);
+    this.#replay.push(seq, frame, size, stream);
+  }
+
+  /** The frames of `stream` after event `seq`, or `undefined` when some are no longer buffered. */
+  protected framesSince(seq: number, stream: number): string[] | undefined {
+    if (seq === this.#seq) return [];
+    return this.#replay?.since(seq, this.#seq, stream);
+  }
+
+  /** Starts an event stream on `res`: the shared headers (plus `extraHeaders`), no socket timeout, keep-alive. */
+  protected openStream(res: ServerResponse, ended: (stream: SseStream, cut: McpSseError | undefined) => void, extraHeaders?: Record<string, string>): SseStream {
+    const { settings } = this;
+    res.writeHead(200, extraHeaders === undefined ? settings.streamHeaders : { ...settings.streamHeaders, ...extraHeaders });
+    res.socket?.setNoDelay(true);
+    res.setTimeout(0);
+    const stream = new SseStream(res, {
+      maxBufferedBytes: settings.maxBufferedBytes,
+      countBytes: (size) => (settings.counters.bytesOut += size),
+      streamEnded: (ended_, cut) => {
+        settings.ticker.delete(ended_);
+        if (cut !== undefined) {
+          settings.counters.slowConsumerCuts++;
+          settings.report(cut, this.sessionId);
+        }
+        ended(ended_, cut);
+      },
+    });
+    settings.ticker.add(stream);
+    return stream;
+  }
+
+  /** Ends a stream now without hearing back from it (the caller already forgot it). */
+  protected dropStream(stream: SseStream | undefined, lastFrame?: string): void {
+    if (stream === undefined) return;
+    this.settings.ticker.delete(stream);
+    if (lastFrame === undefined) stream.close();
+    else stream.end(lastFrame);
+  }
+
+  /** The session now waits for its client: the registry may evict it, and it closes after `ms` (`0`: never). */
+  protected becomeIdle(ms: number): void {
+    this.settings.lifecycle.sessionIdle(this);
+    clearTimeout(this.#expiry);
+    this.#expiry = undefined;
+    if (ms === 0) return;
+    this.#expiry = setTimeout(() => void this.closeSession(), ms);
+    this.#expiry.unref();
+  }
+
+  /** The client is back (an open stream or a request in flight). */
+  protected becomeActive(): void {
+    this.cancelExpiry();
+    this.settings.lifecycle.sessionActive(this);
+  }
+
+  protected assertOpen(): void {
+    if (this.#closed) {
+      throw new McpSseError(ErrorCodes.closed, `Session ${this.sessionId} is closed: the client disconnected or the router closed it.`);
+    }
+  }
+
+  protected cancelExpiry(): void {
+    clearTimeout(this.#expiry);
+    this.#expiry = undefined;
+  }
+
+  #notifyClosed(): void {
+    if (this.#closeNotified || !this.#started) return;
+    this.#closeNotified = true;
+    try {
+      this.onclose?.();
+    } catch (error) {
+      this.settings.report(new McpSseError(ErrorCodes.messageHandler, 'The transport onclose handler threw.', { cause: error }), this.sessionId);
+    }
+  }
+}

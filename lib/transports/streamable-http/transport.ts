@@ -1,0 +1,236 @@
+// StreamableHTTPTransport: a session of the Streamable HTTP transport; routes each server message to the right stream.
+import type { ServerResponse } from 'node:http';
+import { logSession } from '../../log.js';
+import { McpSession, type SessionInit, type SessionSettings } from '../../session/session.js';
+import type { EventPosition } from '../../session/event-id.js';
+import { formatMessage, formatPriming, formatRetry } from '../../sse/format.js';
+import type { SseStream } from '../../sse/stream.js';
+import type { JSONRPCMessage, MessageExtra } from '../../types.js';
+
+type RequestId = string | number;
+
+/** How a POST's responses travel: an event stream (resumable), or one JSON body once all are ready. */
+interface ResponseStream {
+  /** Stream number, part of its event ids; the standalone GET stream is `0`. */
+  readonly id: number;
+  /** Requests of the POST still waiting for their response. */
+  readonly pending: Set<RequestId>;
+  /** The open response, while the client reads it. */
+  sse: SseStream | undefined;
+  /** `jsonResponse` mode: the responses so far, and who answers the POST once they are all in. */
+  json?: { responses: JSONRPCMessage[]; settle: (responses: JSONRPCMessage[] | undefined) => void };
+}
+
+/** Options of the SDK's `send()`, structurally. */
+interface SendOptions {
+  relatedRequestId?: RequestId;
+}
+
+/** What a resume asks for; the handler turns refusals into HTTP errors. */
+export type ResumeResult = 'ok' | 'conflict' | 'gone';
+
+/** The first protocol version whose clients take priming events (empty data) and resume POST streams. */
+const pollingVersion = '2025-11-25';
+
+/**
+ * One Streamable HTTP session's transport. Each POST holding requests gets its own response stream, which carries
+ * those requests' responses and everything the server relates to them, and ends once every response is sent;
+ * everything else goes to the standalone `GET` stream. Every event has an id, so any stream can be resumed.
+ */
+export class StreamableHTTPTransport extends McpSession {
+  readonly transport = 'streamable-http' as const;
+  #standalone: SseStream | undefined;
+  readonly #streams = new Map<number, ResponseStream>();
+  readonly #byRequest = new Map<RequestId, ResponseStream>();
+  #nextStream = 1;
+  #busy = true;
+
+  /** @internal Made by the router. */
+  constructor(init: SessionInit, settings: SessionSettings) {
+    super(init, settings);
+  }
+
+  /** True while the client reads the standalone `GET` stream. */
+  get hasStandaloneStream(): boolean {
+    return this.#standalone !== undefined;
+  }
+
+  /**
+   * Sends a JSON-RPC message: a response, or a message the SDK relates to a request (`relatedRequestId`), on that
+   * request's stream; anything else on the standalone stream. Messages for a stream nobody reads wait in the replay
+   * buffer for a resume.
+   */
+  async send(message: JSONRPCMessage, options?: SendOptions): Promise<void> {
+    this.assertOpen();
+    const isResponse = message.method === undefined && message.id !== undefined;
+    const requestId = isResponse ? message.id : options?.relatedRequestId;
+    const stream = requestId === undefined ? undefined : this.#byRequest.get(requestId);
+    if (stream?.json !== undefined) {
+      // One JSON body per POST: only the responses go in it, notifications about the request are dropped.
+      if (isResponse) {
+        stream.json.responses.push(message);
+        this.#answered(stream, message.id!);
+      }
+      return;
+    }
+    if (isResponse && stream === undefined) {
+      logSession('dropped a response to unknown request %s in %s', String(message.id), this.sessionId);
+      return;
+    }
+    this.#emit(stream?.id ?? 0, JSON.stringify(message));
+    const target = stream === undefined ? this.#standalone : stream.sse;
+    if (isResponse) this.#answered(stream!, message.id!);
+    await target?.backPressure();
+  }
+
+  /** Ends the stream of a request now; a client at 2025-11-25 or later resumes it with `GET` + `Last-Event-ID`. */
+  closeSSEStream(requestId: RequestId): void {
+    this.#byRequest.get(requestId)?.sse?.end();
+  }
+
+  /** Ends the standalone stream now; a client at 2025-11-25 or later resumes it with `GET` + `Last-Event-ID`. */
+  closeStandaloneSSEStream(): void {
+    this.#standalone?.end();
+  }
+
+  /** @internal Broadcasts go to the standalone stream. */
+  sendSerialized(json: string): void {
+    if (this.isClosed) return;
+    this.#emit(0, json);
+  }
+
+  /**
+   * @internal Answers a POST holding requests: opens its response stream on `res` (or, with `json`, collects the
+   * responses for one body), then hands every message to the server.
+   */
+  post(
+    res: ServerResponse,
+    messages: JSONRPCMessage[],
+    extra: MessageExtra,
+    how: { protocolVersion: string; json?: (responses: JSONRPCMessage[] | undefined) => void },
+  ): void {
+    const stream: ResponseStream = { id: this.#nextStream++, pending: new Set(), sse: undefined };
+    for (const message of messages) {
+      if (message.method !== undefined && message.id !== undefined) {
+        stream.pending.add(message.id);
+        this.#byRequest.set(message.id, stream);
+      }
+    }
+    this.#streams.set(stream.id, stream);
+    const polling = how.protocolVersion >= pollingVersion && this.settings.resumeWindowMs > 0;
+    if (how.json !== undefined) {
+      stream.json = { responses: [], settle: how.json };
+    } else {
+      stream.sse = this.#open(res, stream);
+      if (polling) stream.sse.write(formatPriming(this.eventId(stream.id, this.lastSeq), this.settings.retryMs));
+    }
+    this.#refreshBusy();
+    for (const message of messages) {
+      const isRequest = message.method !== undefined && message.id !== undefined;
+      this.handOver(message, polling && isRequest && how.json === undefined ? this.#withPolling(extra, message.id!) : extra);
+    }
+  }
+
+  /** @internal Opens the standalone stream; false when one is already open (409). */
+  openStandalone(res: ServerResponse, protocolVersion: string): boolean {
+    if (this.#standalone !== undefined) return false;
+    const stream = this.#open(res, undefined);
+    this.#standalone = stream;
+    if (protocolVersion >= pollingVersion) stream.write(formatPriming(this.eventId(0, this.lastSeq), this.settings.retryMs));
+    this.#refreshBusy();
+    return true;
+  }
+
+  /**
+   * @internal Resumes the stream `at` points into: replays what the client missed, then goes on live while that
+   * stream still has requests in flight (or, for the standalone stream, for good).
+   */
+  resume(res: ServerResponse, at: EventPosition): ResumeResult {
+    const stream = this.#streams.get(at.stream);
+    if (at.stream === 0 ? this.#standalone !== undefined : stream?.sse !== undefined) return 'conflict';
+    if (at.stream >= this.#nextStream || stream?.json !== undefined) return 'gone';
+    const missed = this.framesSince(at.seq, at.stream);
+    if (missed === undefined) return 'gone';
+    this.settings.counters.resumed++;
+    const sse = this.#open(res, stream);
+    sse.write(missed.join(''));
+    if (at.stream === 0) this.#standalone = sse;
+    else if (stream !== undefined) stream.sse = sse;
+    // A request stream whose responses were all sent ends after the replay, as in the SDK.
+    else sse.end();
+    this.#refreshBusy();
+    return 'ok';
+  }
+
+  /** @internal */
+  endStreams(retryMs: number): void {
+    const hint = formatRetry(retryMs);
+    this.#standalone?.end(hint);
+    for (const stream of this.#streams.values()) stream.sse?.end(hint);
+  }
+
+  protected closeStreams(): void {
+    const standalone = this.#standalone;
+    this.#standalone = undefined;
+    this.dropStream(standalone);
+    for (const stream of this.#streams.values()) {
+      const sse = stream.sse;
+      stream.sse = undefined;
+      this.dropStream(sse);
+      stream.json?.settle(undefined);
+    }
+    this.#streams.clear();
+    this.#byRequest.clear();
+  }
+
+  #open(res: ServerResponse, stream: ResponseStream | undefined): SseStream {
+    return this.openStream(res, (ended) => this.#streamEnded(ended, stream), { 'Mcp-Session-Id': this.sessionId });
+  }
+
+  #emit(streamId: number, json: string): void {
+    const seq = this.nextSeq();
+    const frame = formatMessage(this.eventId(streamId, seq), json);
+    const size = Buffer.byteLength(frame);
+    this.remember(seq, frame, size, streamId);
+    (streamId === 0 ? this.#standalone : this.#streams.get(streamId)?.sse)?.write(frame, size);
+    this.settings.counters.messagesOut++;
+  }
+
+  /** A response went out: once a POST has all of its responses, its stream ends (or its JSON body is sent). */
+  #answered(stream: ResponseStream, id: RequestId): void {
+    stream.pending.delete(id);
+    this.#byRequest.delete(id);
+    if (stream.pending.size > 0) return;
+    this.#streams.delete(stream.id);
+    stream.json?.settle(stream.json.responses);
+    stream.sse?.end();
+    this.#refreshBusy();
+  }
+
+  #streamEnded(ended: SseStream, stream: ResponseStream | undefined): void {
+    if (stream === undefined) {
+      if (this.#standalone === ended) this.#standalone = undefined;
+    } else if (stream.sse === ended) {
+      stream.sse = undefined;
+    }
+    this.#refreshBusy();
+  }
+
+  #withPolling(extra: MessageExtra, requestId: RequestId): MessageExtra {
+    return {
+      ...extra,
+      closeSSEStream: () => this.closeSSEStream(requestId),
+      closeStandaloneSSEStream: () => this.closeStandaloneSSEStream(),
+    };
+  }
+
+  /** Idle means no open stream and no request in flight: the registry may evict it, and `sessionIdleMs` runs. */
+  #refreshBusy(): void {
+    if (this.isClosed) return;
+    const busy = this.#standalone !== undefined || this.#byRequest.size > 0;
+    if (busy === this.#busy) return;
+    this.#busy = busy;
+    if (busy) this.becomeActive();
+    else this.becomeIdle(this.settings.sessionIdleMs);
+  }
+}
