@@ -32,6 +32,8 @@ export const JsonRpcCodes = {
   invalidRequest: -32600,
   internalError: -32603,
   serverError: -32000,
+  /** Streamable HTTP: the `Mcp-Session-Id` names no live session. */
+  sessionNotFound: -32001,
 } as const;
 
 /** Builds the body of an error response: `{"jsonrpc":"2.0","id":…,"error":{…}}`. */

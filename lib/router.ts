@@ -1,4 +1,4 @@
-// createMcpSseRouter(): wires the middleware and the two handlers; owns the registry, ticker and bus.
+// createMcpSseRouter(): wires the middleware and the handlers of both transports; owns the registry, ticker and bus.
 import express, { type Request, type RequestHandler, type Router } from 'express';
 import { InMemorySessionBus } from './bus.js';
 import { createAuthenticate, hintsOf } from './http/authenticate.js';
@@ -8,6 +8,7 @@ import { hostOriginGuard } from './http/host-origin.js';
 import { problems, replyError } from './http/reply.js';
 import { corsFor, rateLimitFor } from './http/security.js';
 import { createSseHandler } from './transports/http-sse/open-stream.js';
+import { createStreamableHandlers } from './transports/streamable-http/handler.js';
 import { dispatch, type PathChains } from './http/dispatch.js';
 import { log } from './log.js';
 import { resolveOptions, type ErrorContext, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
@@ -111,12 +112,22 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     ...limit(options.rateLimitMessages),
     createMessagesHandler({ ...options, registry, bus, report }),
   ];
-  // Preflights (when CORS is on) and every other method get a 4xx, so clients probing transports move on.
+  // Preflights (when CORS is on) and every other method (HEAD too) get a 4xx before any auth or rate limit,
+  // so clients probing transports move on.
   const routes: Record<string, PathChains> = {
-    [options.ssePath]: { byMethod: { GET: openStream, HEAD: openStream }, other: [...front(sseMethods), methodNotAllowed(sseMethods.join(', '))] },
+    [options.ssePath]: { byMethod: { GET: openStream }, other: [...front(sseMethods), methodNotAllowed(sseMethods.join(', '))] },
   };
   if (samePath) routes[options.ssePath]!.byMethod.POST = postMessages;
   else routes[options.messagesPath] = { byMethod: { POST: postMessages }, other: [...front(messagesMethods), methodNotAllowed('POST')] };
+  if (options.streamableHttpPath !== false) {
+    const mcpMethods = ['GET', 'POST', 'DELETE'];
+    const handlers = createStreamableHandlers({ options, registry, settings, report, bus, maxMessageSize: options.maxMessageSize, jsonResponse: options.jsonResponse });
+    const chain = (handler: RequestHandler) => [...front(mcpMethods), ...authenticate(options.guardMcp), ...limit(options.rateLimitMcp), handler];
+    routes[options.streamableHttpPath] = {
+      byMethod: { POST: chain(handlers.POST), GET: chain(handlers.GET), DELETE: chain(handlers.DELETE) },
+      other: [...front(mcpMethods), methodNotAllowed(mcpMethods.join(', '))],
+    };
+  }
   const router = express.Router();
   router.use(dispatch(routes));
 

@@ -88,6 +88,37 @@ export const problems = {
     status: 503, code: server, reason: 'bus_unavailable', headers: { 'Retry-After': '1' },
     message: 'The instance holding this session cannot be reached right now; retry shortly.',
   }),
+  notAcceptable: (types: string): HttpProblem => ({
+    status: 406, code: server, reason: 'not_acceptable', message: `Not Acceptable: the Accept header must list ${types}.`,
+  }),
+  missingSessionHeader: (): HttpProblem => ({
+    status: 400, code: server, reason: 'missing_session_id',
+    message: 'Bad Request: Mcp-Session-Id header is required; open a session by POSTing initialize without it.',
+  }),
+  mcpSessionNotFound: (): HttpProblem => ({
+    status: 404, code: JsonRpcCodes.sessionNotFound, reason: 'session_not_found',
+    message: 'Session not found: it closed, expired or never existed. Start a new one with initialize.',
+  }),
+  alreadyInitialized: (): HttpProblem => ({
+    status: 400, code: JsonRpcCodes.invalidRequest, reason: 'already_initialized',
+    message: 'Invalid Request: this session is already initialized; POST initialize without Mcp-Session-Id to start another.',
+  }),
+  initializeNotAlone: (): HttpProblem => ({
+    status: 400, code: JsonRpcCodes.invalidRequest, reason: 'invalid_request',
+    message: 'Invalid Request: initialize must be the only message of its POST.',
+  }),
+  unsupportedProtocolVersion: (version: string, supported: readonly string[]): HttpProblem => ({
+    status: 400, code: server, reason: 'unsupported_protocol_version',
+    message: `Bad Request: Unsupported protocol version: ${version} (supported versions: ${supported.join(', ')})`,
+  }),
+  unknownEventId: (): HttpProblem => ({
+    status: 400, code: server, reason: 'unknown_event_id',
+    message: 'Bad Request: Last-Event-ID does not name an event of this session that can still be replayed; re-send your requests.',
+  }),
+  standaloneStreamOpen: (): HttpProblem => ({
+    status: 409, code: server, reason: 'stream_attached',
+    message: 'Conflict: this stream is already open; only one reader per stream.',
+  }),
   createServerFailed: (): HttpProblem => ({
     status: 500, code: JsonRpcCodes.internalError, reason: 'create_server_failed', message: 'Could not start an MCP server for this session.',
   }),

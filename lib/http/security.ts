@@ -7,19 +7,30 @@ import type { Principal } from '../types.js';
 import { replyError } from './reply.js';
 
 /** Headers MCP clients send; preflights must allow them. */
-const mcpRequestHeaders = ['Content-Type', 'Authorization', 'Mcp-Protocol-Version', 'Last-Event-ID'];
-/** Headers browser clients need to read on our error responses. */
-const exposedHeaders = ['WWW-Authenticate', 'Retry-After', 'RateLimit', 'RateLimit-Policy'];
+const mcpRequestHeaders = ['Content-Type', 'Accept', 'Authorization', 'Mcp-Session-Id', 'Mcp-Protocol-Version', 'Last-Event-ID'];
+/** Headers browser clients need to read: the session id, and those of our error responses. */
+const mcpExposedHeaders = ['Mcp-Session-Id', 'WWW-Authenticate', 'Retry-After', 'RateLimit', 'RateLimit-Policy'];
 
-/** A `cors` middleware for one route: the user's options over defaults fit for MCP. */
+/**
+ * A `cors` middleware for one route: the user's options over defaults fit for MCP. The MCP headers are always
+ * added to the user's allowed and exposed lists, since clients break without them.
+ */
 export function corsFor(options: CorsOptions, methods: string[], credentialHeaders: string[]): RequestHandler {
   return cors({
     methods,
-    allowedHeaders: [...new Set([...mcpRequestHeaders, ...credentialHeaders])],
-    exposedHeaders,
     maxAge: 600,
     ...options,
+    allowedHeaders: union(mcpRequestHeaders, credentialHeaders, options.allowedHeaders),
+    exposedHeaders: union(mcpExposedHeaders, options.exposedHeaders),
   });
+}
+
+/** Header lists as `cors` takes them (an array or a comma-separated string), merged without duplicates. */
+function union(...lists: (string | string[] | undefined)[]): string[] {
+  const names = lists.flatMap((list) => (typeof list === 'string' ? list.split(',') : list ?? [])).map((name) => name.trim()).filter(Boolean);
+  const seen = new Map<string, string>();
+  for (const name of names) if (!seen.has(name.toLowerCase())) seen.set(name.toLowerCase(), name);
+  return [...seen.values()];
 }
 
 /** An `express-rate-limit` middleware keyed by principal when authenticated, else by IP (IPv6 /56 subnets). */

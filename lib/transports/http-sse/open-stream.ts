@@ -54,7 +54,6 @@ export function createSseHandler(context: SseHandlerContext): RequestHandler {
   };
 
   return (req, res, next) => {
-    if (req.method === 'HEAD') return replyError(res, problems.methodNotAllowed('GET'));
     if (settings.draining) return replyError(res, problems.draining());
     const lastEventId = req.headers['last-event-id'];
     if (typeof lastEventId === 'string' && lastEventId !== '' && resume(req, res, lastEventId)) return;
