@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import { McpServer as McpServerV1 } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { McpServer as McpServerV2 } from '@modelcontextprotocol/server';
 import { z } from 'zod';
+import { CreateMessageResultSchema, ElicitResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { createMcpSseRouter, type McpSseRouter, type McpSseRouterOptions, type SessionContext, type SSETransport } from '../../lib/index.js';
 
 export interface Harness {
@@ -86,16 +87,29 @@ export function buildServerV2(session?: SessionContext): McpServerV2 {
 type Notify = (n: { method: string; params: Record<string, unknown> }) => Promise<void>;
 type AuthLike = { clientId: string; scopes: string[] };
 /** The handler context of SDK v1 (`extra`) and SDK v2 (`ctx`), which differ in shape. */
+type SendRequest = (request: { method: string; params: Record<string, unknown> }, schema: unknown) => Promise<Record<string, unknown>>;
 interface ToolExtra {
   authInfo?: AuthLike;
   _meta?: { progressToken?: string | number };
   sendNotification?: Notify;
-  mcpReq?: { _meta?: { progressToken?: string | number }; notify: Notify };
-  http?: { authInfo?: AuthLike };
+  sendRequest?: SendRequest;
+  closeSSEStream?: () => void;
+  mcpReq?: {
+    _meta?: { progressToken?: string | number };
+    notify: Notify;
+    requestSampling(params: Record<string, unknown>): Promise<Record<string, unknown>>;
+    elicitInput(params: Record<string, unknown>): Promise<Record<string, unknown>>;
+  };
+  http?: { authInfo?: AuthLike; closeSSE?: () => void };
 }
 const authOf = (extra: ToolExtra) => extra.authInfo ?? extra.http?.authInfo;
 const progressTokenOf = (extra: ToolExtra) => extra._meta?.progressToken ?? extra.mcpReq?._meta?.progressToken;
 const notifyOf = (extra: ToolExtra): Notify => extra.sendNotification ?? extra.mcpReq!.notify;
+/** A server-to-client request related to the tool call, in SDK v1 (`sendRequest`) or v2 (`mcpReq`) style. */
+const askClient = (extra: ToolExtra, method: 'sampling/createMessage' | 'elicitation/create', params: Record<string, unknown>) => {
+  if (extra.mcpReq !== undefined) return method === 'sampling/createMessage' ? extra.mcpReq.requestSampling(params) : extra.mcpReq.elicitInput(params);
+  return extra.sendRequest!({ method, params }, method === 'sampling/createMessage' ? CreateMessageResultSchema : ElicitResultSchema);
+};
 interface ToolHost {
   registerTool(name: string, config: object, cb: (args: Record<string, unknown>, extra: ToolExtra) => Promise<unknown>): void;
   sendLoggingMessage(params: object, sessionId?: string): Promise<void>;
@@ -127,6 +141,26 @@ function registerTools(server: ToolHost, session?: SessionContext): void {
   server.registerTool('roots', { inputSchema: {} }, async () => {
     const { roots } = await server.server.listRoots();
     return { content: [{ type: 'text', text: roots.map((r) => r.uri).join(',') }] };
+  });
+  server.registerTool('sample', { inputSchema: { prompt: z.string() } }, async ({ prompt }, extra) => {
+    const result = await askClient(extra, 'sampling/createMessage', {
+      messages: [{ role: 'user', content: { type: 'text', text: String(prompt) } }],
+      maxTokens: 10,
+    });
+    return { content: [{ type: 'text', text: (result.content as { text: string }).text }] };
+  });
+  server.registerTool('elicit', { inputSchema: {} }, async (_args, extra) => {
+    const result = await askClient(extra, 'elicitation/create', {
+      message: 'Your name?',
+      requestedSchema: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] },
+    });
+    return { content: [{ type: 'text', text: `${String(result.action)}:${String((result.content as { name?: string } | undefined)?.name)}` }] };
+  });
+  // SSE polling (2025-11-25): the server ends the request's stream early; the client resumes it for the result.
+  server.registerTool('poll', { inputSchema: { ms: z.number() } }, async ({ ms }, extra) => {
+    (extra.closeSSEStream ?? extra.http?.closeSSE)?.();
+    await new Promise((resolve) => setTimeout(resolve, Number(ms)));
+    return { content: [{ type: 'text', text: 'polled' }] };
   });
   server.registerTool('fail', { inputSchema: {} }, async () => {
     throw new Error('tool failed on purpose');

@@ -308,7 +308,8 @@ export function killableFetch(): { fetch: typeof globalThis.fetch; cut(): number
     new Promise<Response>((resolve, reject) => {
       const headers = Object.fromEntries(new Headers(init.headers).entries());
       requests.push(headers);
-      const req = http.get(String(input instanceof Request ? input.url : input), { headers, agent: false }, (res) => {
+      const method = init.method ?? 'GET';
+      const req = http.request(String(input instanceof Request ? input.url : input), { method, headers, agent: false }, (res) => {
         const socket = res.socket as Socket;
         sockets.add(socket);
         socket.once('close', () => sockets.delete(socket));
@@ -335,6 +336,7 @@ export function killableFetch(): { fetch: typeof globalThis.fetch; cut(): number
         reject(new DOMException('aborted', 'AbortError'));
       });
       req.on('error', reject);
+      req.end(typeof init.body === 'string' ? init.body : undefined);
     });
   return {
     fetch: fetchImpl as typeof globalThis.fetch,
