@@ -26,10 +26,44 @@ export interface Delivery {
  */
 export type DeliveryResult = 'accepted' | 'unknown' | 'forbidden' | 'unavailable';
 
+/**
+ * A Streamable HTTP request for a session another instance holds: the request, already read and checked by the
+ * instance that received it, for the owner to serve as if it had arrived there.
+ */
+export interface RelayedRequest {
+  method: 'POST' | 'GET' | 'DELETE';
+  /** POST: the JSON-RPC messages of the body. */
+  messages: JSONRPCMessage[];
+  /** Size of the POST body, for the owner's counters. */
+  bytes: number;
+  /** The poster's principal id (`undefined` when the route is not guarded). */
+  principalId: string | undefined;
+  authInfo: AuthInfo | undefined;
+  /** Headers of the request (`Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID`, …). */
+  headers: IncomingHttpHeaders;
+}
+
+/** Where the owner's HTTP answer to a relayed request goes, piece by piece, on the instance holding the client. */
+export interface RelaySink {
+  head(status: number, headers: Record<string, string>): void;
+  write(chunk: string): void;
+  end(chunk?: string): void;
+}
+
+/** A relayed request the owner took: its answer flows to the sink until it ends or `cancel()` (the client left). */
+export interface RelayHandle {
+  cancel(): void;
+}
+
 /** The local side of the router that a bus delivers into. */
 export interface BusNode {
   /** Hands messages to a session held by this instance. */
   deliver(sessionId: string, delivery: Delivery): DeliveryResult;
+  /**
+   * Serves a Streamable HTTP request relayed from another instance for a session of this one, answering into
+   * `sink`; a refusal (`unknown`, `forbidden`) writes nothing.
+   */
+  serve(sessionId: string, request: RelayedRequest, sink: RelaySink): { result: DeliveryResult; handle?: RelayHandle };
   /** Writes an already serialised notification to every session of this instance; returns how many. */
   broadcastLocal(json: string): number;
   /** Reports a bus problem through the router's `onError`. */
@@ -49,6 +83,12 @@ export interface SessionBus {
   sessionClosed(sessionId: string): void;
   /** Hands messages to a session this instance does not hold. */
   forward(sessionId: string, delivery: Delivery): Promise<DeliveryResult>;
+  /**
+   * Serves a Streamable HTTP request on the instance holding its session, streaming the answer back into `sink`.
+   * Resolves once the owner took it (`accepted`, with a handle to cancel it when the client leaves) or refused it
+   * (nothing written then). Optional: a bus without it serves Streamable HTTP sessions on their own instance only.
+   */
+  relay?(sessionId: string, request: RelayedRequest, sink: RelaySink): Promise<{ result: DeliveryResult; handle?: RelayHandle }>;
   /** Sends an already serialised notification to the sessions of every other instance. */
   publishBroadcast(json: string): void;
   /** Stops the bus; called by `router.close()`. */

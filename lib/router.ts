@@ -1,6 +1,6 @@
 // createMcpSseRouter(): wires the middleware and the handlers of both transports; owns the registry, ticker and bus.
 import express, { type Request, type RequestHandler, type Router } from 'express';
-import { InMemorySessionBus } from './bus.js';
+import { InMemorySessionBus, type BusNode } from './bus.js';
 import { createAuthenticate, hintsOf } from './http/authenticate.js';
 import { ErrorCodes, McpSseError } from './errors.js';
 import { createMessagesHandler } from './transports/http-sse/post-messages.js';
@@ -72,7 +72,11 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     },
   };
 
-  const busNode = registry.busNode((error, sessionId) => report(error as McpSseError, { sessionId }));
+  const streamable = createStreamableHandlers({ ...options, options, registry, settings, report, bus });
+  const busNode: BusNode = {
+    ...registry.busNode((error, sessionId) => report(error as McpSseError, { sessionId })),
+    serve: options.streamableHttpPath === false ? () => ({ result: 'unknown' }) : streamable.serveRelayed,
+  };
   Promise.resolve()
     .then(() => bus.attach(busNode))
     .catch((error: unknown) => report(new McpSseError(ErrorCodes.bus, 'The session bus failed to start.', { cause: error }), {}));
@@ -121,10 +125,9 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   else routes[options.messagesPath] = { byMethod: { POST: postMessages }, other: [...front(messagesMethods), methodNotAllowed('POST')] };
   if (options.streamableHttpPath !== false) {
     const mcpMethods = ['GET', 'POST', 'DELETE'];
-    const handlers = createStreamableHandlers({ options, registry, settings, report, bus, maxMessageSize: options.maxMessageSize, jsonResponse: options.jsonResponse });
     const chain = (handler: RequestHandler) => [...front(mcpMethods), ...authenticate(options.guardMcp), ...limit(options.rateLimitMcp), handler];
     routes[options.streamableHttpPath] = {
-      byMethod: { POST: chain(handlers.POST), GET: chain(handlers.GET), DELETE: chain(handlers.DELETE) },
+      byMethod: { POST: chain(streamable.POST), GET: chain(streamable.GET), DELETE: chain(streamable.DELETE) },
       other: [...front(mcpMethods), methodNotAllowed(mcpMethods.join(', '))],
     };
   }

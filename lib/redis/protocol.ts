@@ -1,6 +1,6 @@
 // What the Redis bus stores and publishes: key and channel names, and the encoding of every message (pure functions).
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Delivery, DeliveryResult } from '../bus.js';
+import type { Delivery, DeliveryResult, RelayedRequest } from '../bus.js';
 import type { AuthInfo, JSONRPCMessage } from '../types.js';
 
 /** Key of a session's directory entry. */
@@ -44,7 +44,29 @@ export interface AckMessage {
   result: DeliveryResult;
 }
 
-export type InstanceMessage = DeliverMessage | AckMessage;
+/** A Streamable HTTP request relayed to the owner of its session; the answer comes back as head, chunks and end. */
+export interface RelayMessage {
+  type: 'relay';
+  id: string;
+  reply: string;
+  sessionId: string;
+  request: RelayedRequest;
+}
+
+/** The owner's answer to a relayed request, piece by piece, on the relaying instance's channel. */
+export type RelayAnswer =
+  | { type: 'head'; id: string; status: number; headers: Record<string, string> }
+  | { type: 'chunk'; id: string; data: string }
+  | { type: 'end'; id: string; data?: string };
+
+/** The relaying instance's client went away: the owner stops answering. */
+export interface CancelMessage {
+  type: 'cancel';
+  id: string;
+  from: string;
+}
+
+export type InstanceMessage = DeliverMessage | AckMessage | RelayMessage | RelayAnswer | CancelMessage;
 
 export function encodeDeliver(id: string, reply: string, sessionId: string, delivery: Delivery): string {
   const d: Record<string, unknown> = { messages: delivery.messages };
@@ -58,15 +80,47 @@ export function encodeAck(id: string, result: DeliveryResult): string {
   return JSON.stringify({ type: 'ack', id, result });
 }
 
+export function encodeRelay(id: string, reply: string, sessionId: string, request: RelayedRequest): string {
+  return JSON.stringify({ type: 'relay', id, reply, sessionId, request });
+}
+
+/** Chunks are the hot path of a relayed stream: a marker, the id, a newline and the data, with no JSON around it. */
+const chunkMarker = '\u0001';
+
+export function encodeRelayAnswer(answer: RelayAnswer): string {
+  return answer.type === 'chunk' ? `${chunkMarker}${answer.id}\n${answer.data}` : JSON.stringify(answer);
+}
+
+export function encodeCancel(id: string, from: string): string {
+  return JSON.stringify({ type: 'cancel', id, from });
+}
+
 const results = new Set<string>(['accepted', 'unknown', 'forbidden', 'unavailable']);
+const methods = new Set<string>(['POST', 'GET', 'DELETE']);
 
 /** The message, or `undefined` when it is malformed. */
 export function decodeInstanceMessage(value: string): InstanceMessage | undefined {
+  if (value.startsWith(chunkMarker)) {
+    const newline = value.indexOf('\n');
+    return newline <= 1 ? undefined : { type: 'chunk', id: value.slice(1, newline), data: value.slice(newline + 1) };
+  }
   const m = parseObject(value);
   if (m === undefined || typeof m.id !== 'string') return undefined;
   if (m.type === 'ack') {
     return typeof m.result === 'string' && results.has(m.result) ? { type: 'ack', id: m.id, result: m.result as DeliveryResult } : undefined;
   }
+  if (m.type === 'head') {
+    const headers = m.headers as Record<string, unknown> | undefined;
+    if (!Number.isInteger(m.status) || typeof headers !== 'object' || headers === null) return undefined;
+    if (!Object.values(headers).every((v) => typeof v === 'string')) return undefined;
+    return { type: 'head', id: m.id, status: m.status as number, headers: headers as Record<string, string> };
+  }
+  if (m.type === 'end') {
+    if (m.data !== undefined && typeof m.data !== 'string') return undefined;
+    return m.data === undefined ? { type: 'end', id: m.id } : { type: 'end', id: m.id, data: m.data };
+  }
+  if (m.type === 'cancel') return typeof m.from === 'string' ? { type: 'cancel', id: m.id, from: m.from } : undefined;
+  if (m.type === 'relay') return decodeRelay(m);
   if (m.type !== 'deliver' || typeof m.reply !== 'string' || typeof m.sessionId !== 'string') return undefined;
   const d = m.delivery as Record<string, unknown> | undefined;
   if (typeof d !== 'object' || d === null || !Array.isArray(d.messages)) return undefined;
@@ -83,6 +137,29 @@ export function decodeInstanceMessage(value: string): InstanceMessage | undefine
       principalId: d.principalId as string | undefined,
       authInfo: d.authInfo as AuthInfo | undefined,
       ...(d.headers === undefined ? {} : { headers: d.headers as IncomingHttpHeaders }),
+    },
+  };
+}
+
+function decodeRelay(m: Record<string, unknown>): RelayMessage | undefined {
+  const r = m.request as Record<string, unknown> | undefined;
+  if (typeof m.reply !== 'string' || typeof m.sessionId !== 'string' || typeof r !== 'object' || r === null) return undefined;
+  if (typeof r.method !== 'string' || !methods.has(r.method) || !Array.isArray(r.messages) || typeof r.bytes !== 'number') return undefined;
+  if (r.principalId !== undefined && typeof r.principalId !== 'string') return undefined;
+  if (r.authInfo !== undefined && (typeof r.authInfo !== 'object' || r.authInfo === null)) return undefined;
+  if (typeof r.headers !== 'object' || r.headers === null) return undefined;
+  return {
+    type: 'relay',
+    id: m.id as string,
+    reply: m.reply,
+    sessionId: m.sessionId,
+    request: {
+      method: r.method as RelayedRequest['method'],
+      messages: r.messages as JSONRPCMessage[],
+      bytes: r.bytes,
+      principalId: r.principalId as string | undefined,
+      authInfo: r.authInfo as AuthInfo | undefined,
+      headers: r.headers as IncomingHttpHeaders,
     },
   };
 }

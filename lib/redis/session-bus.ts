@@ -1,11 +1,12 @@
 // RedisSessionBus: the SessionBus for several processes, with a session directory in Redis and pub/sub between instances.
 import { Redis, type RedisOptions } from 'ioredis';
-import type { BusNode, BusSession, Delivery, DeliveryResult, SessionBus } from '../bus.js';
+import type { BusNode, BusSession, Delivery, DeliveryResult, RelayedRequest, RelayHandle, RelaySink, SessionBus } from '../bus.js';
 import { log as rootLog } from '../log.js';
 import type { ResolvedRedisOptions } from './options.js';
 import {
-  broadcastChannel, decodeBroadcast, decodeEntry, decodeInstanceMessage, encodeAck, encodeBroadcast, encodeDeliver,
-  encodeEntry, instanceChannel, sessionKey, type DeliverMessage, type DirectoryEntry,
+  broadcastChannel, decodeBroadcast, decodeEntry, decodeInstanceMessage, encodeAck, encodeBroadcast, encodeCancel, encodeDeliver,
+  encodeEntry, encodeRelay, encodeRelayAnswer, instanceChannel, sessionKey, type DeliverMessage, type DirectoryEntry, type RelayAnswer,
+  type RelayMessage,
 } from './protocol.js';
 
 const log = rootLog.extend('redis');
@@ -14,12 +15,14 @@ const log = rootLog.extend('redis');
 export interface RedisBusStats {
   /** Sessions of this instance registered in the directory. */
   sessions: number;
-  /** POSTs this instance forwarded to another instance and that the owner accepted. */
+  /** POSTs (and relayed Streamable HTTP requests) this instance forwarded to another instance and that the owner accepted. */
   forwarded: number;
   /** Forwarded POSTs that got no `accepted` (404, 403 or 503 for the client). */
   forwardRefused: number;
-  /** Deliveries from other instances this instance handed to its own sessions. */
+  /** Deliveries and relayed requests from other instances this instance handed to its own sessions. */
   received: number;
+  /** Relayed Streamable HTTP answers streaming now: to clients of this instance, and from sessions of this one. */
+  relaysOpen: number;
   /** Broadcasts published for other instances. */
   broadcastsSent: number;
   /** Broadcasts from other instances written to this instance's sessions. */
@@ -85,6 +88,10 @@ export class RedisSessionBus implements SessionBus {
   /** Per session, the forward whose PUBLISH the next one waits for, so POST order is publish order. */
   readonly #tails = new Map<string, Promise<void>>();
   readonly #owners = new Map<string, { entry: DirectoryEntry; until: number }>();
+  /** Answers streaming from other instances to clients of this one: correlation id → where they go, and from whom. */
+  readonly #relays = new Map<string, { sink: RelaySink; owner: string }>();
+  /** Answers this instance streams for other instances' clients: `<instance> <id>` → how to stop them. */
+  readonly #served = new Map<string, RelayHandle | undefined>();
   #nextId = 0;
   #subscribed = false;
   readonly #down: Record<Link, boolean> = { commands: false, subscriber: false };
@@ -103,7 +110,7 @@ export class RedisSessionBus implements SessionBus {
 
   /** Counters since the bus was attached, and whether it is connected now. */
   stats(): RedisBusStats {
-    return { sessions: this.#sessions.size, ...this.#stats, connected: this.#ready };
+    return { sessions: this.#sessions.size, ...this.#stats, relaysOpen: this.#relays.size + this.#served.size, connected: this.#ready };
   }
 
   attach(node: BusNode): void {
@@ -164,14 +171,45 @@ export class RedisSessionBus implements SessionBus {
   }
 
   forward(sessionId: string, delivery: Delivery): Promise<DeliveryResult> {
+    return this.#ordered(sessionId, delivery.principalId, (id) => encodeDeliver(id, this.instanceId, sessionId, delivery));
+  }
+
+  async relay(sessionId: string, request: RelayedRequest, sink: RelaySink): Promise<{ result: DeliveryResult; handle?: RelayHandle }> {
+    let relayId: string | undefined;
+    let owner = '';
+    const result = await this.#ordered(sessionId, request.principalId, (id, ownerId) => {
+      // Registered before the request is published: the owner may answer before its acknowledgement arrives.
+      relayId = id;
+      owner = ownerId;
+      this.#relays.set(id, { sink, owner });
+      return encodeRelay(id, this.instanceId, sessionId, request);
+    });
+    if (relayId === undefined) return { result };
+    const id = relayId;
+    if (result !== 'accepted') {
+      this.#relays.delete(id);
+      return { result };
+    }
+    const cancel = () => {
+      if (!this.#relays.delete(id) || this.#cmd?.status !== 'ready') return;
+      this.#cmd.publish(instanceChannel(this.#o.prefix, owner), encodeCancel(id, this.instanceId)).catch(noop);
+    };
+    return { result, handle: { cancel } };
+  }
+
+  /**
+   * Publishes a message for the owner of `sessionId` and waits for its acknowledgement. Each one publishes only once
+   * the previous one for the same session has: one command connection and one subscriber connection keep that
+   * order, so the owner receives a session's requests in the order this instance received them.
+   */
+  #ordered(sessionId: string, principalId: string | undefined, encode: (id: string, owner: string) => string): Promise<DeliveryResult> {
     if (!this.#ready) {
       this.#stats.forwardRefused++;
       return Promise.resolve('unavailable');
     }
-    // Each forward publishes only once the previous one for the same session has published: one command
-    // connection and one subscriber connection keep that order, so the owner receives POSTs in order.
     const previous = this.#tails.get(sessionId);
-    const sending = previous === undefined ? this.#send(sessionId, delivery) : previous.then(() => this.#send(sessionId, delivery));
+    const send = () => this.#send(sessionId, principalId, encode);
+    const sending = previous === undefined ? send() : previous.then(send);
     const tail = sending.then(noop, noop);
     this.#tails.set(sessionId, tail);
     void tail.then(() => {
@@ -202,6 +240,11 @@ export class RedisSessionBus implements SessionBus {
     this.#closed = true;
     clearInterval(this.#refresh);
     for (const id of [...this.#pending.keys()]) this.#settle(id, 'unavailable');
+    // Relayed streams end; their clients resume (or retry) through another instance.
+    for (const { sink } of this.#relays.values()) sink.end();
+    this.#relays.clear();
+    for (const handle of [...this.#served.values()]) handle?.cancel();
+    this.#served.clear();
     const cmd = this.#cmd;
     const sub = this.#sub;
     const keys = [...this.#sessions.keys(), ...this.#pendingDeletes].map((id) => sessionKey(this.#o.prefix, id));
@@ -225,13 +268,13 @@ export class RedisSessionBus implements SessionBus {
     return !this.#closed && this.#node !== undefined && this.#cmd?.status === 'ready' && this.#subscribed;
   }
 
-  async #send(sessionId: string, delivery: Delivery): Promise<{ outcome: Promise<DeliveryResult> }> {
+  async #send(sessionId: string, principalId: string | undefined, encode: (id: string, owner: string) => string): Promise<{ outcome: Promise<DeliveryResult> }> {
     const done = (result: DeliveryResult) => ({ outcome: Promise.resolve(result) });
     const owner = await this.#lookup(sessionId);
     if (typeof owner === 'string') return done(owner);
     // The router looked locally first; an entry naming this instance is a session that just closed here.
     if (owner.instanceId === this.instanceId) return done('unknown');
-    if (owner.principalId !== undefined && delivery.principalId !== undefined && owner.principalId !== delivery.principalId) {
+    if (owner.principalId !== undefined && principalId !== undefined && owner.principalId !== principalId) {
       return done('forbidden');
     }
     const cmd = this.#cmd;
@@ -243,7 +286,7 @@ export class RedisSessionBus implements SessionBus {
       timer.unref();
       this.#pending.set(id, { resolve, timer });
     });
-    const message = encodeDeliver(id, this.instanceId, sessionId, delivery);
+    const message = encode(id, owner.instanceId);
     cmd.publish(instanceChannel(this.#o.prefix, owner.instanceId), message).then(
       (receivers) => {
         // Nobody listens on the owner's channel: it died (its entry expires within directoryTtlMs) or is reconnecting.
@@ -306,8 +349,61 @@ export class RedisSessionBus implements SessionBus {
       this.#report(new Error(`ignored a malformed message on ${channel}; do other programs publish there? Use another "prefix".`));
       return;
     }
-    if (decoded.type === 'ack') this.#settle(decoded.id, decoded.result);
-    else this.#deliverForwarded(decoded);
+    switch (decoded.type) {
+      case 'ack':
+        return this.#settle(decoded.id, decoded.result);
+      case 'deliver':
+        return this.#deliverForwarded(decoded);
+      case 'relay':
+        return this.#serveRelayed(decoded);
+      case 'cancel':
+        return void this.#served.get(`${decoded.from} ${decoded.id}`)?.cancel();
+      default:
+        return this.#relayAnswer(decoded);
+    }
+  }
+
+  /** A piece of an answer from a session's owner, for a client of this instance. */
+  #relayAnswer(answer: RelayAnswer): void {
+    const relay = this.#relays.get(answer.id);
+    if (relay === undefined) return;
+    if (answer.type === 'head') relay.sink.head(answer.status, answer.headers);
+    else if (answer.type === 'chunk') relay.sink.write(answer.data);
+    else {
+      this.#relays.delete(answer.id);
+      relay.sink.end(answer.data);
+    }
+  }
+
+  /** Serves a request relayed by another instance for a session of this one, streaming the answer back. */
+  #serveRelayed(message: RelayMessage): void {
+    const channel = instanceChannel(this.#o.prefix, message.reply);
+    const key = `${message.reply} ${message.id}`;
+    const publish = (answer: RelayAnswer) => {
+      if (this.#cmd?.status !== 'ready') return;
+      this.#cmd.publish(channel, encodeRelayAnswer(answer))
+        .catch((error: Error) => this.#problem('commands', 'could not stream an answer back to the instance holding its client', error));
+    };
+    // Present before serving, so that an answer ending at once is forgotten at once.
+    this.#served.set(key, undefined);
+    let outcome: ReturnType<BusNode['serve']>;
+    try {
+      outcome = this.#node!.serve(message.sessionId, message.request, {
+        head: (status, headers) => publish({ type: 'head', id: message.id, status, headers }),
+        write: (data) => publish({ type: 'chunk', id: message.id, data }),
+        end: (data) => {
+          if (!this.#served.delete(key)) return;
+          publish(data === undefined ? { type: 'end', id: message.id } : { type: 'end', id: message.id, data });
+        },
+      });
+    } catch (error) {
+      this.#report(new Error(`serving a relayed request failed: ${(error as Error).message}`, { cause: error }));
+      outcome = { result: 'unavailable' };
+    }
+    if (outcome.result !== 'accepted') this.#served.delete(key);
+    else if (this.#served.has(key)) this.#served.set(key, outcome.handle);
+    if (outcome.result === 'accepted') this.#stats.received++;
+    this.#cmd?.publish(channel, encodeAck(message.id, outcome.result)).catch(noop);
   }
 
   #deliverForwarded(message: DeliverMessage): void {
@@ -361,10 +457,28 @@ export class RedisSessionBus implements SessionBus {
 
   #refreshDirectory(): void {
     const cmd = this.#cmd;
-    if (this.#closed || cmd?.status !== 'ready' || this.#sessions.size === 0) return;
+    if (this.#closed || cmd?.status !== 'ready') return;
+    this.#endOrphanedRelays(cmd);
+    if (this.#sessions.size === 0) return;
     const pipeline = cmd.pipeline();
     this.#writeEntries(pipeline);
     pipeline.exec().catch((error: Error) => this.#problem('commands', 'could not refresh the session directory', error));
+  }
+
+  /** Ends the relayed streams of owners that no longer listen (they died): their clients resume or start over. */
+  #endOrphanedRelays(cmd: Redis): void {
+    const owners = [...new Set([...this.#relays.values()].map((relay) => relay.owner))];
+    if (owners.length === 0) return;
+    const channels = owners.map((owner) => instanceChannel(this.#o.prefix, owner));
+    (cmd.call('PUBSUB', 'NUMSUB', ...channels) as Promise<(string | number)[]>).then((reply) => {
+      const gone = new Set(owners.filter((_, i) => Number(reply[i * 2 + 1]) === 0));
+      if (gone.size === 0) return;
+      for (const [id, relay] of this.#relays) {
+        if (!gone.has(relay.owner)) continue;
+        this.#relays.delete(id);
+        relay.sink.end();
+      }
+    }, noop);
   }
 
   #writeEntries(pipeline: ReturnType<Redis['pipeline']>): void {

@@ -162,8 +162,8 @@ export class SessionRegistry implements Iterable<SessionTransport>, SessionLifec
     return count;
   }
 
-  /** @internal The side of this registry a bus delivers into. */
-  busNode(report: (error: Error, sessionId?: string) => void): BusNode {
+  /** @internal The side of this registry a bus delivers into (the router adds `serve`). */
+  busNode(report: (error: Error, sessionId?: string) => void): Omit<BusNode, 'serve'> {
     this.#report = report;
     return {
       deliver: (sessionId, delivery) => this.deliver(sessionId, delivery),

@@ -1,7 +1,8 @@
 // POST, GET and DELETE on the Streamable HTTP endpoint: the wire rules of protocols 2025-03-26 to 2025-11-25.
+import type { ServerResponse } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
-import { principalOf, authInfoOf } from '../../auth/principal.js';
-import type { SessionBus } from '../../bus.js';
+import { authInfoOf, principalOf } from '../../auth/principal.js';
+import type { BusNode, DeliveryResult, RelayedRequest, RelaySink, SessionBus } from '../../bus.js';
 import { ErrorCodes, McpSseError } from '../../errors.js';
 import { isJsonContentType, readMessages } from '../../http/body.js';
 import { problems, replyAccepted, replyError, type HttpProblem } from '../../http/reply.js';
@@ -9,12 +10,15 @@ import { parseEventId } from '../../session/event-id.js';
 import { mayPost } from '../../session/registry.js';
 import type { JSONRPCMessage, MessageExtra } from '../../types.js';
 import { openSession, type SessionOpener } from '../open-session.js';
+import { RelayResponse } from './relay-response.js';
 import { StreamableHTTPTransport } from './transport.js';
 
 export interface StreamableHandlerContext extends SessionOpener {
   bus: SessionBus;
   maxMessageSize: number;
   jsonResponse: boolean;
+  /** Bytes an answer relayed from another instance may back up before the client is cut. */
+  maxBufferedBytes: number;
 }
 
 /** Protocol versions a client may name in `MCP-Protocol-Version` (the SDK's list). */
@@ -25,21 +29,17 @@ const defaultProtocolVersion = '2025-03-26';
 type Id = string | number | undefined;
 type Handle = (req: Request, res: Response) => Promise<void> | void;
 
-/** The handlers of the endpoint, one per method the transport uses. */
-export function createStreamableHandlers(context: StreamableHandlerContext): { POST: RequestHandler; GET: RequestHandler; DELETE: RequestHandler } {
-  const { registry, settings, report, bus } = context;
+export interface StreamableHandlers {
+  POST: RequestHandler;
+  GET: RequestHandler;
+  DELETE: RequestHandler;
+  /** Serves a request relayed by the bus for a session of this instance (`BusNode.serve`). */
+  serveRelayed: BusNode['serve'];
+}
 
-  /** The session a request names, or the problem to answer with. */
-  const sessionOf = (req: Request): StreamableHTTPTransport | HttpProblem => {
-    const sessionId = req.headers['mcp-session-id'];
-    if (typeof sessionId !== 'string' || sessionId === '') return problems.missingSessionHeader();
-    const session = registry.get(sessionId);
-    if (session?.transport !== 'streamable-http' || session.isClosed) return problems.mcpSessionNotFound();
-    if (!mayPost(session.principalId, principalOf(req)?.id)) return problems.wrongPrincipal();
-    const version = req.headers['mcp-protocol-version'];
-    if (typeof version === 'string' && !isSupported(version)) return problems.unsupportedProtocolVersion(version, supportedProtocolVersions);
-    return session;
-  };
+/** The handlers of the endpoint, one per method; each finds the session, here or through the bus, then `serve`s. */
+export function createStreamableHandlers(context: StreamableHandlerContext): StreamableHandlers {
+  const { registry, settings, report, bus } = context;
 
   const post: Handle = async (req, res) => {
     const accept = req.headers.accept ?? '';
@@ -53,38 +53,90 @@ export function createStreamableHandlers(context: StreamableHandlerContext): { P
       return;
     }
     const { messages } = body;
-    const id: Id = messages.length === 1 ? messages[0]!.id : undefined;
     const initialize = messages.find((message) => message.method === 'initialize' && message.id !== undefined);
-    const extra = extraOf(req);
-
-    if (initialize !== undefined && req.headers['mcp-session-id'] === undefined) {
-      if (messages.length > 1) return replyError(res, problems.initializeNotAlone(), id);
-      if (settings.draining) return replyError(res, problems.draining(), id);
-      const requested = (initialize.params as { protocolVersion?: unknown } | undefined)?.protocolVersion;
-      const protocolVersion = typeof requested === 'string' ? requested : defaultProtocolVersion;
-      const session = await openSession(context, req, res, protocolVersion, (init) => new StreamableHTTPTransport(init, settings));
-      if (session === undefined) return;
-      registry.counters.bytesIn += body.bytes;
-      return respond(session, req, res, messages, extra, protocolVersion);
+    if (initialize === undefined || req.headers['mcp-session-id'] !== undefined) {
+      return route(req, res, { ...requestOf(req, 'POST'), messages, bytes: body.bytes });
     }
-
-    const session = sessionOf(req);
-    if (!(session instanceof StreamableHTTPTransport)) {
-      // A session of another instance: messages that need no answer go through the bus.
-      if (session.status === 404 && !hasRequests(messages) && typeof req.headers['mcp-session-id'] === 'string') {
-        return forward(req, res, req.headers['mcp-session-id'], messages, extra, body.bytes, id);
-      }
-      return replyError(res, session, id);
-    }
-    if (initialize !== undefined) return replyError(res, problems.alreadyInitialized(), id);
+    const id: Id = messages.length === 1 ? messages[0]!.id : undefined;
+    if (messages.length > 1) return replyError(res, problems.initializeNotAlone(), id);
+    if (settings.draining) return replyError(res, problems.draining(), id);
+    const requested = (initialize.params as { protocolVersion?: unknown } | undefined)?.protocolVersion;
+    const protocolVersion = typeof requested === 'string' ? requested : defaultProtocolVersion;
+    const session = await openSession(context, req, res, protocolVersion, (init) => new StreamableHTTPTransport(init, settings));
+    if (session === undefined) return;
     registry.counters.bytesIn += body.bytes;
-    const version = req.headers['mcp-protocol-version'];
-    respond(session, req, res, messages, extra, typeof version === 'string' ? version : defaultProtocolVersion);
+    respond(session, res, messages, extraOf(req.headers, authInfoOf(req)), protocolVersion);
+  };
+
+  const get: Handle = (req, res) => {
+    if (!(req.headers.accept ?? '').includes('text/event-stream')) return replyError(res, problems.notAcceptable('text/event-stream'));
+    return route(req, res, requestOf(req, 'GET'));
+  };
+
+  const remove: Handle = (req, res) => route(req, res, requestOf(req, 'DELETE'));
+
+  /** Serves the request where its session lives: here, or on its owner through the bus. */
+  const route = async (req: Request, res: Response, request: RelayedRequest): Promise<void> => {
+    const id = idOf(request.messages);
+    const sessionId = req.headers['mcp-session-id'];
+    if (typeof sessionId !== 'string' || sessionId === '') return replyError(res, problems.missingSessionHeader(), id);
+    const local = registry.get(sessionId);
+    if (local !== undefined) {
+      if (local.transport !== 'streamable-http' || local.isClosed) return replyError(res, problems.mcpSessionNotFound(), id);
+      return serve(local, request, res);
+    }
+    if (bus.relay === undefined) return replyError(res, problems.mcpSessionNotFound(), id);
+    let relayed: Awaited<ReturnType<NonNullable<SessionBus['relay']>>>;
+    try {
+      relayed = await bus.relay(sessionId, request, sinkFor(res, context.maxBufferedBytes));
+    } catch (error) {
+      report(new McpSseError(ErrorCodes.bus, 'Relaying a request through the session bus failed.', { cause: error }), { sessionId, req });
+      relayed = { result: 'unavailable' };
+    }
+    if (relayed.result !== 'accepted') return replyError(res, refusals[relayed.result](), id);
+    const handle = relayed.handle;
+    if (handle !== undefined) res.once('close', () => handle.cancel());
+  };
+
+  /** The request's session is held here: the session's own rules, then the answer. */
+  const serve = (session: StreamableHTTPTransport, request: RelayedRequest, res: ServerResponse): void => {
+    const id = idOf(request.messages);
+    if (!mayPost(session.principalId, request.principalId)) return replyError(res, problems.wrongPrincipal(), id);
+    const header = request.headers['mcp-protocol-version'];
+    if (typeof header === 'string' && !isSupported(header)) return replyError(res, problems.unsupportedProtocolVersion(header, supportedProtocolVersions), id);
+    const protocolVersion = typeof header === 'string' ? header : session.protocolVersion ?? defaultProtocolVersion;
+    if (request.method === 'DELETE') {
+      void session.closeSession().then(() => res.writeHead(200, { 'Content-Length': '0' }).end());
+      return;
+    }
+    if (request.method === 'GET') return openStream(session, request, res, protocolVersion);
+    if (request.messages.some((message) => message.method === 'initialize')) return replyError(res, problems.alreadyInitialized(), id);
+    registry.counters.bytesIn += request.bytes;
+    respond(session, res, request.messages, extraOf(request.headers, request.authInfo), typeof header === 'string' ? header : defaultProtocolVersion);
+  };
+
+  /** GET: resumes the stream `Last-Event-ID` points into, or opens the standalone stream. */
+  const openStream = (session: StreamableHTTPTransport, request: RelayedRequest, res: ServerResponse, protocolVersion: string): void => {
+    if (settings.draining) return replyError(res, problems.draining());
+    const lastEventId = request.headers['last-event-id'];
+    if (typeof lastEventId !== 'string' || lastEventId === '') {
+      if (!session.openStandalone(res, protocolVersion)) replyError(res, problems.standaloneStreamOpen());
+      return;
+    }
+    const at = parseEventId(lastEventId);
+    // Another session's id is as unknown here as a made-up one: never replay someone else's events.
+    if (at === undefined || registry.byStreamKey(at.key) !== session) return replyError(res, problems.unknownEventId());
+    const resumed = session.resume(res, at);
+    if (resumed === 'conflict') return replyError(res, problems.standaloneStreamOpen());
+    if (resumed === 'gone') {
+      report(new McpSseError(ErrorCodes.resumeGap, 'Resume refused: the events after Last-Event-ID are no longer buffered (raise replayBufferSize or maxBufferedBytes).'), { sessionId: session.sessionId });
+      replyError(res, problems.unknownEventId());
+    }
   };
 
   /** 202 for notifications and responses only; else a stream (or one JSON body) carrying the responses. */
-  const respond = (session: StreamableHTTPTransport, req: Request, res: Response, messages: JSONRPCMessage[], extra: MessageExtra, protocolVersion: string): void => {
-    if (!hasRequests(messages)) {
+  const respond = (session: StreamableHTTPTransport, res: ServerResponse, messages: JSONRPCMessage[], extra: MessageExtra, protocolVersion: string): void => {
+    if (!messages.some(isRequest)) {
       session.receive(messages, extra);
       return replyAccepted(res);
     }
@@ -99,54 +151,15 @@ export function createStreamableHandlers(context: StreamableHandlerContext): { P
         res.end(text);
       },
     });
-    void req;
   };
 
-  const forward = async (req: Request, res: Response, sessionId: string, messages: JSONRPCMessage[], extra: MessageExtra, bytes: number, id: Id): Promise<void> => {
-    let result;
-    try {
-      result = await bus.forward(sessionId, { messages, principalId: principalOf(req)?.id, authInfo: extra.authInfo, headers: req.headers });
-    } catch (error) {
-      report(new McpSseError(ErrorCodes.bus, 'Forwarding a message through the session bus failed.', { cause: error }), { sessionId, req });
-      result = 'unavailable' as const;
-    }
-    if (result === 'accepted') {
-      registry.counters.bytesIn += bytes;
-      return replyAccepted(res);
-    }
-    const refusal = result === 'forbidden' ? problems.wrongPrincipal() : result === 'unavailable' ? problems.busUnavailable() : problems.mcpSessionNotFound();
-    replyError(res, refusal, id);
-  };
-
-  const get: Handle = (req, res) => {
-    if (!(req.headers.accept ?? '').includes('text/event-stream')) return replyError(res, problems.notAcceptable('text/event-stream'));
-    const session = sessionOf(req);
-    if (!(session instanceof StreamableHTTPTransport)) return replyError(res, session);
-    if (settings.draining) return replyError(res, problems.draining());
-    const lastEventId = req.headers['last-event-id'];
-    if (typeof lastEventId === 'string' && lastEventId !== '') {
-      const at = parseEventId(lastEventId);
-      // Another session's id is as unknown here as a made-up one: never replay someone else's events.
-      if (at === undefined || registry.byStreamKey(at.key) !== session) return replyError(res, problems.unknownEventId());
-      const resumed = session.resume(res, at);
-      if (resumed === 'conflict') return replyError(res, problems.standaloneStreamOpen());
-      if (resumed === 'gone') {
-        report(new McpSseError(ErrorCodes.resumeGap, 'Resume refused: the events after Last-Event-ID are no longer buffered (raise replayBufferSize or maxBufferedBytes).'), { sessionId: session.sessionId, req });
-        return replyError(res, problems.unknownEventId());
-      }
-      return;
-    }
-    const version = req.headers['mcp-protocol-version'];
-    if (!session.openStandalone(res, typeof version === 'string' ? version : session.protocolVersion ?? defaultProtocolVersion)) {
-      replyError(res, problems.standaloneStreamOpen());
-    }
-  };
-
-  const remove: Handle = async (req, res) => {
-    const session = sessionOf(req);
-    if (!(session instanceof StreamableHTTPTransport)) return replyError(res, session);
-    await session.closeSession();
-    res.writeHead(200, { 'Content-Length': '0' }).end();
+  const serveRelayed: BusNode['serve'] = (sessionId, request, sink) => {
+    const session = registry.get(sessionId);
+    if (session?.transport !== 'streamable-http' || session.isClosed) return { result: 'unknown' };
+    if (!mayPost(session.principalId, request.principalId)) return { result: 'forbidden' };
+    const res = new RelayResponse(sink);
+    serve(session, request, res.asServerResponse());
+    return { result: 'accepted', handle: { cancel: () => res.destroy() } };
   };
 
   const wrap = (method: string, handle: Handle): RequestHandler => (req, res, next) => {
@@ -157,21 +170,61 @@ export function createStreamableHandlers(context: StreamableHandlerContext): { P
         next(error);
       });
   };
-  return { POST: wrap('POST', post), GET: wrap('GET', get), DELETE: wrap('DELETE', remove) };
+  return { POST: wrap('POST', post), GET: wrap('GET', get), DELETE: wrap('DELETE', remove), serveRelayed };
+}
+
+const refusals: Record<Exclude<DeliveryResult, 'accepted'>, () => HttpProblem> = {
+  unknown: problems.mcpSessionNotFound,
+  forbidden: problems.wrongPrincipal,
+  unavailable: problems.busUnavailable,
+};
+
+/** The parts of a request its session's owner needs, wherever that is. */
+function requestOf(req: Request, method: RelayedRequest['method']): RelayedRequest {
+  return { method, messages: [], bytes: 0, principalId: principalOf(req)?.id, authInfo: authInfoOf(req), headers: req.headers };
+}
+
+/**
+ * Writes an answer relayed from the session's owner to the client's response. A client that stops reading is cut
+ * once the backlog passes `maxBufferedBytes` (the owner hears of it through the handle).
+ */
+function sinkFor(res: Response, maxBufferedBytes: number): RelaySink {
+  return {
+    head: (status, headers) => {
+      if (res.headersSent || res.destroyed) return;
+      res.writeHead(status, headers);
+      if (headers['Content-Type'] === 'text/event-stream') {
+        res.socket?.setNoDelay(true);
+        res.setTimeout(0);
+      }
+    },
+    write: (chunk) => {
+      if (res.destroyed || res.writableEnded) return;
+      res.write(chunk);
+      (res as Response & { flush?: () => void }).flush?.();
+      if (res.writableLength > maxBufferedBytes) res.destroy();
+    },
+    end: (chunk) => {
+      if (!res.destroyed && !res.writableEnded) res.end(chunk);
+    },
+  };
 }
 
 function isSupported(version: string): boolean {
   return (supportedProtocolVersions as readonly string[]).includes(version);
 }
 
-function hasRequests(messages: JSONRPCMessage[]): boolean {
-  return messages.some((message) => message.method !== undefined && message.id !== undefined);
+function isRequest(message: JSONRPCMessage): boolean {
+  return message.method !== undefined && message.id !== undefined;
+}
+
+function idOf(messages: JSONRPCMessage[]): Id {
+  return messages.length === 1 ? messages[0]!.id : undefined;
 }
 
 /** What the server learns about each message of a request. */
-function extraOf(req: Request): MessageExtra {
-  const extra: MessageExtra = { requestInfo: { headers: req.headers } };
-  const authInfo = authInfoOf(req);
+function extraOf(headers: RelayedRequest['headers'], authInfo: RelayedRequest['authInfo']): MessageExtra {
+  const extra: MessageExtra = { requestInfo: { headers } };
   if (authInfo !== undefined) extra.authInfo = authInfo;
   return extra;
 }
