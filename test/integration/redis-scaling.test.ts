@@ -3,7 +3,9 @@
 import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ListRootsRequestSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startNginx, type Nginx } from './helpers/nginx.js';
 import { connectClient, startInstance, startRedis, textOf, type Instance, type RedisServer, type RoutedClient } from './helpers/redis.js';
 
@@ -64,6 +66,16 @@ async function exercise(c: RoutedClient): Promise<void> {
   expect(textOf(await c.client.callTool({ name: 'roots', arguments: {} }))).toBe('file:///client-root');
 }
 
+/** A Streamable HTTP SDK client; its session lives on whichever instance took its initialize. */
+async function streamableClient(url: string): Promise<{ client: Client; sessionId: string }> {
+  const client = new Client({ name: 'streamable-scaling', version: '1.0.0' }, { capabilities: { roots: {} } });
+  client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [{ uri: 'file:///client-root' }] }));
+  const transport = new StreamableHTTPClientTransport(new URL(url));
+  await client.connect(transport);
+  clients.push({ close: () => client.close() } as RoutedClient);
+  return { client, sessionId: transport.sessionId! };
+}
+
 const seq = (n: number) => ({ jsonrpc: '2.0', method: 'notifications/test/seq', params: { n } });
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
@@ -94,6 +106,40 @@ describe('Redis session bus across processes', () => {
     expect(forwarded).toBeGreaterThanOrEqual(7);
     expect(owner.bus.received - owner0.bus.received).toBe(forwarded);
     expect(nginx!.errorLog()).not.toMatch(/\[(error|crit|alert|emerg)\]/);
+  });
+
+  it('serves a Streamable HTTP SDK client through nginx round-robin without sticky sessions', async () => {
+    const [a0, b0] = await Promise.all([A.state(), B.state()]);
+    const c = await streamableClient(`${nginx!.baseUrl}/mcp`);
+    await exercise({ client: c.client } as RoutedClient);
+    for (let i = 0; i < 10; i++) expect(textOf(await c.client.callTool({ name: 'echo', arguments: { text: `via nginx ${i}` } }))).toBe(`via nginx ${i}`);
+    const [a1, b1] = await Promise.all([A.state(), B.state()]);
+    const [owner, other, other0] = a1.sessions.includes(c.sessionId) ? [a1, b1, b0] : [b1, a1, a0];
+    expect(owner.sessions).toContain(c.sessionId);
+    expect(other.sessions).not.toContain(c.sessionId);
+    // Requests alternate between the instances: the other one relayed about half of them to the owner.
+    expect(other.bus.forwarded - other0.bus.forwarded).toBeGreaterThanOrEqual(7);
+    expect([...a1.errors, ...b1.errors]).toEqual([]);
+    expect(nginx!.errorLog()).not.toMatch(/\[(error|crit|alert|emerg)\]/);
+  });
+
+  it('delivers a broadcast triggered on C to a Streamable HTTP client behind nginx', async () => {
+    const marker = `hello-${randomUUID()}`;
+    const c = await streamableClient(`${nginx!.baseUrl}/mcp`);
+    let count = 0;
+    c.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+      if (n.params.data === marker) count++;
+    });
+    // The client opens its standalone stream after initialization; broadcasts go there.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await C.broadcast({ method: 'notifications/message', params: { level: 'info', data: marker } });
+    const start = Date.now();
+    while (count === 0) {
+      if (Date.now() - start > 5000) throw new Error('broadcast not received by the Streamable HTTP client');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300)); // room for duplicates to show up
+    expect(count).toBe(1);
   });
 
   it('delivers a broadcast triggered on C exactly once to clients on A, B and C', async () => {
