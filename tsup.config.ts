@@ -9,5 +9,5 @@ export default defineConfig({
   target: 'node20',
   sourcemap: true,
   splitting: false,
-  external: ['express', 'ioredis'],
+  external: ['express', 'ioredis', '@modelcontextprotocol/server'],
 });

@@ -9,6 +9,7 @@ import { problems, replyError } from './http/reply.js';
 import { corsFor, rateLimitFor } from './http/security.js';
 import { createSseHandler } from './transports/http-sse/open-stream.js';
 import { createStreamableHandlers } from './transports/streamable-http/handler.js';
+import { StatelessLeg } from './transports/streamable-http/stateless.js';
 import { dispatch, type PathChains } from './http/dispatch.js';
 import { log } from './log.js';
 import { resolveOptions, type ErrorContext, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
@@ -72,7 +73,16 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     },
   };
 
-  const streamable = createStreamableHandlers({ ...options, options, registry, settings, report, bus });
+  const stateless = new StatelessLeg({
+    options,
+    counters: registry.counters,
+    report,
+    get draining() {
+      return draining;
+    },
+  });
+  registry.addStatelessTarget(stateless);
+  const streamable = createStreamableHandlers({ ...options, options, registry, settings, report, bus, stateless });
   const busNode: BusNode = {
     ...registry.busNode((error, sessionId) => report(error as McpSseError, { sessionId })),
     serve: options.streamableHttpPath === false ? () => ({ result: 'unknown' }) : streamable.serveRelayed,
@@ -147,7 +157,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
       timer = setTimeout(resolve, timeoutMs);
       timer.unref();
     });
-    const done = registry.closeAll().then(() => bus.close());
+    const done = Promise.all([registry.closeAll(), stateless.close()]).then(() => bus.close());
     await Promise.race([done, deadline]).finally(() => {
       clearTimeout(timer);
       ticker.stop();

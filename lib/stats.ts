@@ -30,10 +30,14 @@ export interface SessionStats {
   slowConsumerCuts: number;
   authFailures: number;
   rateLimited: number;
+  /** Stateless (2026-07-28) requests handed to an SDK v2 server. */
+  statelessRequests: number;
+  /** Open `subscriptions/listen` streams of stateless clients. */
+  listening: number;
 }
 
 /** The mutable counters behind `SessionStats` (active and detached are counted live by the registry). */
-export type Counters = Omit<SessionStats, 'active' | 'detached' | 'byTransport'>;
+export type Counters = Omit<SessionStats, 'active' | 'detached' | 'byTransport' | 'listening'>;
 
 export function createCounters(): Counters {
   return {
@@ -47,5 +51,6 @@ export function createCounters(): Counters {
     slowConsumerCuts: 0,
     authFailures: 0,
     rateLimited: 0,
+    statelessRequests: 0,
   };
 }

@@ -37,8 +37,11 @@ export interface Principal {
 export interface SessionContext {
   /** The wire the client speaks: HTTP+SSE (`/sse`) or Streamable HTTP (the mount point). */
   transport: 'sse' | 'streamable-http';
-  /** The session's id (`Mcp-Session-Id` on Streamable HTTP, `sessionId` on HTTP+SSE). */
-  sessionId: string;
+  /**
+   * The session's id (`Mcp-Session-Id` on Streamable HTTP, `sessionId` on HTTP+SSE); `undefined` for the server of
+   * one stateless (2026-07-28) request, which lives only as long as that request (or its listen stream).
+   */
+  sessionId: string | undefined;
   /** The authenticated principal; `undefined` when the route is not guarded. */
   user: Principal | undefined;
   /** SDK-shaped auth info; `undefined` when anonymous. */
@@ -46,8 +49,8 @@ export interface SessionContext {
   /** Headers of the request that opened the session. */
   headers: IncomingHttpHeaders;
   /**
-   * The protocol version the client asked for when it opened the session (`initialize` on Streamable HTTP);
-   * `undefined` on HTTP+SSE, where the version is negotiated after the stream opens.
+   * The protocol version the client asked for: in `initialize` on Streamable HTTP, in the request's `_meta` for a
+   * stateless request; `undefined` on HTTP+SSE, where the version is negotiated after the stream opens.
    */
   protocolVersion: string | undefined;
 }

@@ -7,7 +7,7 @@ import type { Principal } from '../types.js';
 import { replyError } from './reply.js';
 
 /** Headers MCP clients send; preflights must allow them. */
-const mcpRequestHeaders = ['Content-Type', 'Accept', 'Authorization', 'Mcp-Session-Id', 'Mcp-Protocol-Version', 'Last-Event-ID'];
+const mcpRequestHeaders = ['Content-Type', 'Accept', 'Authorization', 'Mcp-Session-Id', 'Mcp-Protocol-Version', 'Last-Event-ID', 'Mcp-Method', 'Mcp-Name'];
 /** Headers browser clients need to read: the session id, and those of our error responses. */
 const mcpExposedHeaders = ['Mcp-Session-Id', 'WWW-Authenticate', 'Retry-After', 'RateLimit', 'RateLimit-Policy'];
 

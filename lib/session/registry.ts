@@ -10,6 +10,14 @@ import type { McpSession, SessionLifecycle } from './session.js';
 /** A session's transport object, of either kind; `transport` tells which. */
 export type SessionTransport = SSETransport | StreamableHTTPTransport;
 
+/** Receivers of broadcasts that are not sessions: the listen streams of stateless (2026-07-28) clients. */
+export interface BroadcastTarget {
+  /** Writes a serialised notification; returns how many streams it reached. */
+  broadcast(json: string): number;
+  /** Streams open now. */
+  readonly listening: number;
+}
+
 /** Why a new session cannot be opened now. */
 export type AdmitResult = 'ok' | 'sessions-full' | 'user-full';
 
@@ -24,6 +32,7 @@ export class SessionRegistry implements Iterable<SessionTransport>, SessionLifec
   /** @internal */
   readonly counters: Counters = createCounters();
   #report: (error: Error, sessionId?: string) => void = () => {};
+  #stateless: BroadcastTarget | undefined;
 
   /** @internal */
   constructor(
@@ -50,8 +59,9 @@ export class SessionRegistry implements Iterable<SessionTransport>, SessionLifec
 
   /**
    * Sends a notification to every session, serialised once. Without a filter it also reaches the sessions of
-   * other instances through the bus; a filter (a function) applies to this instance's sessions only.
-   * Returns how many sessions of this instance it was written to.
+   * other instances through the bus, and (for list-changed and resource-updated notifications) the
+   * `subscriptions/listen` streams of stateless clients; a filter (a function) applies to this instance's sessions
+   * only. Returns how many sessions and streams of this instance it was written to.
    */
   broadcast(notification: NotificationLike, filter?: (transport: SessionTransport) => boolean): number {
     if (typeof notification?.method !== 'string') {
@@ -96,7 +106,9 @@ export class SessionRegistry implements Iterable<SessionTransport>, SessionLifec
       byTransport[session.transport].active--;
       byTransport[session.transport].detached++;
     }
-    return { active: this.#sessions.size - this.#idle.size, detached: this.#idle.size, byTransport, ...this.counters };
+    return {
+      active: this.#sessions.size - this.#idle.size, detached: this.#idle.size, byTransport, ...this.counters, listening: this.#stateless?.listening ?? 0,
+    };
   }
 
   // ---- used by the router and transports ----
@@ -152,9 +164,14 @@ export class SessionRegistry implements Iterable<SessionTransport>, SessionLifec
     return this.#byStreamKey.get(streamKey);
   }
 
-  /** @internal Writes a serialised notification to every session of this instance. */
+  /** @internal Broadcasts also reach the listen streams of stateless clients. */
+  addStatelessTarget(target: BroadcastTarget): void {
+    this.#stateless = target;
+  }
+
+  /** @internal Writes a serialised notification to every session and listen stream of this instance. */
   broadcastLocal(json: string): number {
-    let count = 0;
+    let count = this.#stateless?.broadcast(json) ?? 0;
     for (const transport of this.#sessions.values()) {
       transport.sendSerialized(json);
       count++;

@@ -67,7 +67,7 @@ export interface ServerCounts {
 export function countingServer(session: SessionContext, servers: Map<string, ServerCounts>): McpServerV1 {
   const server = buildServerV1(session);
   const counts = { close: 0, onclose: 0 };
-  servers.set(session.sessionId, counts);
+  servers.set(session.sessionId!, counts);
   const close = server.close.bind(server);
   server.close = async () => {
     counts.close++;

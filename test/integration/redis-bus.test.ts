@@ -63,9 +63,9 @@ function recording(session: SessionContext, received: Map<string, number[]>) {
       const inner = transport.onmessage;
       transport.onmessage = (message, extra) => {
         if (message.method === 'notifications/test/seq') {
-          const list = received.get(session.sessionId) ?? [];
+          const list = received.get(session.sessionId!) ?? [];
           list.push(message.params!.n!);
-          received.set(session.sessionId, list);
+          received.set(session.sessionId!, list);
         }
         inner?.(message, extra);
       };

@@ -200,7 +200,7 @@ describe('slow createServer', () => {
       keepAliveMs: 0,
       createServer: async (session) => {
         const server = await slowly(100)(session);
-        created.push(session.sessionId);
+        created.push(session.sessionId!);
         server.server.onclose = () => created.push('onclose');
         return server;
       },

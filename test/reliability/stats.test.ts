@@ -28,7 +28,7 @@ describe('sessions.stats()', () => {
     const h = harness;
     const expected: SessionStats = {
       active: 0, detached: 0, byTransport: { sse: { active: 0, detached: 0 }, 'streamable-http': { active: 0, detached: 0 } }, opened: 0, closed: 0, resumed: 0, messagesIn: 0, messagesOut: 0,
-      bytesIn: 0, bytesOut: 0, slowConsumerCuts: 0, authFailures: 0, rateLimited: 0,
+      bytesIn: 0, bytesOut: 0, slowConsumerCuts: 0, authFailures: 0, rateLimited: 0, statelessRequests: 0, listening: 0,
     };
     /** Every stream's bytes as the clients received them: what bytesOut must add up to. */
     const received = () => streams.reduce((sum, s) => sum + s.bytes, 0);

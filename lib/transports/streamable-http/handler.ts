@@ -11,6 +11,7 @@ import { mayPost } from '../../session/registry.js';
 import type { JSONRPCMessage, MessageExtra } from '../../types.js';
 import { openSession, type SessionOpener } from '../open-session.js';
 import { RelayResponse } from './relay-response.js';
+import { isStatelessMessage, type StatelessLeg } from './stateless.js';
 import { StreamableHTTPTransport } from './transport.js';
 
 export interface StreamableHandlerContext extends SessionOpener {
@@ -19,6 +20,8 @@ export interface StreamableHandlerContext extends SessionOpener {
   jsonResponse: boolean;
   /** Bytes an answer relayed from another instance may back up before the client is cut. */
   maxBufferedBytes: number;
+  /** Serves 2026-07-28 (stateless) requests. */
+  stateless: StatelessLeg;
 }
 
 /** Protocol versions a client may name in `MCP-Protocol-Version` (the SDK's list). */
@@ -43,7 +46,8 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
 
   const post: Handle = async (req, res) => {
     const accept = req.headers.accept ?? '';
-    if (!accept.includes('application/json') || !accept.includes('text/event-stream')) {
+    // 2026-07-28 clients are not held to the 2025 Accept rule (the SDK's handler does not check it either).
+    if ((!accept.includes('application/json') || !accept.includes('text/event-stream')) && !isStatelessVersion(req.headers['mcp-protocol-version'])) {
       return replyError(res, problems.notAcceptable('both application/json and text/event-stream'));
     }
     if (!isJsonContentType(req.headers['content-type'])) return replyError(res, problems.notJson());
@@ -53,6 +57,12 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
       return;
     }
     const { messages } = body;
+    // The body decides the era: a request naming its protocol version in `_meta` is 2026-era, and stateless.
+    if (messages.some(isStatelessMessage)) {
+      if (messages.length > 1) return replyError(res, problems.invalidRequest('JSON-RPC batches are not part of protocol 2026-07-28; send one request per POST.'));
+      registry.counters.bytesIn += body.bytes;
+      return context.stateless.handle(req, res, messages[0]!);
+    }
     const initialize = messages.find((message) => message.method === 'initialize' && message.id !== undefined);
     if (initialize === undefined || req.headers['mcp-session-id'] !== undefined) {
       return route(req, res, { ...requestOf(req, 'POST'), messages, bytes: body.bytes });
@@ -79,7 +89,11 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
   const route = async (req: Request, res: Response, request: RelayedRequest): Promise<void> => {
     const id = idOf(request.messages);
     const sessionId = req.headers['mcp-session-id'];
-    if (typeof sessionId !== 'string' || sessionId === '') return replyError(res, problems.missingSessionHeader(), id);
+    if (typeof sessionId !== 'string' || sessionId === '') {
+      // A 2026-07-28 client has no session, so no stream to GET nor session to DELETE.
+      if (request.method !== 'POST' && isStatelessVersion(request.headers['mcp-protocol-version'])) return replyError(res, problems.methodNotAllowed('POST'));
+      return replyError(res, problems.missingSessionHeader(), id);
+    }
     const local = registry.get(sessionId);
     if (local !== undefined) {
       if (local.transport !== 'streamable-http' || local.isClosed) return replyError(res, problems.mcpSessionNotFound(), id);
@@ -208,6 +222,11 @@ function sinkFor(res: Response, maxBufferedBytes: number): RelaySink {
       if (!res.destroyed && !res.writableEnded) res.end(chunk);
     },
   };
+}
+
+/** A protocol version after the 2025 ones: the stateless era. */
+function isStatelessVersion(version: string | string[] | undefined): boolean {
+  return typeof version === 'string' && version > supportedProtocolVersions[0];
 }
 
 function isSupported(version: string): boolean {
