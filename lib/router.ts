@@ -9,6 +9,7 @@ import { problems, replyError } from './http/reply.js';
 import { corsFor, rateLimitFor } from './http/security.js';
 import { createSseHandler } from './http/sse-handler.js';
 import { dispatch, type PathChains } from './http/dispatch.js';
+import { createWellKnown } from './http/well-known.js';
 import { log } from './log.js';
 import { resolveOptions, type ErrorContext, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
 import { SessionRegistry } from './registry.js';
@@ -27,6 +28,8 @@ export interface McpSseRouter extends Router {
   readonly sessions: SessionRegistry;
   /** Drains: new streams get 503, open streams get a `retry:` hint and end, every MCP server is closed. */
   close(options?: CloseOptions): Promise<void>;
+  /** Middleware for the app root serving RFC 9728 metadata of each `oauthStrategy`'s resource; else a pass-through. */
+  readonly wellKnown: RequestHandler;
 }
 
 /**
@@ -141,7 +144,8 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     });
   };
 
-  return Object.assign(router, { sessions: registry, close }) as McpSseRouter;
+  const wellKnown = createWellKnown(options.strategies);
+  return Object.assign(router, { sessions: registry, close, wellKnown }) as McpSseRouter;
 }
 
 function methodNotAllowed(allow: string): RequestHandler {
