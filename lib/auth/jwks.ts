@@ -60,7 +60,12 @@ export class IssuerKeys {
         await this.#pending;
         return this.#set!(header, token);
       }
-      if (refreshed || Date.now() < this.#missCooldownUntil) throw error;
+      if (Date.now() < this.#missCooldownUntil) throw error;
+      // This request just fetched the set and the kid is not in it: that was the refetch, and it found nothing.
+      if (refreshed) {
+        this.#missCooldownUntil = Date.now() + keyTimings.missCooldownMs;
+        throw error;
+      }
       // Claimed before the fetch starts, so concurrent misses join this fetch instead of starting their own.
       this.#missCooldownUntil = Date.now() + keyTimings.missCooldownMs;
       logAuth('unknown kid %o: refetching the key set of %s', header.kid, this.issuer);

@@ -22,6 +22,8 @@ export interface AuthorizationServer {
   readonly jwksFetches: number;
   /** Requests for the metadata documents so far. */
   readonly metadataFetches: number;
+  /** Token requests so far. */
+  readonly tokenRequests: number;
   /** May request tokens with any of `scopes`. */
   client: TestClient;
   /** May only request `mcp:read`. */
@@ -57,9 +59,11 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
   let provider: Provider | undefined;
   let jwksFetches = 0;
   let metadataFetches = 0;
+  let tokenRequests = 0;
   const server: Server = createServer((req, res) => {
     if (req.url?.startsWith('/jwks')) jwksFetches++;
     if (req.url?.startsWith('/.well-known/')) metadataFetches++;
+    if (req.url?.startsWith('/token')) tokenRequests++;
     provider!.callback()(req, res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -77,6 +81,9 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     },
     get metadataFetches() {
       return metadataFetches;
+    },
+    get tokenRequests() {
+      return tokenRequests;
     },
     client,
     narrowClient,

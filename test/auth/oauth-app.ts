@@ -17,7 +17,7 @@ export interface OAuthApp {
   router: McpSseRouter;
   server: Server;
   baseUrl: string;
-  /** The resource identifier: `${baseUrl}${mountPath}`. */
+  /** The resource identifier: `${baseUrl}${mountPath}` (`${baseUrl}/` at the root). */
   resource: string;
   sseUrl: string;
   messagesUrl: string;
@@ -44,7 +44,8 @@ export async function startOAuthApp(options: OAuthAppOptions): Promise<OAuthApp>
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const resource = `${baseUrl}${mountPath}`;
+  const prefix = mountPath === '/' ? '' : mountPath;
+  const resource = `${baseUrl}${prefix || '/'}`;
   const oauth = oauthStrategy({ issuer: as.issuer, resource, ...options.oauth });
   const sessions: SessionContext[] = [];
   const router = createMcpSseRouter({
@@ -68,8 +69,8 @@ export async function startOAuthApp(options: OAuthAppOptions): Promise<OAuthApp>
     server,
     baseUrl,
     resource,
-    sseUrl: `${resource}/sse`,
-    messagesUrl: `${resource}/messages`,
+    sseUrl: `${baseUrl}${prefix}/sse`,
+    messagesUrl: `${baseUrl}${prefix}/messages`,
     sessions,
     async close() {
       await router.close({ timeoutMs: 2000 });
