@@ -74,6 +74,9 @@ export async function checkAccessToken(token: string, options: ResolvedOAuthOpti
   if (typeof claims.sub !== 'string' || claims.sub === '') return refuse('The access token has no subject (sub).');
   if (typeof claims.exp !== 'number') return refuse('The access token has no expiry (exp).');
   const now = Date.now() / 1000;
+  // No tolerance on expiry: a client whose token just expired gets a 401 and fetches another, as the spec intends.
+  // The tolerance only spares tokens that look early (nbf, iat), which a client cannot fix by asking again.
+  if (claims.exp <= now) return refuse('The access token expired.');
   if (typeof claims.iat === 'number' && claims.iat > now + options.clockToleranceSec) return refuse('The access token is not valid yet (issued in the future).');
 
   const record = claims as Record<string, unknown>;
@@ -84,21 +87,23 @@ export async function checkAccessToken(token: string, options: ResolvedOAuthOpti
 
 /**
  * Whether `aud` names this resource. URLs are compared after RFC 3986 normalisation (scheme and host case, default
- * port, the `/` of a bare origin), so `https://api.example.com` and `https://api.example.com/` are one resource, as
- * SDK clients send either; paths must match exactly.
+ * port) and with one trailing `/` aside, as the SDK's own `requireBearerAuth` compares them: clients send
+ * `https://api.example.com` or `https://api.example.com/` for one resource. Otherwise the path must match exactly.
  */
 export function audienceMatches(aud: unknown, resource: URL): boolean {
   const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+  const expected = withoutTrailingSlash(resource.href);
   return audiences.some((entry) => {
-    if (typeof entry !== 'string') return false;
+    if (typeof entry !== 'string' || entry.includes('#')) return false;
     try {
-      const url = new URL(entry);
-      return url.hash === '' && !entry.includes('#') && url.href === resource.href;
+      return withoutTrailingSlash(new URL(entry).href) === expected;
     } catch {
       return false;
     }
   });
 }
+
+const withoutTrailingSlash = (href: string): string => (href.endsWith('/') ? href.slice(0, -1) : href);
 
 /** A fixed description for a `jose` refusal, or `undefined` for an error that is not about the token. */
 function describeJoseError(error: unknown): string | undefined {

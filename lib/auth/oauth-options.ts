@@ -26,7 +26,11 @@ export interface OAuthStrategyOptions {
    * EdDSA, Ed25519. `none` and HMAC (`HS*`) are never accepted: a JWKS is public, so an HMAC "key" from it is no secret.
    */
   algorithms?: string[];
-  /** Seconds of clock skew tolerated on `exp`, `nbf` and `iat`. Defaults to `30`; at most `300`. */
+  /**
+   * Seconds of clock skew tolerated for tokens that look not yet valid (`nbf`, or `iat` in the future), as when the
+   * authorization server's clock runs ahead: refusing those would make clients fetch token after equally early token.
+   * Expiry gets no tolerance: an expired token is refused and the client fetches another. Defaults to `30`; at most `300`.
+   */
   clockToleranceSec?: number;
   /** A human-readable name for the protected-resource metadata's `resource_name`. Defaults to none. */
   resourceName?: string;

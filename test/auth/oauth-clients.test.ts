@@ -79,7 +79,7 @@ describe.each(generations)('$name with only client credentials', ({ connect }) =
   it('re-authenticates by itself when its token expires mid-session, and the session goes on', async () => {
     // Two seconds: a one-second token issued late in a second could expire between the GET and the initialize POST.
     as.accessTokenTTL = 2;
-    app = await startOAuthApp({ as, oauth: { scopes: ['mcp:tools'], clockToleranceSec: 0 } });
+    app = await startOAuthApp({ as, oauth: { scopes: ['mcp:tools'] } });
     const tokensBefore = as.tokenRequests;
     const client = track(await connect(app.sseUrl));
     const first = await authInfoOf(client);

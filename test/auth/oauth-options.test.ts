@@ -87,10 +87,13 @@ describe('audience comparison', () => {
     expect(audienceMatches('https://api.example.com/mcp', resource)).toBe(true);
     expect(audienceMatches(['https://other.example.com', 'https://api.example.com/mcp'], resource)).toBe(true);
   });
-  it('normalises what RFC 3986 calls equal (host case, default port) but never the path', () => {
+  it('normalises what RFC 3986 calls equal (host case, default port) and one trailing slash, as the SDK does, nothing else', () => {
     expect(audienceMatches('https://API.example.com:443/mcp', resource)).toBe(true);
-    expect(audienceMatches('https://api.example.com/mcp/', resource)).toBe(false);
+    expect(audienceMatches('https://api.example.com/mcp/', resource)).toBe(true);
+    expect(audienceMatches('https://api.example.com/mcp//', resource)).toBe(false);
     expect(audienceMatches('https://api.example.com/mcp/tools', resource)).toBe(false);
+    expect(audienceMatches('https://api.example.com/mc', resource)).toBe(false);
+    expect(audienceMatches('https://api.example.com', resource)).toBe(false);
     expect(audienceMatches('https://api.example.com/MCP', resource)).toBe(false);
     expect(audienceMatches('http://api.example.com/mcp', resource)).toBe(false);
     expect(audienceMatches('https://api.example.com/mcp#', resource)).toBe(false);

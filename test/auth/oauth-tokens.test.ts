@@ -172,6 +172,20 @@ describe('tokens refused, each a clear 401 that leaks nothing', () => {
     }
   });
 
+  it('takes authInfo.clientId from client_id, else azp, else sub; the principal is always sub', async () => {
+    const cases: [(payload: Record<string, unknown>) => void, string][] = [
+      [() => undefined, 'mcp-client'],
+      [(payload) => Object.assign(payload, { client_id: undefined, azp: 'web-app' }), 'web-app'],
+      [(payload) => Object.assign(payload, { client_id: undefined, sub: 'alice' }), 'alice'],
+    ];
+    for (const [change, clientId] of cases) {
+      const token = await issued((_c, jwt) => change(jwt.payload));
+      expect((await probe(app, bearer(token))).status).toBe(200);
+      const session = app.sessions.at(-1)!;
+      expect({ clientId: session.authInfo?.clientId, user: session.user?.id }).toEqual({ clientId, user: decodeJwt(token).sub });
+    }
+  });
+
   it('never fetched the other authorization server\'s keys: a foreign token is refused before any key lookup', () => {
     expect(otherAs.jwksFetches).toBe(0);
     expect(otherAs.metadataFetches).toBe(0);
@@ -189,19 +203,31 @@ describe('clock tolerance', () => {
     await as.close();
   });
 
-  it('is 30 s by default, configurable down to 0, and never stretches an hour-old token', async () => {
+  /** The status for a token from the real server with its claims shifted as given. */
+  const statusFor = async (app: OAuthApp, claims: (iat: number) => Record<string, number>): Promise<number> => {
+    as.customize = (_c, jwt) => void Object.assign(jwt.payload, claims(now()));
+    const token = await as.token({ resource: app.resource });
+    as.customize = undefined;
+    return (await probe(app, bearer(token))).status;
+  };
+
+  it('spares tokens that look early by up to 30 s by default (an authorization server clock ahead), configurable to 0', async () => {
     const lenient = await startOAuthApp({ as });
     const strict = await startOAuthApp({ as, oauth: { clockToleranceSec: 0 } });
     apps.push(lenient, strict);
-    const expiredAgo = async (app: OAuthApp, seconds: number) => {
-      as.customize = (_c, jwt) => void (jwt.payload.exp = now() - seconds);
-      const token = await as.token({ resource: app.resource });
-      as.customize = undefined;
-      return (await probe(app, bearer(token))).status;
-    };
-    expect(await expiredAgo(lenient, 10)).toBe(200);
-    expect(await expiredAgo(strict, 10)).toBe(401);
-    expect(await expiredAgo(lenient, 60)).toBe(401);
+    expect(await statusFor(lenient, (t) => ({ nbf: t + 10 }))).toBe(200);
+    expect(await statusFor(lenient, (t) => ({ iat: t + 10 }))).toBe(200);
+    expect(await statusFor(strict, (t) => ({ nbf: t + 10 }))).toBe(401);
+    expect(await statusFor(strict, (t) => ({ iat: t + 10 }))).toBe(401);
+    expect(await statusFor(lenient, (t) => ({ nbf: t + 60 }))).toBe(401);
+    expect(await statusFor(lenient, (t) => ({ iat: t + 60 }))).toBe(401);
+  });
+
+  it('gives expiry no tolerance: a token expired a second ago is refused, so the client fetches a new one', async () => {
+    const lenient = await startOAuthApp({ as, oauth: { clockToleranceSec: 300 } });
+    apps.push(lenient);
+    expect(await statusFor(lenient, (t) => ({ exp: t - 1 }))).toBe(401);
+    expect(await statusFor(lenient, (t) => ({ exp: t + 5 }))).toBe(200);
   });
 });
 
