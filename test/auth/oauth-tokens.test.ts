@@ -34,12 +34,15 @@ async function probe(app: OAuthApp, authorization?: string, options: { post?: bo
 
 const bearer = (token: string) => `Bearer ${token}`;
 
-/** Signs `payload` with a key the authorization server never published, as an attacker would. */
-async function forge(payload: JWTPayload, header: Record<string, unknown> = {}): Promise<string> {
-  const { privateKey } = attackerKey ??= await generateKeyPair('RS256');
-  return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid: randomUUID(), ...header }).sign(privateKey);
+/**
+ * Signs `payload` with a key the authorization server never published, as an attacker would: ES256 by default (fast
+ * to sign), RS256 to pose as the server's own RSA key.
+ */
+async function forge(payload: JWTPayload, header: Record<string, unknown> = {}, alg: 'ES256' | 'RS256' = 'ES256'): Promise<string> {
+  const { privateKey } = (attackerKeys[alg] ??= await generateKeyPair(alg));
+  return new SignJWT(payload).setProtectedHeader({ alg, typ: 'at+jwt', kid: randomUUID(), ...header }).sign(privateKey);
 }
-let attackerKey: Awaited<ReturnType<typeof generateKeyPair>> | undefined;
+const attackerKeys: Partial<Record<string, Awaited<ReturnType<typeof generateKeyPair>>>> = {};
 
 const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
@@ -115,7 +118,7 @@ describe('tokens refused, each a clear 401 that leaks nothing', () => {
     },
     {
       name: 'signed with an unknown key under a published kid',
-      token: async () => forge(decodeJwt(await issued()), { kid: as.currentKid }),
+      token: async () => forge(decodeJwt(await issued()), { kid: as.currentKid }, 'RS256'),
       description: 'The access token\'s signature is invalid.',
     },
     {
