@@ -8,6 +8,7 @@ export { McpSession, type TransportKind } from './session/session.js';
 export { InMemorySessionBus, type SessionBus, type BusNode, type BusSession, type Delivery, type DeliveryResult } from './bus.js';
 export { jwtStrategy, type JwtStrategyOptions } from './auth/jwt.js';
 export { apiKeyStrategy, type ApiKeyStrategyOptions } from './auth/api-key.js';
+export { oauthStrategy, type OAuthStrategyOptions } from './auth/oauth.js';
 export { McpSseError, ErrorCodes, type ErrorCode } from './errors.js';
 export type { SessionStats, TransportSessionStats } from './stats.js';
 export type { AuthInfo, JSONRPCMessage, MessageExtra, NotificationLike, Principal, ServerLike, SessionContext, TransportLike } from './types.js';

@@ -1,7 +1,8 @@
 // createMcpSseRouter(): wires the middleware and the handlers of both transports; owns the registry, ticker and bus.
 import express, { type Request, type RequestHandler, type Router } from 'express';
 import { InMemorySessionBus, type BusNode } from './bus.js';
-import { createAuthenticate, hintsOf } from './http/authenticate.js';
+import { hintsOf } from './auth/hints.js';
+import { createAuthenticate } from './http/authenticate.js';
 import { ErrorCodes, McpSseError } from './errors.js';
 import { createMessagesHandler } from './transports/http-sse/post-messages.js';
 import { hostOriginGuard } from './http/host-origin.js';
@@ -11,6 +12,7 @@ import { createSseHandler } from './transports/http-sse/open-stream.js';
 import { createStreamableHandlers } from './transports/streamable-http/handler.js';
 import { StatelessLeg } from './transports/streamable-http/stateless.js';
 import { dispatch, type PathChains } from './http/dispatch.js';
+import { createWellKnown } from './http/well-known.js';
 import { log } from './log.js';
 import { resolveOptions, type ErrorContext, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
 import { SessionRegistry } from './session/registry.js';
@@ -29,6 +31,8 @@ export interface McpSseRouter extends Router {
   readonly sessions: SessionRegistry;
   /** Drains: new streams get 503, open streams get a `retry:` hint and end, every MCP server is closed. */
   close(options?: CloseOptions): Promise<void>;
+  /** Middleware for the app root serving RFC 9728 metadata of each `oauthStrategy`'s resource; else a pass-through. */
+  readonly wellKnown: RequestHandler;
 }
 
 /**
@@ -164,7 +168,8 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     });
   };
 
-  return Object.assign(router, { sessions: registry, close }) as McpSseRouter;
+  const wellKnown = createWellKnown(options.strategies);
+  return Object.assign(router, { sessions: registry, close, wellKnown }) as McpSseRouter;
 }
 
 function methodNotAllowed(allow: string): RequestHandler {

@@ -24,6 +24,8 @@ export interface AuthInfo {
   clientId: string;
   scopes: string[];
   expiresAt?: number;
+  /** The resource (RFC 8707) the token was issued for, when the strategy checks one (`oauthStrategy`). */
+  resource?: URL;
   extra?: Record<string, unknown>;
 }
 

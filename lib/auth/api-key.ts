@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import { HeaderAPIKeyStrategy } from 'passport-headerapikey';
 import type { Strategy } from 'passport';
 import type { Principal } from '../types.js';
-import type { StrategyHints } from '../http/authenticate.js';
+import type { StrategyHints } from './hints.js';
 import { toPrincipal } from './principal.js';
 
 export interface ApiKeyStrategyOptions {

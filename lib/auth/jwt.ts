@@ -4,7 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import { Strategy as JwtStrategy, type StrategyOptionsWithRequest, type VerifiedCallback } from 'passport-jwt';
 import type { Strategy } from 'passport';
 import type { AuthInfo } from '../types.js';
-import { bearerChallenge, type StrategyHints } from '../http/authenticate.js';
+import { bearerChallenge, type StrategyHints } from './hints.js';
 import { parseScopes } from './principal.js';
 
 export interface JwtStrategyOptions {

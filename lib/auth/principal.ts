@@ -20,12 +20,14 @@ export function toAuthInfo(principal: Principal, info: unknown, req: IncomingMes
   const given = typeof info === 'object' && info !== null ? (info as Partial<AuthInfo> & { scope?: unknown }) : {};
   const authInfo: AuthInfo = {
     token: typeof given.token === 'string' ? given.token : bearerToken(req) ?? '',
-    clientId: principal.id,
+    // OAuth's client (`client_id`) is not its principal (`sub`); other strategies' client is the principal.
+    clientId: typeof given.clientId === 'string' && given.clientId !== '' ? given.clientId : principal.id,
     scopes: Array.isArray(given.scopes) ? given.scopes.map(String) : parseScopes(given.scope ?? principal.scope ?? principal.scopes),
     extra: { ...(given.extra ?? {}), user: principal },
   };
   const expiresAt = given.expiresAt ?? principal.exp;
   if (typeof expiresAt === 'number') authInfo.expiresAt = expiresAt;
+  if (given.resource instanceof URL) authInfo.resource = given.resource;
   return authInfo;
 }
 

@@ -5,24 +5,8 @@ import type { Strategy } from 'passport';
 import { ErrorCodes, JsonRpcCodes, McpSseError } from '../errors.js';
 import { logAuth } from '../log.js';
 import { replyError } from './reply.js';
+import { bearerChallenge, hintsOf } from '../auth/hints.js';
 import { toAuthInfo, toPrincipal } from '../auth/principal.js';
-
-/** What a strategy made by this package tells the router about itself. */
-export interface StrategyHints {
-  /** The `WWW-Authenticate` challenge for a failure with this reason code. */
-  challenge(reason: string): string;
-  /** A request header carrying credentials, allowed by CORS preflights. */
-  requestHeader?: string;
-  /** A query parameter carrying credentials, never copied into the endpoint URL. */
-  queryParameter?: string;
-}
-
-/** Strategies made by this package carry hints; others get a Bearer challenge. */
-export type HintedStrategy = Strategy & { mcpSseHints?: StrategyHints };
-
-export function hintsOf(strategy: Strategy): StrategyHints | undefined {
-  return (strategy as HintedStrategy).mcpSseHints;
-}
 
 export interface AuthenticateOptions {
   strategies: Strategy[];
@@ -32,7 +16,8 @@ export interface AuthenticateOptions {
 
 /**
  * A middleware that tries each strategy in order (the first success wins), sets `req.user` to a Principal and
- * `req.authInfo` to SDK-shaped AuthInfo, or answers 401 (500 when a strategy errs) without echoing credentials.
+ * `req.authInfo` to SDK-shaped AuthInfo, or answers 401 (403 when a strategy refused a valid credential, e.g. a token
+ * lacking a scope; 500 when a strategy errs) without echoing credentials.
  */
 export function createAuthenticate({ strategies, onFailure, report }: AuthenticateOptions): RequestHandler {
   // A private instance: the app's global passport, its strategies and its sessions stay untouched.
@@ -43,7 +28,7 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
     return name;
   });
   return (req, res, next) => {
-    const done = (error: unknown, user: unknown, info: unknown): void => {
+    const done = (error: unknown, user: unknown, info: unknown, status?: unknown): void => {
       if (error) {
         report(new McpSseError(ErrorCodes.authStrategy, 'An authentication strategy failed with an error.', { cause: error }), req);
         replyError(res, { status: 500, code: JsonRpcCodes.internalError, reason: 'auth_error', message: 'Authentication could not be completed.' });
@@ -53,6 +38,10 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
         onFailure();
         // Passport always calls back with one challenge per strategy here, since `names` is an array.
         const failures = Array.isArray(info) ? info : [info];
+        const statuses = Array.isArray(status) ? status : [status];
+        // A credential that was valid but not enough (RFC 6750 insufficient_scope) is 403, not a request to log in.
+        const forbidden = statuses.indexOf(403);
+        if (forbidden !== -1) return replyForbidden(res, strategies[forbidden], failures[forbidden]);
         const reason = failureReason(failures);
         logAuth('refused %s %s: %s', req.method, req.path, reason);
         replyError(res, {
@@ -108,15 +97,30 @@ function describeFailure(failure: unknown): string {
   return failure === undefined || failure === null ? '' : 'invalid';
 }
 
-/** One challenge per strategy, each for that strategy's own failure (`error="invalid_token"` only where a token was sent). */
+/**
+ * One challenge per strategy, each for that strategy's own failure (`error="invalid_token"` only where a token was
+ * sent). Leading challenges (OAuth's `resource_metadata`) come first, since SDK clients read only a header whose first
+ * challenge is `Bearer`; the others keep their order.
+ */
 function challenges(strategies: Strategy[], failures: unknown[]): string[] {
-  return strategies.map((strategy, i) => {
+  const all = strategies.map((strategy, i) => {
     const reason = failureReason([failures[i]]);
-    return hintsOf(strategy)?.challenge(reason) ?? bearerChallenge(reason);
+    const hints = hintsOf(strategy);
+    return { leads: hints?.leadsChallenges === true, text: hints?.challenge(reason, failures[i]) ?? bearerChallenge(reason) };
   });
+  return [...all.filter((c) => c.leads), ...all.filter((c) => !c.leads)].map((c) => c.text);
 }
 
-/** An RFC 6750 challenge; `error="invalid_token"` only when a token was presented. */
-export function bearerChallenge(reason: string): string {
-  return reason === 'missing_credentials' ? 'Bearer realm="mcp"' : 'Bearer realm="mcp", error="invalid_token"';
+/** 403 for a strategy that failed with that status; its challenge when it has one (`error="insufficient_scope"`). */
+function replyForbidden(res: Parameters<RequestHandler>[1], strategy: Strategy | undefined, failure: unknown): void {
+  const reason = /scope/i.test(describeFailure(failure)) ? 'insufficient_scope' : 'forbidden';
+  const challenge = strategy === undefined ? undefined : hintsOf(strategy)?.challenge(reason, failure);
+  logAuth('forbidden: %s', reason);
+  replyError(res, {
+    status: 403,
+    code: JsonRpcCodes.serverError,
+    reason,
+    message: reason === 'insufficient_scope' ? 'The access token lacks a scope this server requires.' : 'Access denied.',
+    ...(challenge === undefined ? {} : { headers: { 'WWW-Authenticate': challenge } }),
+  });
 }

@@ -135,7 +135,7 @@ export function decodeInstanceMessage(value: string): InstanceMessage | undefine
     delivery: {
       messages: d.messages as JSONRPCMessage[],
       principalId: d.principalId as string | undefined,
-      authInfo: d.authInfo as AuthInfo | undefined,
+      authInfo: reviveAuthInfo(d.authInfo as (Omit<AuthInfo, 'resource'> & { resource?: unknown }) | undefined),
       ...(d.headers === undefined ? {} : { headers: d.headers as IncomingHttpHeaders }),
     },
   };
@@ -162,6 +162,13 @@ function decodeRelay(m: Record<string, unknown>): RelayMessage | undefined {
       headers: r.headers as IncomingHttpHeaders,
     },
   };
+}
+
+/** JSON turned `authInfo.resource` (a URL, from oauthStrategy) into its string: tools on this instance get a URL again. */
+function reviveAuthInfo(authInfo: (Omit<AuthInfo, 'resource'> & { resource?: unknown }) | undefined): AuthInfo | undefined {
+  if (authInfo === undefined || typeof authInfo.resource !== 'string') return authInfo as AuthInfo | undefined;
+  const { resource, ...rest } = authInfo;
+  return URL.canParse(resource) ? { ...rest, resource: new URL(resource) } : (rest as AuthInfo);
 }
 
 /** A broadcast is the sender's instance id, a newline, then the serialised notification (instance ids hold no whitespace). */

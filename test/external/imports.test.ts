@@ -15,11 +15,11 @@ const node = (file: string): string => execFileSync(process.execPath, [join(fixt
 
 describe('package exports', () => {
   it('imports from ESM, main entry and /redis', () => {
-    expect(node('esm.mjs')).toBe('function function true function function function ERR_MCP_SSE_BUS function');
+    expect(node('esm.mjs')).toBe('function function true function function function function function ERR_MCP_SSE_BUS function');
   });
 
   it('requires from CommonJS, main entry and /redis', () => {
-    expect(node('cjs.cjs')).toBe('function function function function function');
+    expect(node('cjs.cjs')).toBe('function function function function function function');
   });
 
   it('points every export condition at files with their own types', () => {

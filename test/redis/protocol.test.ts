@@ -31,6 +31,14 @@ describe('Redis bus protocol', () => {
     expect(anonymous).toEqual({ type: 'deliver', id: '8', reply: 'B', sessionId: 's1', delivery: { messages: [], principalId: undefined, authInfo: undefined } });
   });
 
+  it('gives OAuth auth info its resource back as a URL', () => {
+    const authInfo = { token: 't', clientId: 'c', scopes: [], resource: new URL('https://api.example.com/mcp'), extra: { issuer: 'https://auth.example.com' } };
+    const decoded = decodeInstanceMessage(encodeDeliver('7', 'B', 's1', { messages: [], principalId: 'alice', authInfo }));
+    const revived = decoded?.type === 'deliver' ? decoded.delivery.authInfo : undefined;
+    expect(revived?.resource).toBeInstanceOf(URL);
+    expect(revived).toEqual(authInfo);
+  });
+
   it('round-trips acks and rejects malformed messages', () => {
     expect(decodeInstanceMessage(encodeAck('9', 'forbidden'))).toEqual({ type: 'ack', id: '9', result: 'forbidden' });
     for (const bad of [
