@@ -5,7 +5,7 @@ import type { Strategy } from 'passport';
 import { ErrorCodes, JsonRpcCodes, McpSseError } from '../errors.js';
 import { logAuth } from '../log.js';
 import { replyError } from '../http/reply.js';
-import { toAuthInfo, toPrincipal } from './principal.js';
+import { recordStrategy, toAuthInfo, toPrincipal } from './principal.js';
 
 /** What a strategy made by this package tells the router about itself. */
 export interface StrategyHints {
@@ -37,9 +37,12 @@ export interface AuthenticateOptions {
 export function createAuthenticate({ strategies, onFailure, report }: AuthenticateOptions): RequestHandler {
   // A private instance: the app's global passport, its strategies and its sessions stay untouched.
   const instance = new passport.Passport();
+  const namespaces = strategyNamespaces(strategies);
+  // Passport tries strategies one after another until one succeeds: the last one tried is the one that did.
+  const lastTried = new WeakMap<Request, number>();
   const names = strategies.map((strategy, i) => {
     const name = `express-mcp-sse-${i}`;
-    instance.use(name, strategy);
+    instance.use(name, tracked(strategy, (req) => lastTried.set(req, i)));
     return name;
   });
   return (req, res, next) => {
@@ -70,6 +73,7 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
         replyError(res, { status: 500, code: JsonRpcCodes.internalError, reason: 'auth_error', message: 'Authentication could not be completed.' });
         return;
       }
+      recordStrategy(principal, namespaces[lastTried.get(req) ?? 0]!);
       req.user = principal;
       (req as Request & { authInfo?: unknown }).authInfo = toAuthInfo(principal, info, req);
       next();
@@ -85,6 +89,30 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
 }
 
 const passportOptions = { session: false } as const;
+
+/**
+ * The namespace of each strategy's principals: its Passport name (`jwt`, `headerapikey`, `bearer`), with its
+ * position added when several strategies share a name (two `jwtStrategy`s for two issuers are two namespaces).
+ */
+export function strategyNamespaces(strategies: Strategy[]): string[] {
+  const names = strategies.map((strategy) => {
+    const name = (strategy as { name?: unknown }).name;
+    return typeof name === 'string' && name !== '' ? name : 'strategy';
+  });
+  return names.map((name, i) => (names.indexOf(name) === names.lastIndexOf(name) ? name : `${name}#${i}`));
+}
+
+/** The strategy, telling `onAttempt` about every request it authenticates; everything else inherited. */
+function tracked(strategy: Strategy, onAttempt: (req: Request) => void): Strategy {
+  const wrapper = Object.create(strategy) as Strategy;
+  // Passport calls this on a per-request copy of the wrapper, so `this` stays that copy for the real strategy.
+  const authenticate = strategy.authenticate as (this: Strategy, req: Request, options?: unknown) => void;
+  wrapper.authenticate = function (this: Strategy, req: Request, options?: unknown) {
+    onAttempt(req);
+    authenticate.call(this, req, options);
+  };
+  return wrapper;
+}
 
 /** A short code for why every strategy failed; the most specific one wins. */
 export function failureReason(failures: unknown[]): string {

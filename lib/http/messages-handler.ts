@@ -3,7 +3,7 @@ import type { Request, RequestHandler } from 'express';
 import type { SessionBus, DeliveryResult } from '../bus.js';
 import { ErrorCodes, McpSseError } from '../errors.js';
 import type { SessionRegistry } from '../registry.js';
-import { authInfoOf, principalOf } from '../auth/principal.js';
+import { authInfoOf, principalKeyOf } from '../auth/principal.js';
 import { isJsonContentType, readMessages } from './body.js';
 import { problems, replyAccepted, replyError, type HttpProblem } from './reply.js';
 
@@ -35,7 +35,7 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
     const sessionId = sessionIdOf(req);
     if (sessionId === undefined) return replyError(res, problems.missingSessionId(context.messagesPath), requestId);
 
-    const delivery = { messages: body.messages, principalId: principalOf(req)?.id, authInfo: authInfoOf(req), headers: req.headers };
+    const delivery = { messages: body.messages, principalId: principalKeyOf(req), authInfo: authInfoOf(req), headers: req.headers };
     // A session held here takes the messages at once; any other is the bus's to find.
     let result = registry.deliver(sessionId, delivery);
     if (result === 'unknown') {

@@ -7,7 +7,7 @@ import type { ResolvedOptions } from '../options.js';
 import type { SessionRegistry } from '../registry.js';
 import { SSETransport, type TransportShared } from '../transport.js';
 import type { ServerLike } from '../types.js';
-import { authInfoOf, principalOf } from '../auth/principal.js';
+import { authInfoOf, principalKey, principalKeyOf, principalOf } from '../auth/principal.js';
 import { problems, replyError } from './reply.js';
 import { endpointUrl, type EndpointOptions } from './endpoint.js';
 
@@ -30,7 +30,7 @@ export function createSseHandler(context: SseHandlerContext): RequestHandler {
       report(new McpSseError(ErrorCodes.resumeGap, 'Resume refused: Last-Event-ID is unknown or its session expired; a fresh session was opened.'), { req });
       return false;
     }
-    if (transport.principalId !== principalOf(req)?.id) {
+    if (transport.principalId !== principalKeyOf(req)) {
       replyError(res, problems.wrongPrincipal());
       return true;
     }
@@ -54,7 +54,7 @@ export function createSseHandler(context: SseHandlerContext): RequestHandler {
   const open = async (req: Request, res: Response): Promise<void> => {
     const user = principalOf(req);
     const authInfo = authInfoOf(req);
-    const admitted = registry.admit(user?.id);
+    const admitted = registry.admit(principalKey(user));
     if (admitted === 'sessions-full') return replyError(res, problems.sessionsFull());
     if (admitted === 'user-full') return replyError(res, problems.userSessionsFull(options.maxSessionsPerUser));
 
