@@ -8,6 +8,7 @@ import { hostOriginGuard } from './http/host-origin.js';
 import { problems, replyError } from './http/reply.js';
 import { corsFor, rateLimitFor } from './http/security.js';
 import { createSseHandler } from './http/sse-handler.js';
+import { privateQueryParameters } from './http/endpoint.js';
 import { dispatch, type PathChains } from './http/dispatch.js';
 import { log } from './log.js';
 import { resolveOptions, type ErrorContext, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
@@ -78,7 +79,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     .catch((error: unknown) => report(new McpSseError(ErrorCodes.bus, 'The session bus failed to start.', { cause: error }), {}));
 
   const credentialHeaders = options.strategies.flatMap((s) => hintsOf(s)?.requestHeader ?? []);
-  const privateParams = new Set(['sessionId', ...options.strategies.flatMap((s) => hintsOf(s)?.queryParameter ?? [])]);
+  const privateParams = privateQueryParameters(options.strategies);
 
   // Each route: Host/Origin guard, CORS, authentication, rate limit, then the handler; each only if configured.
   const guard = hostOriginGuard(options.allowedHosts, options.allowedOrigins);

@@ -120,9 +120,17 @@ export function failureReason(failures: unknown[]): string {
   for (const failure of failures) {
     const text = describeFailure(failure).toLowerCase();
     if (text.includes('expired')) return 'token_expired';
-    if (text !== '' && !/no auth token|missing/.test(text)) reason = 'invalid_credentials';
+    if (text !== '' && !/no auth token|missing/.test(text) && !isBareChallenge(text)) reason = 'invalid_credentials';
   }
   return reason;
+}
+
+/**
+ * A challenge with no `error=` parameter, such as `Bearer realm="Users"`: what passport-http-bearer fails with
+ * when no token was sent (RFC 6750 §3.1: an error code only when credentials were presented).
+ */
+function isBareChallenge(text: string): boolean {
+  return /^[\w-]+ [\w-]+="[^"]*"(?:, ?[\w-]+="[^"]*")*$/.test(text) && !/(?:^| |,)error=/.test(text);
 }
 
 function describeFailure(failure: unknown): string {
