@@ -9,6 +9,7 @@ import { problems, replyError } from './http/reply.js';
 import { corsFor, rateLimitFor } from './http/security.js';
 import { createSseHandler } from './http/sse-handler.js';
 import { privateQueryParameters } from './http/endpoint.js';
+import { preParsedIdOf } from './http/body.js';
 import { dispatch, type PathChains } from './http/dispatch.js';
 import { log } from './log.js';
 import { resolveOptions, type ErrorContext, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
@@ -151,6 +152,6 @@ function methodNotAllowed(allow: string): RequestHandler {
       res.writeHead(204, { Allow: `${allow}, OPTIONS` }).end();
       return;
     }
-    replyError(res, problems.methodNotAllowed(allow));
+    replyError(res, problems.methodNotAllowed(allow), preParsedIdOf(req));
   };
 }
