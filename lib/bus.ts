@@ -5,14 +5,14 @@ import type { AuthInfo, JSONRPCMessage } from './types.js';
 /** What a bus learns when a session starts living on this instance. */
 export interface BusSession {
   sessionId: string;
-  /** Id of the principal that opened the session; `undefined` for anonymous sessions. */
+  /** Key (strategy and id, see `principalKey`) of the principal that opened the session; `undefined` if anonymous. */
   principalId: string | undefined;
 }
 
 /** Messages for a session, as a POST delivered them. */
 export interface Delivery {
   messages: JSONRPCMessage[];
-  /** The poster's principal id (`undefined` when the messages route is not guarded). */
+  /** The poster's principal key, strategy and id (`undefined` when the messages route is not guarded). */
   principalId: string | undefined;
   authInfo: AuthInfo | undefined;
   /** Headers of the POST, passed to the server as `extra.requestInfo.headers`. */

@@ -74,8 +74,19 @@ export interface McpSseRouterOptions {
   keepAliveMs?: number;
   /** Reconnect delay suggested to clients with `retry:`. Defaults to `5000` ms. */
   retryMs?: number;
-  /** Largest accepted POST body, in bytes or as `'4mb'`, `'512kb'`. Defaults to `'4mb'`. */
+  /**
+   * Largest accepted POST body, in bytes or as `'4mb'`, `'512kb'`: the decompressed bytes of a raw body, or the
+   * compact JSON of one an app-level `express.json()` parsed. Defaults to `'4mb'`.
+   */
   maxMessageSize?: number | string;
+  /** Most messages in one JSON-RPC batch; a longer batch gets 400 and none of it is delivered. Defaults to `100`. */
+  maxBatchSize?: number;
+  /**
+   * Time a POST body may take to arrive once the router starts reading it; then 408 and the connection closes.
+   * Defaults to 5 s plus the time `maxMessageSize` takes at 1 Mbit/s (39 s for 4 MiB, 6 s for 64 KiB). `0`
+   * leaves it to Node's `server.requestTimeout`. Bodies an app-level `express.json()` read are out of its reach.
+   */
+  bodyTimeoutMs?: number;
   /** Sessions this instance holds at once (attached and detached). Defaults to `Infinity`. */
   maxSessions?: number;
   /** Sessions one principal holds at once. Defaults to `Infinity`. */
@@ -119,6 +130,8 @@ export interface ResolvedOptions {
   keepAliveMs: number;
   retryMs: number;
   maxMessageSize: number;
+  maxBatchSize: number;
+  bodyTimeoutMs: number;
   maxSessions: number;
   maxSessionsPerUser: number;
   headers: Readonly<Record<string, string>>;
@@ -134,7 +147,7 @@ export interface ResolvedOptions {
 
 const knownKeys = new Set<string>([
   'createServer', 'auth', 'cors', 'rateLimit', 'streamableHttpPath', 'jsonResponse', 'sessionIdleMs', 'ssePath', 'messagesPath', 'keepAliveMs', 'retryMs',
-  'maxMessageSize', 'maxSessions', 'maxSessionsPerUser', 'headers', 'allowedHosts', 'allowedOrigins',
+  'maxMessageSize', 'maxBatchSize', 'bodyTimeoutMs', 'maxSessions', 'maxSessionsPerUser', 'headers', 'allowedHosts', 'allowedOrigins',
   'publicBaseUrl', 'resumeWindowMs', 'replayBufferSize', 'maxBufferedBytes', 'bus', 'onError',
 ]);
 
@@ -159,6 +172,7 @@ export function resolveOptions(options: McpSseRouterOptions): ResolvedOptions {
     throw new TypeError(`Option "streamableHttpPath" must differ from "ssePath" and "messagesPath", got ${describeValue(streamableHttpPath)}.`);
   }
   const maxBufferedBytes = positiveInt('maxBufferedBytes', o.maxBufferedBytes, 4 * 1024 * 1024);
+  const maxMessageSize = size('maxMessageSize', o.maxMessageSize, 4 * 1024 * 1024);
   return {
     createServer: o.createServer,
     ...auth,
@@ -171,7 +185,9 @@ export function resolveOptions(options: McpSseRouterOptions): ResolvedOptions {
     messagesPath,
     keepAliveMs: nonNegativeInt('keepAliveMs', o.keepAliveMs, 15_000),
     retryMs: nonNegativeInt('retryMs', o.retryMs, 5_000),
-    maxMessageSize: size('maxMessageSize', o.maxMessageSize, 4 * 1024 * 1024),
+    maxMessageSize,
+    maxBatchSize: positiveInt('maxBatchSize', o.maxBatchSize, 100),
+    bodyTimeoutMs: timerMs('bodyTimeoutMs', o.bodyTimeoutMs, defaultBodyTimeoutMs(maxMessageSize)),
     maxSessions: limit('maxSessions', o.maxSessions),
     maxSessionsPerUser: limit('maxSessionsPerUser', o.maxSessionsPerUser),
     headers: Object.freeze(resolveHeaders(o.headers)),
@@ -184,6 +200,24 @@ export function resolveOptions(options: McpSseRouterOptions): ResolvedOptions {
     bus: resolveBus(o.bus),
     onError: optionalFunction('onError', o.onError) as ResolvedOptions['onError'],
   };
+}
+
+/**
+ * 5 s of grace plus `maxMessageSize` at 1 Mbit/s (125 bytes per ms, a poor mobile uplink), rounded up to whole
+ * seconds: a legitimate body near the limit arrives in time on a slow link; a trickle is cut well before
+ * Node's 300 s `requestTimeout`.
+ */
+export function defaultBodyTimeoutMs(maxMessageSize: number): number {
+  return Math.min(Math.ceil((5_000 + maxMessageSize / 125) / 1_000) * 1_000, maxTimerMs);
+}
+
+/** The longest delay `setTimeout` takes; a longer one fires at once. */
+const maxTimerMs = 2 ** 31 - 1;
+
+function timerMs(name: string, value: number | undefined, fallback: number): number {
+  const ms = nonNegativeInt(name, value, fallback);
+  if (ms > maxTimerMs) throw new TypeError(`Option "${name}" must be at most ${maxTimerMs} ms (about 24.8 days), got ${describeValue(value)}.`);
+  return ms;
 }
 
 function resolveAuth(auth: AuthOptions | undefined): Pick<ResolvedOptions, 'strategies' | 'guardSse' | 'guardMessages' | 'guardMcp'> {

@@ -11,6 +11,8 @@ import { corsFor, rateLimitFor } from './http/security.js';
 import { createSseHandler } from './transports/http-sse/open-stream.js';
 import { createStreamableHandlers } from './transports/streamable-http/handler.js';
 import { StatelessLeg } from './transports/streamable-http/stateless.js';
+import { privateQueryParameters } from './transports/http-sse/endpoint.js';
+import { preParsedIdOf } from './http/body.js';
 import { dispatch, type PathChains } from './http/dispatch.js';
 import { createWellKnown } from './http/well-known.js';
 import { log } from './log.js';
@@ -96,7 +98,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     .catch((error: unknown) => report(new McpSseError(ErrorCodes.bus, 'The session bus failed to start.', { cause: error }), {}));
 
   const credentialHeaders = options.strategies.flatMap((s) => hintsOf(s)?.requestHeader ?? []);
-  const privateParams = new Set(['sessionId', ...options.strategies.flatMap((s) => hintsOf(s)?.queryParameter ?? [])]);
+  const privateParams = privateQueryParameters(options.strategies);
 
   // Each route: Host/Origin guard, CORS, authentication, rate limit, then the handler; each only if configured.
   const guard = hostOriginGuard(options.allowedHosts, options.allowedOrigins);
@@ -178,6 +180,6 @@ function methodNotAllowed(allow: string): RequestHandler {
       res.writeHead(204, { Allow: `${allow}, OPTIONS` }).end();
       return;
     }
-    replyError(res, problems.methodNotAllowed(allow));
+    replyError(res, problems.methodNotAllowed(allow), preParsedIdOf(req));
   };
 }

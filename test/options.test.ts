@@ -14,6 +14,8 @@ describe('resolveOptions', () => {
       keepAliveMs: 15_000,
       retryMs: 5_000,
       maxMessageSize: 4 * 1024 * 1024,
+      maxBatchSize: 100,
+      bodyTimeoutMs: 39_000,
       maxSessions: Infinity,
       maxSessionsPerUser: Infinity,
       resumeWindowMs: 30_000,
@@ -38,6 +40,13 @@ describe('resolveOptions', () => {
     expect(resolve({ maxMessageSize: 100 }).maxMessageSize).toBe(100);
   });
 
+  it('derives the default bodyTimeoutMs from maxMessageSize: 5 s plus its time at 1 Mbit/s, in whole seconds', () => {
+    expect(resolve({ maxMessageSize: '64kb' }).bodyTimeoutMs).toBe(6_000);
+    expect(resolve({ maxMessageSize: '10mb' }).bodyTimeoutMs).toBe(89_000);
+    expect(resolve({ maxMessageSize: '64kb', bodyTimeoutMs: 0 }).bodyTimeoutMs).toBe(0);
+    expect(resolve({ maxMessageSize: '512gb' }).bodyTimeoutMs).toBe(2 ** 31 - 1);
+  });
+
   it('guards both routes once strategies are given, unless a toggle turns one off', () => {
     const strategies = [apiKeyStrategy({ keys: ['k'] })];
     expect(resolve({ auth: { strategies } })).toMatchObject({ guardSse: true, guardMessages: true });
@@ -50,6 +59,10 @@ describe('resolveOptions', () => {
     [{ keepAliveMs: -1 }, /"keepAliveMs" must be an integer >= 0, got -1/],
     [{ retryMs: 1.5 }, /"retryMs"/],
     [{ maxMessageSize: '4 parsecs' }, /"maxMessageSize" must be a byte count or a size like "4mb", got "4 parsecs"/],
+    [{ maxBatchSize: 0 }, /"maxBatchSize" must be an integer >= 1, got 0/],
+    [{ maxBatchSize: '100' }, /"maxBatchSize" must be an integer >= 1, got "100"/],
+    [{ bodyTimeoutMs: -5 }, /"bodyTimeoutMs" must be an integer >= 0, got -5/],
+    [{ bodyTimeoutMs: 2 ** 31 }, /"bodyTimeoutMs" must be at most 2147483647 ms/],
     [{ maxSessions: 0 }, /"maxSessions" must be an integer >= 1 or Infinity/],
     [{ maxSessionsPerUser: -3 }, /"maxSessionsPerUser"/],
     [{ ssePath: 'sse' }, /"ssePath" must be a path starting with "\/"/],

@@ -29,6 +29,11 @@ export interface JwtStrategyOptions {
    * Defaults to off. Tokens in URLs end up in access logs and proxies: prefer short-lived tokens.
    */
   queryParameter?: string;
+  /**
+   * Refuse tokens without an `exp` claim: a leaked token without one works forever. Defaults to `true`; `false`
+   * accepts long-lived tokens (an `exp` that is present is still enforced).
+   */
+  requireExpiry?: boolean;
 }
 
 interface JwtPayload {
@@ -39,7 +44,7 @@ interface JwtPayload {
   [claim: string]: unknown;
 }
 
-const knownKeys = ['secret', 'publicKey', 'algorithms', 'issuer', 'audience', 'clockTolerance', 'headerName', 'requireBearer', 'queryParameter'];
+const knownKeys = ['secret', 'publicKey', 'algorithms', 'issuer', 'audience', 'clockTolerance', 'headerName', 'requireBearer', 'queryParameter', 'requireExpiry'];
 
 /** A passport-jwt Strategy whose principal id is the token's `sub`. */
 export function jwtStrategy(options: JwtStrategyOptions): Strategy {
@@ -69,6 +74,8 @@ export function jwtStrategy(options: JwtStrategyOptions): Strategy {
   if (queryParameter !== undefined && (typeof queryParameter !== 'string' || queryParameter === '')) {
     throw new TypeError('jwtStrategy option "queryParameter" must be a non-empty string.');
   }
+  const requireExpiry = options.requireExpiry ?? true;
+  if (typeof requireExpiry !== 'boolean') throw new TypeError(`jwtStrategy option "requireExpiry" must be true or false, got ${JSON.stringify(requireExpiry)}.`);
 
   const extract = (req: IncomingMessage): string | null => {
     const header = req.headers[headerName];
@@ -99,6 +106,10 @@ export function jwtStrategy(options: JwtStrategyOptions): Strategy {
       done(null, false, 'token has no "sub" claim');
       return;
     }
+    if (requireExpiry && typeof payload.exp !== 'number') {
+      done(null, false, 'token has no "exp" claim (jwtStrategy requireExpiry)');
+      return;
+    }
     const authInfo: AuthInfo = {
       token: extract(req) ?? '',
       clientId: payload.sub,
@@ -108,8 +119,43 @@ export function jwtStrategy(options: JwtStrategyOptions): Strategy {
     if (typeof payload.exp === 'number') authInfo.expiresAt = payload.exp;
     done(null, { id: payload.sub, claims: payload }, authInfo);
   });
+  type Instance = typeof strategy & { fail: (challenge: string) => void };
+  const verifyToken = strategy.authenticate;
+  // Checks jsonwebtoken does not make, on the token as sent, before its signature is verified.
+  strategy.authenticate = function (this: Instance, req, opts) {
+    const token = extract(req as IncomingMessage);
+    const refusal = token === null ? undefined : unsupportedToken(token);
+    if (refusal !== undefined) return this.fail(refusal);
+    verifyToken.call(this, req, opts);
+  };
   const mcpSseHints: StrategyHints = { challenge: bearerChallenge };
   if (headerName !== 'authorization') mcpSseHints.requestHeader = options.headerName;
   if (queryParameter !== undefined) mcpSseHints.queryParameter = queryParameter;
   return Object.assign(strategy, { mcpSseHints });
+}
+
+/**
+ * Why a token must be refused whatever its signature, or `undefined` to let jsonwebtoken judge it:
+ * a `crit` header (RFC 7515 §4.1.11: extensions this server does not understand), or a payload that is not a
+ * JSON object (jsonwebtoken throws on `null`, which would surface as a 500).
+ */
+function unsupportedToken(token: string): string | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  const header = decodeSegment(parts[0]!);
+  if (isObject(header) && 'crit' in header) return 'token header lists critical extensions ("crit") this server does not understand';
+  if (!isObject(decodeSegment(parts[1]!))) return 'token payload is not a JSON object';
+  return undefined;
+}
+
+function decodeSegment(segment: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

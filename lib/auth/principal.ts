@@ -43,6 +43,39 @@ function bearerToken(req: IncomingMessage): string | undefined {
   return header !== undefined && /^bearer\s+/i.test(header) ? header.replace(/^bearer\s+/i, '') : undefined;
 }
 
+/**
+ * Which strategy authenticated each principal. Module-private, so nothing a strategy returns (a claim, a field,
+ * a copied object) can name another strategy; a WeakMap, so principals are never kept alive by it.
+ */
+const strategyOf = new WeakMap<object, string>();
+
+/**
+ * @internal Records the strategy that authenticated `principal`. The first record stands: a principal object an
+ * app hands out to several strategies keeps one key for the life of its sessions.
+ */
+export function recordStrategy(principal: Principal, strategy: string): void {
+  if (!strategyOf.has(principal)) strategyOf.set(principal, strategy);
+}
+
+/**
+ * What session binding, `maxSessionsPerUser`, rate limits and the session bus compare: the authenticating
+ * strategy and the id, as `<strategy>:<id>` (the strategy URI-encoded, so the first `:` separates them). A JWT
+ * whose `sub` is `key:1a2b3c4d` is `jwt:key:1a2b3c4d`, never the API-key principal `headerapikey:key:1a2b3c4d`.
+ * A `req.user` this router did not authenticate (an app's own session login on an unguarded route) has the
+ * empty strategy. `undefined` when there is no principal or it has no id.
+ */
+export function principalKey(principal: Principal | undefined): string | undefined {
+  if (typeof principal !== 'object' || principal === null) return undefined;
+  const id: unknown = principal.id;
+  if (typeof id !== 'string' && typeof id !== 'number') return undefined;
+  return `${encodeURIComponent(strategyOf.get(principal) ?? '')}:${id}`;
+}
+
+/** The key of the principal the auth middleware put on the request, if any. */
+export function principalKeyOf(req: IncomingMessage): string | undefined {
+  return principalKey(principalOf(req));
+}
+
 /** The principal the auth middleware put on the request, if any. */
 export function principalOf(req: IncomingMessage): Principal | undefined {
   return (req as IncomingMessage & { user?: Principal }).user;

@@ -6,7 +6,7 @@ import { ErrorCodes, JsonRpcCodes, McpSseError } from '../errors.js';
 import { logAuth } from '../log.js';
 import { replyError } from './reply.js';
 import { bearerChallenge, hintsOf } from '../auth/hints.js';
-import { toAuthInfo, toPrincipal } from '../auth/principal.js';
+import { recordStrategy, toAuthInfo, toPrincipal } from '../auth/principal.js';
 
 export interface AuthenticateOptions {
   strategies: Strategy[];
@@ -22,9 +22,12 @@ export interface AuthenticateOptions {
 export function createAuthenticate({ strategies, onFailure, report }: AuthenticateOptions): RequestHandler {
   // A private instance: the app's global passport, its strategies and its sessions stay untouched.
   const instance = new passport.Passport();
+  const namespaces = strategyNamespaces(strategies);
+  // Passport tries strategies one after another until one succeeds: the last one tried is the one that did.
+  const lastTried = new WeakMap<Request, number>();
   const names = strategies.map((strategy, i) => {
     const name = `express-mcp-sse-${i}`;
-    instance.use(name, strategy);
+    instance.use(name, tracked(strategy, (req) => lastTried.set(req, i)));
     return name;
   });
   return (req, res, next) => {
@@ -59,6 +62,7 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
         replyError(res, { status: 500, code: JsonRpcCodes.internalError, reason: 'auth_error', message: 'Authentication could not be completed.' });
         return;
       }
+      recordStrategy(principal, namespaces[lastTried.get(req) ?? 0]!);
       req.user = principal;
       (req as Request & { authInfo?: unknown }).authInfo = toAuthInfo(principal, info, req);
       next();
@@ -75,15 +79,47 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
 
 const passportOptions = { session: false } as const;
 
+/**
+ * The namespace of each strategy's principals: its Passport name (`jwt`, `headerapikey`, `bearer`), with its
+ * position added when several strategies share a name (two `jwtStrategy`s for two issuers are two namespaces).
+ */
+export function strategyNamespaces(strategies: Strategy[]): string[] {
+  const names = strategies.map((strategy) => {
+    const name = (strategy as { name?: unknown }).name;
+    return typeof name === 'string' && name !== '' ? name : 'strategy';
+  });
+  return names.map((name, i) => (names.indexOf(name) === names.lastIndexOf(name) ? name : `${name}#${i}`));
+}
+
+/** The strategy, telling `onAttempt` about every request it authenticates; everything else inherited. */
+function tracked(strategy: Strategy, onAttempt: (req: Request) => void): Strategy {
+  const wrapper = Object.create(strategy) as Strategy;
+  // Passport calls this on a per-request copy of the wrapper, so `this` stays that copy for the real strategy.
+  const authenticate = strategy.authenticate as (this: Strategy, req: Request, options?: unknown) => void;
+  wrapper.authenticate = function (this: Strategy, req: Request, options?: unknown) {
+    onAttempt(req);
+    authenticate.call(this, req, options);
+  };
+  return wrapper;
+}
+
 /** A short code for why every strategy failed; the most specific one wins. */
 export function failureReason(failures: unknown[]): string {
   let reason = 'missing_credentials';
   for (const failure of failures) {
     const text = describeFailure(failure).toLowerCase();
     if (text.includes('expired')) return 'token_expired';
-    if (text !== '' && !/no auth token|missing/.test(text)) reason = 'invalid_credentials';
+    if (text !== '' && !/no auth token|missing/.test(text) && !isBareChallenge(text)) reason = 'invalid_credentials';
   }
   return reason;
+}
+
+/**
+ * A challenge with no `error=` parameter, such as `Bearer realm="Users"`: what passport-http-bearer fails with
+ * when no token was sent (RFC 6750 §3.1: an error code only when credentials were presented).
+ */
+function isBareChallenge(text: string): boolean {
+  return /^[\w-]+ [\w-]+="[^"]*"(?:, ?[\w-]+="[^"]*")*$/.test(text) && !/(?:^| |,)error=/.test(text);
 }
 
 function describeFailure(failure: unknown): string {

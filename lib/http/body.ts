@@ -1,7 +1,9 @@
 // Reads and validates a POSTed JSON-RPC body, raw or already parsed by an app-level express.json().
 import type { IncomingMessage } from 'node:http';
 import type { JSONRPCMessage } from '../types.js';
-import { problems, type HttpProblem } from './reply.js';
+import { maxJsonDepth, measureJson, nestedDeeperThan, type JsonShapeProblem } from './json-shape.js';
+import { readRawBody, type RawBodyLimits } from './raw-body.js';
+import { closeConnection, problems, type HttpProblem } from './reply.js';
 
 type Id = string | number | null;
 
@@ -16,6 +18,11 @@ interface ParsedRequest extends IncomingMessage {
   _body?: boolean;
 }
 
+/** What a body may be; every field is an option of the router. */
+export interface BodyLimits extends RawBodyLimits {
+  maxBatchSize: number;
+}
+
 /** True for `application/json` and `application/*+json`, with any parameters. */
 export function isJsonContentType(value: string | undefined): boolean {
   if (value === undefined) return false;
@@ -24,40 +31,82 @@ export function isJsonContentType(value: string | undefined): boolean {
   return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
 }
 
-/** Reads the body (at most `limit` bytes) and checks it is one JSON-RPC message or a non-empty batch. */
-export async function readMessages(req: IncomingMessage, limit: number): Promise<BodyResult> {
-  const parsedReq = req as ParsedRequest;
-  const declared = Number(req.headers['content-length']);
-  if (declared > limit) return fail(problems.tooLarge(limit));
-  // An app-level body parser got there first: use its result, still enforcing our size limit.
-  if (parsedReq._body === true || req.readableEnded) {
-    const body = parsedReq.body;
-    if (typeof body === 'string' || Buffer.isBuffer(body)) return parse(body.toString(), limit);
-    if (body === undefined || body === null) return fail(problems.parseError('the request body was consumed before the router saw it.'));
-    const bytes = Number.isFinite(declared) ? declared : Buffer.byteLength(JSON.stringify(body));
-    if (bytes > limit) return fail(problems.tooLarge(limit));
-    return validate(body, bytes);
+/**
+ * Reads the body and checks it is one JSON-RPC message or a non-empty batch of at most `maxBatchSize`, within
+ * `maxMessageSize` and `maxJsonDepth`. Never throws: every problem is an answer.
+ */
+export async function readMessages(req: IncomingMessage, limits: BodyLimits): Promise<BodyResult> {
+  try {
+    const declared = Number(req.headers['content-length']);
+    const preParsed = isPreParsed(req);
+    if (declared > limits.maxMessageSize) {
+      // A body still on the wire is never read: the connection closes after the answer.
+      const problem = problems.tooLarge(limits.maxMessageSize);
+      return preParsed ? fail(problem, idOf((req as ParsedRequest).body)) : fail(closeConnection(problem));
+    }
+    // An app-level body parser got there first: check what it produced, which is what reaches the server.
+    if (preParsed) return checkPreParsed((req as ParsedRequest).body, limits);
+    const raw = await readRawBody(req, limits);
+    if (!raw.ok) return raw.problem === undefined ? { ok: false, problem: undefined, id: null } : fail(raw.problem);
+    return parse(raw.text, limits);
+  } catch {
+    // Nothing above throws on what a client can send; a pre-parsed body with a throwing getter (a custom parser's
+    // object) is still a bad body, never a 500 page.
+    return fail(problems.invalidRequest('the body could not be read.'));
   }
-  const raw = await readRaw(req, limit);
-  if (typeof raw !== 'string') return raw;
-  return parse(raw, limit);
 }
 
-function parse(text: string, limit: number): BodyResult {
+/** The id of a body an app-level parser already parsed, for error answers that never read the body themselves. */
+export function preParsedIdOf(req: IncomingMessage): Id {
+  try {
+    return isPreParsed(req) ? idOf((req as ParsedRequest).body) : null;
+  } catch {
+    return null;
+  }
+}
+
+function isPreParsed(req: IncomingMessage): boolean {
+  return (req as ParsedRequest)._body === true || req.readableEnded;
+}
+
+function checkPreParsed(body: unknown, limits: BodyLimits): BodyResult {
+  // express.text() or express.raw(): the bytes as sent (after decompression), parsed here.
+  if (typeof body === 'string' || Buffer.isBuffer(body)) {
+    if (body.length > limits.maxMessageSize) return fail(problems.tooLarge(limits.maxMessageSize));
+    return parse(body.toString(), limits);
+  }
+  if (body === undefined || body === null) return fail(problems.parseError('the request body was consumed before the router saw it.'));
+  // Measured as compact JSON: a Content-Length says nothing about it when the body came compressed.
+  const shape = measureJson(body, limits.maxMessageSize);
+  if (!shape.ok) return refuseShape(shape.over, body, limits.maxMessageSize);
+  return validate(body, shape.bytes, limits.maxBatchSize);
+}
+
+function parse(text: string, limits: BodyLimits): BodyResult {
   const bytes = Buffer.byteLength(text);
-  if (bytes > limit) return fail(problems.tooLarge(limit));
+  if (bytes > limits.maxMessageSize) return fail(problems.tooLarge(limits.maxMessageSize));
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
     return fail(problems.parseError((error as Error).message));
   }
-  return validate(value, bytes);
+  // The size is known; the depth is not bounded by JSON.parse, and JSON.stringify overflows on deep values.
+  if (nestedDeeperThan(value)) return fail(problems.nestingTooDeep(maxJsonDepth), idOf(value));
+  return validate(value, bytes, limits.maxBatchSize);
 }
 
-function validate(value: unknown, bytes: number): BodyResult {
+function refuseShape(over: JsonShapeProblem, value: unknown, maxMessageSize: number): BodyResult {
+  if (over === 'size') return fail(problems.tooLarge(maxMessageSize), idOf(value));
+  if (over === 'depth') return fail(problems.nestingTooDeep(maxJsonDepth), idOf(value));
+  return fail(problems.invalidRequest('the body holds a value JSON cannot represent.'), idOf(value));
+}
+
+function validate(value: unknown, bytes: number, maxBatchSize: number): BodyResult {
   if (Array.isArray(value)) {
     if (value.length === 0) return fail(problems.invalidRequest('a batch must not be empty.'));
+    // Before looking at any item: a batch of 90,000 is refused in constant time.
+    if (value.length > maxBatchSize) return fail(problems.batchTooLarge(value.length, maxBatchSize));
     for (const item of value) {
       const problem = checkMessage(item);
       if (problem !== undefined) return fail(problems.invalidRequest(problem), idOf(item));
@@ -106,35 +155,4 @@ function idOf(value: unknown): Id {
 
 function fail(problem: HttpProblem, id: Id = null): BodyResult {
   return { ok: false, problem, id };
-}
-
-/** Collects the raw body as UTF-8, stopping at `limit` bytes. */
-function readRaw(req: IncomingMessage, limit: number): Promise<string | BodyResult> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const finish = (result: string | BodyResult) => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('close', onClose);
-      req.off('error', onClose);
-      resolve(result);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        // Stop buffering but let the rest drain, so the 413 reaches the client.
-        req.resume();
-        finish(fail(problems.tooLarge(limit)));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => finish(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, size).toString('utf8'));
-    const onClose = () => finish({ ok: false, problem: undefined, id: null });
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('close', onClose);
-    req.on('error', onClose);
-  });
 }

@@ -1,5 +1,5 @@
 // Writing JSON-RPC error envelopes and 202s: the only way the handlers answer a request.
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorEnvelope, JsonRpcCodes } from '../errors.js';
 
 type Id = string | number | null | undefined;
@@ -21,11 +21,34 @@ export function replyError(res: ServerResponse, problem: HttpProblem, id?: Id): 
   const body = errorEnvelope(id, problem.code, problem.message, problem.reason);
   res.writeHead(problem.status, {
     ...problem.headers,
+    ...(res.req !== undefined && leavesLargeBodyUnread(res.req) ? { Connection: 'close' } : undefined),
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
     'Cache-Control': 'no-store',
   });
   res.end(body);
+}
+
+/** A body Node may read and discard after an answer to keep the connection; a larger one closes it. */
+const drainableBytes = 64 * 1024;
+
+/**
+ * True when a refusal comes before a large (or unbounded, chunked) body was read: Node would read and discard
+ * all of it to keep the connection; closing it costs the client a reconnect instead of costing the server the
+ * upload. Small bodies are drained as usual, so ordinary refusals keep their connection.
+ */
+function leavesLargeBodyUnread(req: IncomingMessage): boolean {
+  if (req.complete || req.readableEnded) return false;
+  if (req.headers['transfer-encoding'] !== undefined) return true;
+  return !(Number(req.headers['content-length'] ?? 0) <= drainableBytes);
+}
+
+/**
+ * The problem, answered with `Connection: close`: after it Node closes the socket instead of reading the rest of
+ * a body the router will never use (a large upload, a trickle).
+ */
+export function closeConnection(problem: HttpProblem): HttpProblem {
+  return { ...problem, headers: { ...problem.headers, Connection: 'close' } };
 }
 
 const acceptedHeaders = { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '8' };
@@ -49,6 +72,14 @@ export const problems = {
   invalidRequest: (detail: string): HttpProblem => ({
     status: 400, code: JsonRpcCodes.invalidRequest, reason: 'invalid_request', message: `Invalid JSON-RPC message: ${detail}`,
   }),
+  nestingTooDeep: (maxDepth: number): HttpProblem => ({
+    status: 400, code: JsonRpcCodes.invalidRequest, reason: 'nesting_too_deep',
+    message: `Invalid JSON-RPC message: JSON nested deeper than ${maxDepth} levels.`,
+  }),
+  batchTooLarge: (count: number, limit: number): HttpProblem => ({
+    status: 400, code: JsonRpcCodes.invalidRequest, reason: 'batch_too_large',
+    message: `Batch of ${count} messages exceeds maxBatchSize (${limit}); send smaller batches.`,
+  }),
   sessionNotFound: (ssePath: string): HttpProblem => ({
     status: 404, code: server, reason: 'session_not_found',
     message: `Session not found: it closed or never existed. Open a new stream with GET ${ssePath}.`,
@@ -62,6 +93,9 @@ export const problems = {
     status: 405, code: server, reason: 'method_not_allowed', headers: { Allow: allow },
     message: `Method not allowed here; use ${allow}.`,
   }),
+  bodyTimeout: (ms: number): HttpProblem => ({
+    status: 408, code: server, reason: 'body_timeout', message: `The request body did not arrive within bodyTimeoutMs (${ms} ms).`,
+  }),
   streamAttached: (): HttpProblem => ({
     status: 409, code: server, reason: 'stream_attached',
     message: 'This session already has an open stream; close it before resuming.',
@@ -71,6 +105,10 @@ export const problems = {
   }),
   notJson: (): HttpProblem => ({
     status: 415, code: server, reason: 'unsupported_media_type', message: 'Content-Type must be application/json.',
+  }),
+  unsupportedEncoding: (): HttpProblem => ({
+    status: 415, code: server, reason: 'unsupported_encoding',
+    message: 'Content-Encoding not supported: send the body as identity, gzip, deflate or br (one coding).',
   }),
   userSessionsFull: (limit: number): HttpProblem => ({
     status: 429, code: server, reason: 'too_many_sessions',

@@ -3,7 +3,7 @@ import type { RequestHandler } from 'express';
 import cors, { type CorsOptions } from 'cors';
 import { rateLimit, ipKeyGenerator, type Options as RateLimitOptions } from 'express-rate-limit';
 import { JsonRpcCodes } from '../errors.js';
-import type { Principal } from '../types.js';
+import { principalKeyOf } from '../auth/principal.js';
 import { replyError } from './reply.js';
 
 /** Headers MCP clients send; preflights must allow them. */
@@ -33,15 +33,15 @@ function union(...lists: (string | string[] | undefined)[]): string[] {
   return [...seen.values()];
 }
 
-/** An `express-rate-limit` middleware keyed by principal when authenticated, else by IP (IPv6 /56 subnets). */
+/** An `express-rate-limit` middleware keyed by principal (strategy and id) when authenticated, else by IP (IPv6 /56). */
 export function rateLimitFor(options: Partial<RateLimitOptions>, onLimited: () => void): RequestHandler {
   const limitedHandler = options.handler;
   return rateLimit({
     standardHeaders: 'draft-7',
     legacyHeaders: false,
     keyGenerator: (req) => {
-      const user = req.user as Principal | undefined;
-      return user !== undefined ? `user:${user.id}` : `ip:${ipKeyGenerator(req.ip ?? '')}`;
+      const principal = principalKeyOf(req);
+      return principal !== undefined ? `user:${principal}` : `ip:${ipKeyGenerator(req.ip ?? '')}`;
     },
     ...options,
     handler: (req, res, next, used) => {

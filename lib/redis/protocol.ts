@@ -10,7 +10,7 @@ export const instanceChannel = (prefix: string, instanceId: string): string => `
 /** Channel every instance listens on for broadcasts. */
 export const broadcastChannel = (prefix: string): string => `${prefix}:broadcast`;
 
-/** A directory entry: which instance holds a session, and the principal that opened it. */
+/** A directory entry: which instance holds a session, and the key (strategy and id) of the principal that opened it. */
 export interface DirectoryEntry {
   instanceId: string;
   principalId: string | undefined;

@@ -1,6 +1,7 @@
 // McpSession: what a session is whatever its wire: identity, its MCP server, event ids and replay, lifecycle.
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { principalKey } from '../auth/principal.js';
 import { ErrorCodes, McpSseError } from '../errors.js';
 import { logSession } from '../log.js';
 import type { Counters } from '../stats.js';
@@ -90,9 +91,12 @@ export abstract class McpSession implements TransportLike {
     this.#streamKey = randomBytes(16).toString('base64url');
   }
 
-  /** Id of the principal bound to this session, or `undefined` for an anonymous one. */
+  /**
+   * Key of the principal bound to this session: the authenticating strategy and the id (see `principalKey`), so
+   * equal ids from different strategies never match. `undefined` for an anonymous session; `user.id` is the id.
+   */
   get principalId(): string | undefined {
-    return this.user?.id;
+    return principalKey(this.user);
   }
 
   /** @internal Prefix of this session's event ids, used to find it again on resume. */

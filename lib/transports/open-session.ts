@@ -1,7 +1,7 @@
 // Opening a session, for both transports: caps, the registry, the user's createServer() and connect().
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
-import { authInfoOf, principalOf } from '../auth/principal.js';
+import { authInfoOf, principalKey, principalOf } from '../auth/principal.js';
 import { ErrorCodes, McpSseError } from '../errors.js';
 import { problems, replyError } from '../http/reply.js';
 import { logSession } from '../log.js';
@@ -32,7 +32,7 @@ export async function openSession<T extends SessionTransport>(
   const { options, registry, settings, report } = opener;
   const user = principalOf(req);
   const authInfo = authInfoOf(req);
-  const admitted = registry.admit(user?.id);
+  const admitted = registry.admit(principalKey(user));
   if (admitted === 'sessions-full') return void replyError(res, problems.sessionsFull());
   if (admitted === 'user-full') return void replyError(res, problems.userSessionsFull(options.maxSessionsPerUser));
 

@@ -96,7 +96,7 @@ describe('apiKeyStrategy', () => {
     expect(opened.status).toBe(200);
     expect(opened.endpoint).not.toContain(keyA);
     expect(opened.endpoint).not.toContain('api_key');
-    expect(on.router.sessions.get(opened.sessionId)?.principalId).toBe('query-user');
+    expect(on.router.sessions.get(opened.sessionId)?.user?.id).toBe('query-user');
   });
 
   it('answers 500 without internals when verify throws, and reports ERR_MCP_SSE_AUTH_STRATEGY', async () => {

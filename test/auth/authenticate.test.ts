@@ -112,7 +112,7 @@ describe('strategy chains', () => {
     expect(both.status).toBe(200);
     // The first success wins: a valid JWT and a valid key give the JWT's subject.
     const jwtFirst = await openStream(harness.sseUrl, { Authorization: `Bearer ${mintToken({ sub: 'jwt-user' })}`, 'X-API-Key': apiKey });
-    expect(harness.router.sessions.get(jwtFirst.sessionId)?.principalId).toBe('jwt-user');
+    expect(harness.router.sessions.get(jwtFirst.sessionId)?.principalId).toBe('jwt:jwt-user');
   });
 
   it('runs a foreign Passport strategy and hands its user id to the tool', async () => {

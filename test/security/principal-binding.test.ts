@@ -16,7 +16,9 @@ describe('principal binding', () => {
     const harness = await withKeys();
     const opened = await openStream(harness.sseUrl, alice);
     expect(opened.status).toBe(200);
-    expect(harness.router.sessions.get(opened.sessionId)?.principalId).toBe('alice');
+    expect(harness.router.sessions.get(opened.sessionId)?.user?.id).toBe('alice');
+    // Binding compares the strategy too: passport-headerapikey's name, then the id.
+    expect(harness.router.sessions.get(opened.sessionId)?.principalId).toBe('headerapikey:alice');
 
     const stolen = await request(harness.baseUrl).post(opened.endpoint).set(bob).send(ping('steal-7'));
     expectEnvelope(stolen, 403, 'forbidden_session', 'steal-7');

@@ -1,6 +1,6 @@
 // GET {ssePath}: opens a session's event stream, or resumes a dropped one from Last-Event-ID.
 import type { Request, RequestHandler, Response } from 'express';
-import { principalOf } from '../../auth/principal.js';
+import { principalKeyOf } from '../../auth/principal.js';
 import { ErrorCodes, McpSseError } from '../../errors.js';
 import { problems, replyError } from '../../http/reply.js';
 import { logSession } from '../../log.js';
@@ -24,7 +24,7 @@ export function createSseHandler(context: SseHandlerContext): RequestHandler {
       report(new McpSseError(ErrorCodes.resumeGap, 'Resume refused: Last-Event-ID is unknown or its session expired; a fresh session was opened.'), { req });
       return false;
     }
-    if (transport.principalId !== principalOf(req)?.id) {
+    if (transport.principalId !== principalKeyOf(req)) {
       replyError(res, problems.wrongPrincipal());
       return true;
     }

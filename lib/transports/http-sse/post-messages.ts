@@ -3,21 +3,20 @@ import type { Request, RequestHandler } from 'express';
 import type { SessionBus, DeliveryResult } from '../../bus.js';
 import { ErrorCodes, McpSseError } from '../../errors.js';
 import type { SessionRegistry } from '../../session/registry.js';
-import { authInfoOf, principalOf } from '../../auth/principal.js';
-import { isJsonContentType, readMessages } from '../../http/body.js';
+import { authInfoOf, principalKeyOf } from '../../auth/principal.js';
+import { isJsonContentType, readMessages, type BodyLimits } from '../../http/body.js';
 import { problems, replyAccepted, replyError, type HttpProblem } from '../../http/reply.js';
 
-export interface MessagesHandlerContext {
+export interface MessagesHandlerContext extends BodyLimits {
   ssePath: string;
   messagesPath: string;
-  maxMessageSize: number;
   registry: SessionRegistry;
   bus: SessionBus;
   report: (error: McpSseError, context: { sessionId?: string; req?: Request }) => void;
 }
 
 export function createMessagesHandler(context: MessagesHandlerContext): RequestHandler {
-  const { registry, bus, maxMessageSize, report } = context;
+  const { registry, bus, report } = context;
   const refusals: Record<Exclude<DeliveryResult, 'accepted'>, (req: Request) => HttpProblem> = {
     unknown: (req) => problems.sessionNotFound(req.baseUrl + context.ssePath),
     forbidden: problems.wrongPrincipal,
@@ -26,7 +25,7 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
 
   const handle = async (req: Request, res: Parameters<RequestHandler>[1]): Promise<void> => {
     if (!isJsonContentType(req.headers['content-type'])) return replyError(res, problems.notJson());
-    const body = await readMessages(req, maxMessageSize);
+    const body = await readMessages(req, context);
     if (!body.ok) {
       if (body.problem !== undefined) replyError(res, body.problem, body.id);
       return;
@@ -35,7 +34,7 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
     const sessionId = sessionIdOf(req);
     if (sessionId === undefined) return replyError(res, problems.missingSessionId(context.messagesPath), requestId);
 
-    const delivery = { messages: body.messages, principalId: principalOf(req)?.id, authInfo: authInfoOf(req), headers: req.headers };
+    const delivery = { messages: body.messages, principalId: principalKeyOf(req), authInfo: authInfoOf(req), headers: req.headers };
     // A session held here takes the messages at once; any other is the bus's to find.
     let result = registry.deliver(sessionId, delivery);
     if (result === 'unknown') {

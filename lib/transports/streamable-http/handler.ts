@@ -1,10 +1,10 @@
 // POST, GET and DELETE on the Streamable HTTP endpoint: the wire rules of protocols 2025-03-26 to 2025-11-25.
 import type { ServerResponse } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
-import { authInfoOf, principalOf } from '../../auth/principal.js';
+import { authInfoOf, principalKeyOf } from '../../auth/principal.js';
 import type { BusNode, DeliveryResult, RelayedRequest, RelaySink, SessionBus } from '../../bus.js';
 import { ErrorCodes, McpSseError } from '../../errors.js';
-import { isJsonContentType, readMessages } from '../../http/body.js';
+import { isJsonContentType, readMessages, type BodyLimits } from '../../http/body.js';
 import { problems, replyAccepted, replyError, type HttpProblem } from '../../http/reply.js';
 import { parseEventId } from '../../session/event-id.js';
 import { mayPost } from '../../session/registry.js';
@@ -14,9 +14,8 @@ import { RelayResponse } from './relay-response.js';
 import { isStatelessMessage, type StatelessLeg } from './stateless.js';
 import { StreamableHTTPTransport } from './transport.js';
 
-export interface StreamableHandlerContext extends SessionOpener {
+export interface StreamableHandlerContext extends SessionOpener, BodyLimits {
   bus: SessionBus;
-  maxMessageSize: number;
   jsonResponse: boolean;
   /** Bytes an answer relayed from another instance may back up before the client is cut. */
   maxBufferedBytes: number;
@@ -51,7 +50,7 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
       return replyError(res, problems.notAcceptable('both application/json and text/event-stream'));
     }
     if (!isJsonContentType(req.headers['content-type'])) return replyError(res, problems.notJson());
-    const body = await readMessages(req, context.maxMessageSize);
+    const body = await readMessages(req, context);
     if (!body.ok) {
       if (body.problem !== undefined) replyError(res, body.problem, body.id);
       return;
@@ -195,7 +194,7 @@ const refusals: Record<Exclude<DeliveryResult, 'accepted'>, () => HttpProblem> =
 
 /** The parts of a request its session's owner needs, wherever that is. */
 function requestOf(req: Request, method: RelayedRequest['method']): RelayedRequest {
-  return { method, messages: [], bytes: 0, principalId: principalOf(req)?.id, authInfo: authInfoOf(req), headers: req.headers };
+  return { method, messages: [], bytes: 0, principalId: principalKeyOf(req), authInfo: authInfoOf(req), headers: req.headers };
 }
 
 /**
