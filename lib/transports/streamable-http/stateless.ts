@@ -99,7 +99,7 @@ export class StatelessLeg {
   /** Answers one 2026-era request on `res`; never throws. */
   async handle(req: ExpressRequest, res: ServerResponse, message: JSONRPCMessage): Promise<void> {
     if (this.#context.draining) return replyError(res, problems.draining(), message.id);
-    const protocolVersion = String((message.params as { _meta: Record<string, unknown> })._meta[protocolVersionMetaKey]);
+    const protocolVersion = protocolVersionOf(message, req);
     const user = principalOf(req);
     const authInfo = authInfoOf(req);
     let server: ServerLike;
@@ -178,6 +178,15 @@ export class StatelessLeg {
     }
     return pending;
   }
+}
+
+/** The version a 2026-era request claims: in its `_meta`, else (a malformed envelope the SDK refuses) its header. */
+function protocolVersionOf(message: JSONRPCMessage, req: ExpressRequest): string {
+  const meta = (message.params as { _meta?: Record<string, unknown> } | undefined)?._meta;
+  const claimed = meta?.[protocolVersionMetaKey];
+  if (typeof claimed === 'string') return claimed;
+  const header = req.headers['mcp-protocol-version'];
+  return typeof header === 'string' ? header : 'unknown';
 }
 
 /** The versions a 2025-only server names when refusing a 2026 request (the SDK 2025 transports' list). */
