@@ -1,9 +1,16 @@
 // The package's one error class, its stable codes, and the JSON-RPC error envelope sent to clients.
 
-/** Stable codes carried by every `McpSseError`. */
+/** Stable codes, one meaning each: every `McpSseError` carries one, and option `TypeError`s carry `invalidOption`. */
 export const ErrorCodes = {
+  /** An option of `createMcpSseRouter()` or a strategy has a bad value (a `TypeError`, thrown at creation). */
+  invalidOption: 'ERR_MCP_SSE_INVALID_OPTION',
   createServer: 'ERR_MCP_SSE_CREATE_SERVER',
+  /** A message was sent on a session that is closed. */
   closed: 'ERR_MCP_SSE_CLOSED',
+  /** A transport was connected to a second server. */
+  alreadyStarted: 'ERR_MCP_SSE_ALREADY_STARTED',
+  /** The MCP server threw while the router closed it. */
+  serverClose: 'ERR_MCP_SSE_SERVER_CLOSE',
   slowConsumer: 'ERR_MCP_SSE_SLOW_CONSUMER',
   resumeGap: 'ERR_MCP_SSE_RESUME_GAP',
   authStrategy: 'ERR_MCP_SSE_AUTH_STRATEGY',
@@ -24,6 +31,11 @@ export class McpSseError extends Error {
   ) {
     super(message, options);
   }
+}
+
+/** A `TypeError` for a bad option, with `code: 'ERR_MCP_SSE_INVALID_OPTION'` next to its message. */
+export function optionError(message: string): TypeError & { code: typeof ErrorCodes.invalidOption } {
+  return Object.assign(new TypeError(message), { code: ErrorCodes.invalidOption });
 }
 
 /** JSON-RPC error codes used in envelopes. */

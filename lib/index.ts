@@ -10,5 +10,6 @@ export { jwtStrategy, type JwtStrategyOptions } from './auth/jwt.js';
 export { apiKeyStrategy, type ApiKeyStrategyOptions } from './auth/api-key.js';
 export { oauthStrategy, type OAuthStrategyOptions } from './auth/oauth.js';
 export { McpSseError, ErrorCodes, type ErrorCode } from './errors.js';
+export type { ErrorReason } from './http/reply.js';
 export type { SessionStats, TransportSessionStats } from './stats.js';
 export type { AuthInfo, JSONRPCMessage, MessageExtra, NotificationLike, Principal, ServerLike, SessionContext, TransportLike } from './types.js';

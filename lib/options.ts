@@ -3,7 +3,7 @@ import type { Request } from 'express';
 import type { CorsOptions } from 'cors';
 import type { Options as RateLimitOptions } from 'express-rate-limit';
 import type { Strategy } from 'passport';
-import type { McpSseError } from './errors.js';
+import { optionError, type McpSseError } from './errors.js';
 import type { SessionBus } from './bus.js';
 import type { ServerLike, SessionContext } from './types.js';
 
@@ -154,14 +154,14 @@ const knownKeys = new Set<string>([
 /** Applies defaults and validates; throws a `TypeError` naming the option, its value and what was expected. */
 export function resolveOptions(options: McpSseRouterOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`createMcpSseRouter() needs an options object with createServer, got ${describeValue(options)}.`);
+    throw optionError(`createMcpSseRouter() needs an options object with createServer, got ${describeValue(options)}.`);
   }
   for (const key of Object.keys(options)) {
-    if (!knownKeys.has(key)) throw new TypeError(`Unknown option "${key}". Known options: ${[...knownKeys].join(', ')}.`);
+    if (!knownKeys.has(key)) throw optionError(`Unknown option "${key}". Known options: ${[...knownKeys].join(', ')}.`);
   }
   const o = options;
   if (typeof o.createServer !== 'function') {
-    throw new TypeError(`Option "createServer" must be a function (session) => McpServer, got ${describeValue(o.createServer)}.`);
+    throw optionError(`Option "createServer" must be a function (session) => McpServer, got ${describeValue(o.createServer)}.`);
   }
   const auth = resolveAuth(o.auth);
   const rateLimit = resolveRateLimit(o.rateLimit);
@@ -169,7 +169,7 @@ export function resolveOptions(options: McpSseRouterOptions): ResolvedOptions {
   const messagesPath = path('messagesPath', o.messagesPath, '/messages');
   const streamableHttpPath = o.streamableHttpPath === false ? false : path('streamableHttpPath', o.streamableHttpPath, '/');
   if (streamableHttpPath !== false && (samePath(streamableHttpPath, ssePath) || samePath(streamableHttpPath, messagesPath))) {
-    throw new TypeError(`Option "streamableHttpPath" must differ from "ssePath" and "messagesPath", got ${describeValue(streamableHttpPath)}.`);
+    throw optionError(`Option "streamableHttpPath" must differ from "ssePath" and "messagesPath", got ${describeValue(streamableHttpPath)}.`);
   }
   const maxBufferedBytes = positiveInt('maxBufferedBytes', o.maxBufferedBytes, 4 * 1024 * 1024);
   const maxMessageSize = size('maxMessageSize', o.maxMessageSize, 4 * 1024 * 1024);
@@ -216,32 +216,32 @@ const maxTimerMs = 2 ** 31 - 1;
 
 function timerMs(name: string, value: number | undefined, fallback: number): number {
   const ms = nonNegativeInt(name, value, fallback);
-  if (ms > maxTimerMs) throw new TypeError(`Option "${name}" must be at most ${maxTimerMs} ms (about 24.8 days), got ${describeValue(value)}.`);
+  if (ms > maxTimerMs) throw optionError(`Option "${name}" must be at most ${maxTimerMs} ms (about 24.8 days), got ${describeValue(value)}.`);
   return ms;
 }
 
 function resolveAuth(auth: AuthOptions | undefined): Pick<ResolvedOptions, 'strategies' | 'guardSse' | 'guardMessages' | 'guardMcp'> {
   if (auth === undefined) return { strategies: [], guardSse: false, guardMessages: false, guardMcp: false };
   if (typeof auth !== 'object' || auth === null) {
-    throw new TypeError(`Option "auth" must be { strategies, endpoints? }, got ${describeValue(auth)}.`);
+    throw optionError(`Option "auth" must be { strategies, endpoints? }, got ${describeValue(auth)}.`);
   }
   for (const key of Object.keys(auth)) {
-    if (key !== 'strategies' && key !== 'endpoints') throw new TypeError(`Unknown option "auth.${key}". Known: strategies, endpoints.`);
+    if (key !== 'strategies' && key !== 'endpoints') throw optionError(`Unknown option "auth.${key}". Known: strategies, endpoints.`);
   }
   const { strategies, endpoints = {} } = auth;
   if (!Array.isArray(strategies) || strategies.length === 0) {
-    throw new TypeError(`Option "auth.strategies" must be a non-empty array of Passport strategies, got ${describeValue(strategies)}.`);
+    throw optionError(`Option "auth.strategies" must be a non-empty array of Passport strategies, got ${describeValue(strategies)}.`);
   }
   strategies.forEach((strategy, i) => {
     if (typeof strategy?.authenticate !== 'function') {
-      throw new TypeError(`Option "auth.strategies[${i}]" must be a Passport strategy (an object with authenticate()), got ${describeValue(strategy)}.`);
+      throw optionError(`Option "auth.strategies[${i}]" must be a Passport strategy (an object with authenticate()), got ${describeValue(strategy)}.`);
     }
   });
   if (typeof endpoints !== 'object' || endpoints === null) {
-    throw new TypeError(`Option "auth.endpoints" must be { sse?, messages?, mcp? }, got ${describeValue(endpoints)}.`);
+    throw optionError(`Option "auth.endpoints" must be { sse?, messages?, mcp? }, got ${describeValue(endpoints)}.`);
   }
   for (const key of Object.keys(endpoints)) {
-    if (!routeKeys.includes(key)) throw new TypeError(`Unknown option "auth.endpoints.${key}". Known: ${routeKeys.join(', ')}.`);
+    if (!routeKeys.includes(key)) throw optionError(`Unknown option "auth.endpoints.${key}". Known: ${routeKeys.join(', ')}.`);
   }
   return {
     strategies: [...strategies],
@@ -257,10 +257,10 @@ const routeKeys = ['sse', 'messages', 'mcp'];
 function resolveRateLimit(rateLimit: RateLimitRoutes | false | undefined): Pick<ResolvedOptions, 'rateLimitSse' | 'rateLimitMessages' | 'rateLimitMcp'> {
   if (rateLimit === undefined || rateLimit === false) return { rateLimitSse: false, rateLimitMessages: false, rateLimitMcp: false };
   if (typeof rateLimit !== 'object' || rateLimit === null || Array.isArray(rateLimit)) {
-    throw new TypeError(`Option "rateLimit" must be { sse?, messages?, mcp? } or false, got ${describeValue(rateLimit)}.`);
+    throw optionError(`Option "rateLimit" must be { sse?, messages?, mcp? } or false, got ${describeValue(rateLimit)}.`);
   }
   for (const key of Object.keys(rateLimit)) {
-    if (!routeKeys.includes(key)) throw new TypeError(`Unknown option "rateLimit.${key}". Known: ${routeKeys.join(', ')}.`);
+    if (!routeKeys.includes(key)) throw optionError(`Unknown option "rateLimit.${key}". Known: ${routeKeys.join(', ')}.`);
   }
   return {
     rateLimitSse: plainObjectOrFalse('rateLimit.sse', rateLimit.sse, false) as RouteRateLimit,
@@ -278,12 +278,12 @@ function samePath(a: string, b: string): boolean {
 function resolveHeaders(headers: Record<string, string> | undefined): Record<string, string> {
   if (headers === undefined) return {};
   if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
-    throw new TypeError(`Option "headers" must be an object of header names to strings, got ${describeValue(headers)}.`);
+    throw optionError(`Option "headers" must be an object of header names to strings, got ${describeValue(headers)}.`);
   }
   for (const [name, value] of Object.entries(headers)) {
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new TypeError(`Option "headers" has an invalid header name ${JSON.stringify(name)}.`);
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw optionError(`Option "headers" has an invalid header name ${JSON.stringify(name)}.`);
     if (typeof value !== 'string' || /[\r\n]/.test(value)) {
-      throw new TypeError(`Option "headers.${name}" must be a string without CR or LF, got ${describeValue(value)}.`);
+      throw optionError(`Option "headers.${name}" must be a string without CR or LF, got ${describeValue(value)}.`);
     }
   }
   return { ...headers };
@@ -292,17 +292,17 @@ function resolveHeaders(headers: Record<string, string> | undefined): Record<str
 function resolvePublicBaseUrl(url: string | undefined): string | undefined {
   if (url === undefined) return undefined;
   if (typeof url !== 'string' || url === '') {
-    throw new TypeError(`Option "publicBaseUrl" must be a URL like "https://api.example.com/mcp" or a path like "/mcp", got ${describeValue(url)}.`);
+    throw optionError(`Option "publicBaseUrl" must be a URL like "https://api.example.com/mcp" or a path like "/mcp", got ${describeValue(url)}.`);
   }
   if (!url.startsWith('/')) {
     let parsed: URL;
     try {
       parsed = new URL(url);
     } catch {
-      throw new TypeError(`Option "publicBaseUrl" must be an absolute http(s) URL or a path starting with "/", got ${JSON.stringify(url)}.`);
+      throw optionError(`Option "publicBaseUrl" must be an absolute http(s) URL or a path starting with "/", got ${JSON.stringify(url)}.`);
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      throw new TypeError(`Option "publicBaseUrl" must use http or https, got ${JSON.stringify(url)}.`);
+      throw optionError(`Option "publicBaseUrl" must use http or https, got ${JSON.stringify(url)}.`);
     }
   }
   return url.replace(/\/+$/, '');
@@ -312,7 +312,7 @@ function resolveBus(bus: SessionBus | undefined): SessionBus | undefined {
   if (bus === undefined) return undefined;
   for (const method of ['attach', 'sessionOpened', 'sessionClosed', 'forward', 'publishBroadcast', 'close'] as const) {
     if (typeof (bus as unknown as Record<string, unknown>)?.[method] !== 'function') {
-      throw new TypeError(`Option "bus" must implement SessionBus (missing ${method}()), got ${describeValue(bus)}.`);
+      throw optionError(`Option "bus" must implement SessionBus (missing ${method}()), got ${describeValue(bus)}.`);
     }
   }
   return bus;
@@ -321,26 +321,26 @@ function resolveBus(bus: SessionBus | undefined): SessionBus | undefined {
 function path(name: string, value: string | undefined, fallback: string): string {
   if (value === undefined) return fallback;
   if (typeof value !== 'string' || !/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/.test(value)) {
-    throw new TypeError(`Option "${name}" must be a path starting with "/", got ${describeValue(value)}.`);
+    throw optionError(`Option "${name}" must be a path starting with "/", got ${describeValue(value)}.`);
   }
   return value;
 }
 
 function nonNegativeInt(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 0) throw new TypeError(`Option "${name}" must be an integer >= 0, got ${describeValue(value)}.`);
+  if (!Number.isSafeInteger(value) || value < 0) throw optionError(`Option "${name}" must be an integer >= 0, got ${describeValue(value)}.`);
   return value;
 }
 
 function positiveInt(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`Option "${name}" must be an integer >= 1, got ${describeValue(value)}.`);
+  if (!Number.isSafeInteger(value) || value < 1) throw optionError(`Option "${name}" must be an integer >= 1, got ${describeValue(value)}.`);
   return value;
 }
 
 function limit(name: string, value: number | undefined): number {
   if (value === undefined || value === Infinity) return Infinity;
-  if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`Option "${name}" must be an integer >= 1 or Infinity, got ${describeValue(value)}.`);
+  if (!Number.isSafeInteger(value) || value < 1) throw optionError(`Option "${name}" must be an integer >= 1 or Infinity, got ${describeValue(value)}.`);
   return value;
 }
 
@@ -351,20 +351,20 @@ function size(name: string, value: number | string | undefined, fallback: number
   if (typeof value === 'number') return positiveInt(name, value, fallback);
   const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(value) : null;
   const bytes = match ? Math.floor(Number(match[1]) * sizeUnits[(match[2] ?? 'b').toLowerCase()]!) : NaN;
-  if (!(bytes >= 1)) throw new TypeError(`Option "${name}" must be a byte count or a size like "4mb", got ${describeValue(value)}.`);
+  if (!(bytes >= 1)) throw optionError(`Option "${name}" must be a byte count or a size like "4mb", got ${describeValue(value)}.`);
   return bytes;
 }
 
 function boolean(name: string, value: boolean | undefined, fallback: boolean): boolean {
   if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw new TypeError(`Option "${name}" must be true or false, got ${describeValue(value)}.`);
+  if (typeof value !== 'boolean') throw optionError(`Option "${name}" must be true or false, got ${describeValue(value)}.`);
   return value;
 }
 
 function stringList(name: string, value: string[] | undefined): string[] | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v === '')) {
-    throw new TypeError(`Option "${name}" must be an array of non-empty strings, got ${describeValue(value)}.`);
+    throw optionError(`Option "${name}" must be an array of non-empty strings, got ${describeValue(value)}.`);
   }
   return [...value];
 }
@@ -373,14 +373,14 @@ function plainObjectOrFalse(name: string, value: unknown, fallback: false): obje
   if (value === undefined) return fallback;
   if (value === false) return false;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new TypeError(`Option "${name}" must be an options object or false, got ${describeValue(value)}.`);
+    throw optionError(`Option "${name}" must be an options object or false, got ${describeValue(value)}.`);
   }
   return value;
 }
 
 function optionalFunction(name: string, value: unknown): unknown {
   if (value === undefined) return undefined;
-  if (typeof value !== 'function') throw new TypeError(`Option "${name}" must be a function, got ${describeValue(value)}.`);
+  if (typeof value !== 'function') throw optionError(`Option "${name}" must be a function, got ${describeValue(value)}.`);
   return value;
 }
 

@@ -5,6 +5,26 @@ import { apiKeyStrategy, createMcpSseRouter, InMemorySessionBus, jwtStrategy } f
 const createServer = () => ({ connect: async () => {} });
 const resolve = (extra: Record<string, unknown>) => resolveOptions({ createServer, ...extra } as McpSseRouterOptions);
 
+describe('option errors', () => {
+  it.each([
+    ['the router', () => resolve({ keepAliveMs: -1 })],
+    ['an unknown key', () => resolve({ keepAlive: 1 })],
+    ['streamableHttpPath equal to ssePath', () => resolve({ streamableHttpPath: '/sse' })],
+    ['auth.endpoints', () => resolve({ auth: { strategies: [apiKeyStrategy({ keys: ['k'] })], endpoints: { nope: true } } })],
+    ['jwtStrategy', () => jwtStrategy({ secret: '' })],
+    ['apiKeyStrategy', () => apiKeyStrategy({ keys: [] })],
+  ])('are TypeErrors with code ERR_MCP_SSE_INVALID_OPTION: %s', (_what, create) => {
+    let thrown: unknown;
+    try {
+      create();
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(TypeError);
+    expect(thrown).toMatchObject({ code: 'ERR_MCP_SSE_INVALID_OPTION' });
+  });
+});
+
 describe('resolveOptions', () => {
   it('applies the defaults of DESIGN.md', () => {
     const o = resolveOptions({ createServer });
@@ -27,6 +47,11 @@ describe('resolveOptions', () => {
       strategies: [],
       guardSse: false,
       guardMessages: false,
+      guardMcp: false,
+      streamableHttpPath: '/',
+      jsonResponse: false,
+      sessionIdleMs: 600_000,
+      rateLimitMcp: false,
     });
   });
 

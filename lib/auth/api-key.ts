@@ -6,6 +6,7 @@ import type { Strategy } from 'passport';
 import type { Principal } from '../types.js';
 import type { StrategyHints } from './hints.js';
 import { toPrincipal } from './principal.js';
+import { optionError } from '../errors.js';
 
 export interface ApiKeyStrategyOptions {
   /** Accepted keys: an array (principal id `key:<first 8 hex of SHA-256>`) or a record key → principal name. */
@@ -29,21 +30,21 @@ const sha256 = (value: string): Buffer => createHash('sha256').update(value).dig
 
 /** A passport-headerapikey Strategy. Keys are compared as SHA-256 digests in constant time. */
 export function apiKeyStrategy(options: ApiKeyStrategyOptions): Strategy {
-  if (typeof options !== 'object' || options === null) throw new TypeError('apiKeyStrategy() needs an options object with keys or verify.');
+  if (typeof options !== 'object' || options === null) throw optionError('apiKeyStrategy() needs an options object with keys or verify.');
   for (const key of Object.keys(options)) {
-    if (!knownKeys.includes(key)) throw new TypeError(`Unknown apiKeyStrategy option "${key}". Known: ${knownKeys.join(', ')}.`);
+    if (!knownKeys.includes(key)) throw optionError(`Unknown apiKeyStrategy option "${key}". Known: ${knownKeys.join(', ')}.`);
   }
   const { keys, verify } = options;
-  if ((keys === undefined) === (verify === undefined)) throw new TypeError('apiKeyStrategy option "keys" or "verify" is required (exactly one).');
-  if (verify !== undefined && typeof verify !== 'function') throw new TypeError('apiKeyStrategy option "verify" must be a function (key) => principal | false.');
+  if ((keys === undefined) === (verify === undefined)) throw optionError('apiKeyStrategy option "keys" or "verify" is required (exactly one).');
+  if (verify !== undefined && typeof verify !== 'function') throw optionError('apiKeyStrategy option "verify" must be a function (key) => principal | false.');
   const headerName = options.headerName ?? 'X-API-Key';
   if (typeof headerName !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(headerName)) {
-    throw new TypeError(`apiKeyStrategy option "headerName" must be a header name, got ${JSON.stringify(headerName)}.`);
+    throw optionError(`apiKeyStrategy option "headerName" must be a header name, got ${JSON.stringify(headerName)}.`);
   }
   const allowBearer = options.allowBearer ?? false;
   const { queryParameter } = options;
   if (queryParameter !== undefined && (typeof queryParameter !== 'string' || queryParameter === '')) {
-    throw new TypeError('apiKeyStrategy option "queryParameter" must be a non-empty string.');
+    throw optionError('apiKeyStrategy option "queryParameter" must be a non-empty string.');
   }
   const lookup = verify ?? keyLookup(keys!);
 
@@ -95,10 +96,10 @@ export function apiKeyStrategy(options: ApiKeyStrategyOptions): Strategy {
 /** Constant-time lookup over every configured key; never returns early on a match. */
 function keyLookup(keys: string[] | Record<string, string>): (key: string) => Principal | false {
   const entries = Array.isArray(keys) ? keys.map((key) => [key, undefined] as const) : Object.entries(keys);
-  if (entries.length === 0) throw new TypeError('apiKeyStrategy option "keys" must not be empty.');
+  if (entries.length === 0) throw optionError('apiKeyStrategy option "keys" must not be empty.');
   const digests = entries.map(([key, name]) => {
-    if (typeof key !== 'string' || key.length === 0) throw new TypeError('apiKeyStrategy option "keys" must hold non-empty strings.');
-    if (name !== undefined && (typeof name !== 'string' || name === '')) throw new TypeError(`apiKeyStrategy option "keys" maps a key to an invalid principal name ${JSON.stringify(name)}.`);
+    if (typeof key !== 'string' || key.length === 0) throw optionError('apiKeyStrategy option "keys" must hold non-empty strings.');
+    if (name !== undefined && (typeof name !== 'string' || name === '')) throw optionError(`apiKeyStrategy option "keys" maps a key to an invalid principal name ${JSON.stringify(name)}.`);
     const digest = sha256(key);
     return { digest, principal: { id: name ?? `key:${digest.toString('hex').slice(0, 8)}` } };
   });

@@ -6,6 +6,7 @@ import type { Strategy } from 'passport';
 import type { AuthInfo } from '../types.js';
 import { bearerChallenge, type StrategyHints } from './hints.js';
 import { parseScopes } from './principal.js';
+import { optionError } from '../errors.js';
 
 export interface JwtStrategyOptions {
   /** Shared secret for HMAC algorithms (HS256…). Give this or `publicKey`. */
@@ -48,34 +49,34 @@ const knownKeys = ['secret', 'publicKey', 'algorithms', 'issuer', 'audience', 'c
 
 /** A passport-jwt Strategy whose principal id is the token's `sub`. */
 export function jwtStrategy(options: JwtStrategyOptions): Strategy {
-  if (typeof options !== 'object' || options === null) throw new TypeError('jwtStrategy() needs an options object with secret or publicKey.');
+  if (typeof options !== 'object' || options === null) throw optionError('jwtStrategy() needs an options object with secret or publicKey.');
   for (const key of Object.keys(options)) {
-    if (!knownKeys.includes(key)) throw new TypeError(`Unknown jwtStrategy option "${key}". Known: ${knownKeys.join(', ')}.`);
+    if (!knownKeys.includes(key)) throw optionError(`Unknown jwtStrategy option "${key}". Known: ${knownKeys.join(', ')}.`);
   }
   const { secret, publicKey, issuer, audience } = options;
-  if ((secret === undefined) === (publicKey === undefined)) throw new TypeError('jwtStrategy option "secret" or "publicKey" is required (exactly one).');
+  if ((secret === undefined) === (publicKey === undefined)) throw optionError('jwtStrategy option "secret" or "publicKey" is required (exactly one).');
   if (secret !== undefined && !(typeof secret === 'string' ? secret.length > 0 : Buffer.isBuffer(secret) && secret.length > 0)) {
-    throw new TypeError('jwtStrategy option "secret" must be a non-empty string or Buffer.');
+    throw optionError('jwtStrategy option "secret" must be a non-empty string or Buffer.');
   }
   const algorithms = options.algorithms ?? (secret !== undefined ? ['HS256'] : undefined);
-  if (algorithms === undefined) throw new TypeError('jwtStrategy option "algorithms" is required with "publicKey", e.g. [\'RS256\'].');
+  if (algorithms === undefined) throw optionError('jwtStrategy option "algorithms" is required with "publicKey", e.g. [\'RS256\'].');
   if (!Array.isArray(algorithms) || algorithms.length === 0 || algorithms.some((a) => typeof a !== 'string')) {
-    throw new TypeError(`jwtStrategy option "algorithms" must be a non-empty array of names like 'HS256', got ${JSON.stringify(algorithms)}.`);
+    throw optionError(`jwtStrategy option "algorithms" must be a non-empty array of names like 'HS256', got ${JSON.stringify(algorithms)}.`);
   }
-  if (algorithms.some((a) => a.toLowerCase() === 'none')) throw new TypeError('jwtStrategy option "algorithms" must not include "none": unsigned tokens are never accepted.');
+  if (algorithms.some((a) => a.toLowerCase() === 'none')) throw optionError('jwtStrategy option "algorithms" must not include "none": unsigned tokens are never accepted.');
   if (publicKey !== undefined && algorithms.some((a) => a.startsWith('HS'))) {
-    throw new TypeError('jwtStrategy option "algorithms" must not mix HMAC (HS*) with "publicKey": that invites algorithm confusion.');
+    throw optionError('jwtStrategy option "algorithms" must not mix HMAC (HS*) with "publicKey": that invites algorithm confusion.');
   }
   const clockTolerance = options.clockTolerance ?? 0;
-  if (typeof clockTolerance !== 'number' || !(clockTolerance >= 0)) throw new TypeError(`jwtStrategy option "clockTolerance" must be seconds >= 0, got ${String(clockTolerance)}.`);
+  if (typeof clockTolerance !== 'number' || !(clockTolerance >= 0)) throw optionError(`jwtStrategy option "clockTolerance" must be seconds >= 0, got ${String(clockTolerance)}.`);
   const headerName = (options.headerName ?? 'Authorization').toLowerCase();
   const requireBearer = options.requireBearer ?? true;
   const { queryParameter } = options;
   if (queryParameter !== undefined && (typeof queryParameter !== 'string' || queryParameter === '')) {
-    throw new TypeError('jwtStrategy option "queryParameter" must be a non-empty string.');
+    throw optionError('jwtStrategy option "queryParameter" must be a non-empty string.');
   }
   const requireExpiry = options.requireExpiry ?? true;
-  if (typeof requireExpiry !== 'boolean') throw new TypeError(`jwtStrategy option "requireExpiry" must be true or false, got ${JSON.stringify(requireExpiry)}.`);
+  if (typeof requireExpiry !== 'boolean') throw optionError(`jwtStrategy option "requireExpiry" must be true or false, got ${JSON.stringify(requireExpiry)}.`);
 
   const extract = (req: IncomingMessage): string | null => {
     const header = req.headers[headerName];

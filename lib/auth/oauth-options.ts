@@ -1,5 +1,6 @@
 // Options of oauthStrategy(): the public interface, its defaults, and validation at creation time.
 import { describeValue } from '../options.js';
+import { optionError } from '../errors.js';
 
 export interface OAuthStrategyOptions {
   /**
@@ -68,10 +69,10 @@ const scopeToken = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 /** Applies defaults and validates; throws a `TypeError` naming the option, its value and what was expected. */
 export function resolveOAuthOptions(options: OAuthStrategyOptions): ResolvedOAuthOptions {
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`oauthStrategy() needs an options object with issuer and resource, got ${describeValue(options)}.`);
+    throw optionError(`oauthStrategy() needs an options object with issuer and resource, got ${describeValue(options)}.`);
   }
   for (const key of Object.keys(options)) {
-    if (!knownKeys.includes(key)) throw new TypeError(`Unknown oauthStrategy option "${key}". Known: ${knownKeys.join(', ')}.`);
+    if (!knownKeys.includes(key)) throw optionError(`Unknown oauthStrategy option "${key}". Known: ${knownKeys.join(', ')}.`);
   }
   const issuerUrl = fetchableUrl('issuer', options.issuer, true);
   const resourceUrl = resourceIdentifier(options.resource);
@@ -100,24 +101,24 @@ export function isLoopbackHost(hostname: string): boolean {
 function fetchableUrl(name: string, value: unknown, isIssuer: boolean): URL {
   const url = absoluteUrl(name, value);
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
-    throw new TypeError(`oauthStrategy option "${name}" must be an https: URL (http: only on localhost), got ${describeValue(value)}: keys fetched in clear text could be swapped by anyone on the path.`);
+    throw optionError(`oauthStrategy option "${name}" must be an https: URL (http: only on localhost), got ${describeValue(value)}: keys fetched in clear text could be swapped by anyone on the path.`);
   }
   if (isIssuer && (url.search !== '' || url.hash !== '' || (value as string).includes('?') || (value as string).includes('#'))) {
-    throw new TypeError(`oauthStrategy option "issuer" must have no query or fragment (RFC 8414), got ${describeValue(value)}.`);
+    throw optionError(`oauthStrategy option "issuer" must have no query or fragment (RFC 8414), got ${describeValue(value)}.`);
   }
   return url;
 }
 
 function absoluteUrl(name: string, value: unknown): URL {
-  if (typeof value !== 'string' || value === '') throw new TypeError(`oauthStrategy option "${name}" is required: an absolute URL, got ${describeValue(value)}.`);
+  if (typeof value !== 'string' || value === '') throw optionError(`oauthStrategy option "${name}" is required: an absolute URL, got ${describeValue(value)}.`);
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new TypeError(`oauthStrategy option "${name}" must be an absolute URL, got ${describeValue(value)}.`);
+    throw optionError(`oauthStrategy option "${name}" must be an absolute URL, got ${describeValue(value)}.`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new TypeError(`oauthStrategy option "${name}" must be an http(s) URL, got ${describeValue(value)}.`);
+    throw optionError(`oauthStrategy option "${name}" must be an http(s) URL, got ${describeValue(value)}.`);
   }
   return url;
 }
@@ -131,19 +132,19 @@ function absoluteUrl(name: string, value: unknown): URL {
 function resourceIdentifier(value: unknown): URL {
   const url = absoluteUrl('resource', value);
   const text = value as string;
-  if (text.includes('#')) throw new TypeError(`oauthStrategy option "resource" must not have a fragment (RFC 8707), got ${describeValue(value)}.`);
-  if (text.includes('?')) throw new TypeError(`oauthStrategy option "resource" must not have a query, got ${describeValue(value)}.`);
+  if (text.includes('#')) throw optionError(`oauthStrategy option "resource" must not have a fragment (RFC 8707), got ${describeValue(value)}.`);
+  if (text.includes('?')) throw optionError(`oauthStrategy option "resource" must not have a query, got ${describeValue(value)}.`);
   if (url.pathname !== '/' && url.pathname.endsWith('/')) {
-    throw new TypeError(`oauthStrategy option "resource" must not end with "/" after a path, got ${describeValue(value)}: SDK clients connecting to ${JSON.stringify(text.replace(/\/+$/, ''))} would refuse it. Use ${JSON.stringify(text.replace(/\/+$/, ''))}.`);
+    throw optionError(`oauthStrategy option "resource" must not end with "/" after a path, got ${describeValue(value)}: SDK clients connecting to ${JSON.stringify(text.replace(/\/+$/, ''))} would refuse it. Use ${JSON.stringify(text.replace(/\/+$/, ''))}.`);
   }
-  if (url.username !== '' || url.password !== '') throw new TypeError('oauthStrategy option "resource" must not carry credentials.');
+  if (url.username !== '' || url.password !== '') throw optionError('oauthStrategy option "resource" must not carry credentials.');
   return url;
 }
 
 function scopes(value: unknown): string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value) || value.some((scope) => typeof scope !== 'string' || !scopeToken.test(scope))) {
-    throw new TypeError(`oauthStrategy option "scopes" must be an array of scope names (no spaces or quotes), got ${describeValue(value)}.`);
+    throw optionError(`oauthStrategy option "scopes" must be an array of scope names (no spaces or quotes), got ${describeValue(value)}.`);
   }
   return [...new Set(value as string[])];
 }
@@ -151,11 +152,11 @@ function scopes(value: unknown): string[] {
 function algorithms(value: unknown): string[] {
   if (value === undefined) return [...asymmetricAlgorithms];
   if (!Array.isArray(value) || value.length === 0 || value.some((alg) => typeof alg !== 'string')) {
-    throw new TypeError(`oauthStrategy option "algorithms" must be a non-empty array of names like 'RS256', got ${describeValue(value)}.`);
+    throw optionError(`oauthStrategy option "algorithms" must be a non-empty array of names like 'RS256', got ${describeValue(value)}.`);
   }
   for (const alg of value as string[]) {
     if (!asymmetricAlgorithms.includes(alg)) {
-      throw new TypeError(`oauthStrategy option "algorithms" must hold asymmetric algorithms (${asymmetricAlgorithms.join(', ')}), got ${JSON.stringify(alg)}: "none" and HMAC are never accepted for tokens checked against a public key set.`);
+      throw optionError(`oauthStrategy option "algorithms" must hold asymmetric algorithms (${asymmetricAlgorithms.join(', ')}), got ${JSON.stringify(alg)}: "none" and HMAC are never accepted for tokens checked against a public key set.`);
     }
   }
   return [...new Set(value as string[])];
@@ -164,13 +165,13 @@ function algorithms(value: unknown): string[] {
 function clockTolerance(value: unknown): number {
   if (value === undefined) return 30;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > maxClockToleranceSec) {
-    throw new TypeError(`oauthStrategy option "clockToleranceSec" must be seconds from 0 to ${maxClockToleranceSec}, got ${describeValue(value)}.`);
+    throw optionError(`oauthStrategy option "clockToleranceSec" must be seconds from 0 to ${maxClockToleranceSec}, got ${describeValue(value)}.`);
   }
   return value;
 }
 
 function resourceName(value: unknown): string | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.trim() === '') throw new TypeError(`oauthStrategy option "resourceName" must be a non-empty string, got ${describeValue(value)}.`);
+  if (typeof value !== 'string' || value.trim() === '') throw optionError(`oauthStrategy option "resourceName" must be a non-empty string, got ${describeValue(value)}.`);
   return value;
 }

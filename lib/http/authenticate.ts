@@ -2,9 +2,9 @@
 import type { Request, RequestHandler } from 'express';
 import passport from 'passport';
 import type { Strategy } from 'passport';
-import { ErrorCodes, JsonRpcCodes, McpSseError } from '../errors.js';
+import { ErrorCodes, McpSseError } from '../errors.js';
 import { logAuth } from '../log.js';
-import { replyError } from './reply.js';
+import { problems, replyError } from './reply.js';
 import { bearerChallenge, hintsOf } from '../auth/hints.js';
 import { recordStrategy, toAuthInfo, toPrincipal } from '../auth/principal.js';
 
@@ -34,7 +34,7 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
     const done = (error: unknown, user: unknown, info: unknown, status?: unknown): void => {
       if (error) {
         report(new McpSseError(ErrorCodes.authStrategy, 'An authentication strategy failed with an error.', { cause: error }), req);
-        replyError(res, { status: 500, code: JsonRpcCodes.internalError, reason: 'auth_error', message: 'Authentication could not be completed.' });
+        replyError(res, problems.authError());
         return;
       }
       if (!user) {
@@ -47,19 +47,13 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
         if (forbidden !== -1) return replyForbidden(res, strategies[forbidden], failures[forbidden]);
         const reason = failureReason(failures);
         logAuth('refused %s %s: %s', req.method, req.path, reason);
-        replyError(res, {
-          status: 401,
-          code: JsonRpcCodes.serverError,
-          reason,
-          message: 'Authentication required.',
-          headers: { 'WWW-Authenticate': challenges(strategies, failures) },
-        });
+        replyError(res, problems.unauthenticated(reason, challenges(strategies, failures)));
         return;
       }
       const principal = toPrincipal(user);
       if (principal === undefined) {
         report(new McpSseError(ErrorCodes.authStrategy, 'A strategy authenticated a user without an id: return an object with a string "id" (or "sub").'), req);
-        replyError(res, { status: 500, code: JsonRpcCodes.internalError, reason: 'auth_error', message: 'Authentication could not be completed.' });
+        replyError(res, problems.authError());
         return;
       }
       recordStrategy(principal, namespaces[lastTried.get(req) ?? 0]!);
@@ -104,8 +98,8 @@ function tracked(strategy: Strategy, onAttempt: (req: Request) => void): Strateg
 }
 
 /** A short code for why every strategy failed; the most specific one wins. */
-export function failureReason(failures: unknown[]): string {
-  let reason = 'missing_credentials';
+export function failureReason(failures: unknown[]): 'missing_credentials' | 'invalid_credentials' | 'token_expired' {
+  let reason: 'missing_credentials' | 'invalid_credentials' = 'missing_credentials';
   for (const failure of failures) {
     const text = describeFailure(failure).toLowerCase();
     if (text.includes('expired')) return 'token_expired';
@@ -152,11 +146,5 @@ function replyForbidden(res: Parameters<RequestHandler>[1], strategy: Strategy |
   const reason = /scope/i.test(describeFailure(failure)) ? 'insufficient_scope' : 'forbidden';
   const challenge = strategy === undefined ? undefined : hintsOf(strategy)?.challenge(reason, failure);
   logAuth('forbidden: %s', reason);
-  replyError(res, {
-    status: 403,
-    code: JsonRpcCodes.serverError,
-    reason,
-    message: reason === 'insufficient_scope' ? 'The access token lacks a scope this server requires.' : 'Access denied.',
-    ...(challenge === undefined ? {} : { headers: { 'WWW-Authenticate': challenge } }),
-  });
+  replyError(res, problems.forbidden(reason, challenge));
 }

@@ -4,12 +4,22 @@ import { errorEnvelope, JsonRpcCodes } from '../errors.js';
 
 type Id = string | number | null | undefined;
 
+/** The stable `data.reason` of every error envelope this package writes; clients can switch on it. */
+export type ErrorReason =
+  | 'missing_session_id' | 'parse_error' | 'invalid_request' | 'nesting_too_deep' | 'batch_too_large'
+  | 'already_initialized' | 'unsupported_protocol_version' | 'unknown_event_id'
+  | 'missing_credentials' | 'invalid_credentials' | 'token_expired'
+  | 'forbidden_session' | 'forbidden' | 'insufficient_scope' | 'host_not_allowed' | 'origin_not_allowed'
+  | 'session_not_found' | 'method_not_allowed' | 'not_acceptable' | 'body_timeout' | 'stream_attached'
+  | 'message_too_large' | 'unsupported_media_type' | 'unsupported_encoding' | 'rate_limited' | 'too_many_sessions'
+  | 'create_server_failed' | 'auth_error' | 'internal_error' | 'server_full' | 'shutting_down' | 'bus_unavailable';
+
 /** An HTTP error with its JSON-RPC envelope. `reason` is a short stable code clients can switch on. */
 export interface HttpProblem {
   status: number;
   code: number;
   message: string;
-  reason: string;
+  reason: ErrorReason;
   headers?: Record<string, string | string[]>;
 }
 
@@ -156,6 +166,20 @@ export const problems = {
   standaloneStreamOpen: (): HttpProblem => ({
     status: 409, code: server, reason: 'stream_attached',
     message: 'Conflict: this stream is already open; only one reader per stream.',
+  }),
+  unauthenticated: (reason: 'missing_credentials' | 'invalid_credentials' | 'token_expired', challenges: string[]): HttpProblem => ({
+    status: 401, code: server, reason, message: 'Authentication required.', headers: { 'WWW-Authenticate': challenges },
+  }),
+  forbidden: (reason: 'forbidden' | 'insufficient_scope', challenge: string | undefined): HttpProblem => ({
+    status: 403, code: server, reason,
+    message: reason === 'insufficient_scope' ? 'The access token lacks a scope this server requires.' : 'Access denied.',
+    ...(challenge === undefined ? {} : { headers: { 'WWW-Authenticate': challenge } }),
+  }),
+  authError: (): HttpProblem => ({
+    status: 500, code: JsonRpcCodes.internalError, reason: 'auth_error', message: 'Authentication could not be completed.',
+  }),
+  rateLimited: (status: number): HttpProblem => ({
+    status, code: server, reason: 'rate_limited', message: 'Too many requests; slow down and retry after the time in Retry-After.',
   }),
   createServerFailed: (): HttpProblem => ({
     status: 500, code: JsonRpcCodes.internalError, reason: 'create_server_failed', message: 'Could not start an MCP server for this session.',

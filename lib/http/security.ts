@@ -2,9 +2,8 @@
 import type { RequestHandler } from 'express';
 import cors, { type CorsOptions } from 'cors';
 import { rateLimit, ipKeyGenerator, type Options as RateLimitOptions } from 'express-rate-limit';
-import { JsonRpcCodes } from '../errors.js';
 import { principalKeyOf } from '../auth/principal.js';
-import { replyError } from './reply.js';
+import { problems, replyError } from './reply.js';
 
 /** Headers MCP clients send; preflights must allow them. */
 const mcpRequestHeaders = ['Content-Type', 'Accept', 'Authorization', 'Mcp-Session-Id', 'Mcp-Protocol-Version', 'Last-Event-ID', 'Mcp-Method', 'Mcp-Name'];
@@ -47,12 +46,7 @@ export function rateLimitFor(options: Partial<RateLimitOptions>, onLimited: () =
     handler: (req, res, next, used) => {
       onLimited();
       if (limitedHandler !== undefined) return limitedHandler(req, res, next, used);
-      replyError(res, {
-        status: used.statusCode,
-        code: JsonRpcCodes.serverError,
-        reason: 'rate_limited',
-        message: 'Too many requests; slow down and retry after the time in Retry-After.',
-      });
+      replyError(res, problems.rateLimited(used.statusCode));
     },
   });
 }

@@ -4,6 +4,7 @@ import type { RequestHandler } from 'express';
 import type { Strategy } from 'passport';
 import { hintsOf, type ProtectedResource } from '../auth/hints.js';
 import { problems, replyError } from './reply.js';
+import { optionError } from '../errors.js';
 
 /** Metadata is public and changes with a deploy at most: caches may keep it an hour. */
 const cacheControl = 'public, max-age=3600';
@@ -26,7 +27,7 @@ export function createWellKnown(strategies: Strategy[]): RequestHandler {
     const [first] = resources;
     const clash = resources.find((r) => r.resource !== first!.resource);
     if (clash !== undefined) {
-      throw new TypeError(`oauthStrategy resources ${JSON.stringify(first!.resource)} and ${JSON.stringify(clash.resource)} share the metadata path ${path}: use one resource identifier per path.`);
+      throw optionError(`oauthStrategy resources ${JSON.stringify(first!.resource)} and ${JSON.stringify(clash.resource)} share the metadata path ${path}: use one resource identifier per path.`);
     }
     const document: Record<string, unknown> = {
       resource: first!.resource,

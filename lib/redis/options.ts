@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { describeValue } from '../options.js';
+import { optionError } from '../errors.js';
 
 export interface RedisSessionBusOptions {
   /**
@@ -46,31 +47,31 @@ const knownKeys = new Set(['redis', 'url', 'prefix', 'directoryTtlMs', 'forwardT
 /** Applies defaults and validates; throws a `TypeError` naming the option, its value and what was expected. */
 export function resolveRedisOptions(options: RedisSessionBusOptions = {}): ResolvedRedisOptions {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(`redisSessionBus() takes an options object like { url, prefix }, got ${describeValue(options)}.`);
+    throw optionError(`redisSessionBus() takes an options object like { url, prefix }, got ${describeValue(options)}.`);
   }
   for (const key of Object.keys(options)) {
-    if (!knownKeys.has(key)) throw new TypeError(`Unknown option "${key}" of redisSessionBus(). Known options: ${[...knownKeys].join(', ')}.`);
+    if (!knownKeys.has(key)) throw optionError(`Unknown option "${key}" of redisSessionBus(). Known options: ${[...knownKeys].join(', ')}.`);
   }
   const { redis, url } = options;
   if (redis !== undefined && url !== undefined) {
-    throw new TypeError('Options "redis" and "url" of redisSessionBus() exclude each other: pass an ioredis client or a URL, not both.');
+    throw optionError('Options "redis" and "url" of redisSessionBus() exclude each other: pass an ioredis client or a URL, not both.');
   }
   if (redis !== undefined) {
     const client = redis as unknown as Record<string, unknown>;
     if (typeof client !== 'object' || client === null || typeof client.duplicate !== 'function' || typeof client.publish !== 'function') {
-      throw new TypeError(`Option "redis" must be an ioredis client (new Redis(…)), got ${describeValue(redis)}.`);
+      throw optionError(`Option "redis" must be an ioredis client (new Redis(…)), got ${describeValue(redis)}.`);
     }
   }
   if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url))) {
-    throw new TypeError(`Option "url" must be a Redis URL like "redis://127.0.0.1:6379", got ${describeValue(url)}.`);
+    throw optionError(`Option "url" must be a Redis URL like "redis://127.0.0.1:6379", got ${describeValue(url)}.`);
   }
   const prefix = options.prefix ?? 'mcp-sse';
   if (typeof prefix !== 'string' || prefix === '' || /\s/.test(prefix)) {
-    throw new TypeError(`Option "prefix" must be a non-empty string without whitespace, got ${describeValue(prefix)}.`);
+    throw optionError(`Option "prefix" must be a non-empty string without whitespace, got ${describeValue(prefix)}.`);
   }
   const instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   if (typeof instanceId !== 'string' || instanceId === '' || /[\s]/.test(instanceId)) {
-    throw new TypeError(`Option "instanceId" must be a non-empty string without whitespace, got ${describeValue(instanceId)}.`);
+    throw optionError(`Option "instanceId" must be a non-empty string without whitespace, got ${describeValue(instanceId)}.`);
   }
   return {
     redis,
@@ -85,7 +86,7 @@ export function resolveRedisOptions(options: RedisSessionBusOptions = {}): Resol
 function intAtLeast(name: string, value: number | undefined, fallback: number, min: number): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || value < min) {
-    throw new TypeError(`Option "${name}" must be an integer >= ${min} (milliseconds), got ${describeValue(value)}.`);
+    throw optionError(`Option "${name}" must be an integer >= ${min} (milliseconds), got ${describeValue(value)}.`);
   }
   return value;
 }

@@ -111,7 +111,7 @@ export abstract class McpSession implements TransportLike {
   /** Called by the SDK's `connect()`; streams are attached by the router. */
   async start(): Promise<void> {
     if (this.#started) {
-      throw new McpSseError(ErrorCodes.closed, `${this.constructor.name} already started: connect() each transport to one server only.`);
+      throw new McpSseError(ErrorCodes.alreadyStarted, `${this.constructor.name} already started: connect() each transport to one server only.`);
     }
     this.#started = true;
   }
@@ -166,7 +166,7 @@ export abstract class McpSession implements TransportLike {
       try {
         await server.close();
       } catch (error) {
-        this.settings.report(new McpSseError(ErrorCodes.closed, 'The MCP server threw while closing.', { cause: error }), this.sessionId);
+        this.settings.report(new McpSseError(ErrorCodes.serverClose, 'The MCP server threw while closing.', { cause: error }), this.sessionId);
       }
     }
     await this.close();
