@@ -137,6 +137,8 @@ export class StreamableHTTPTransport extends McpSession {
     const stream = this.#open(res, undefined);
     this.#standalone = stream;
     if (protocolVersion >= pollingVersion) stream.write(formatPriming(this.eventId(0, this.lastSeq), this.settings.retryMs));
+    // Nothing to write yet: send the head now, or the client waits for the first event to learn its stream is open.
+    else res.flushHeaders();
     this.#refreshBusy();
     return true;
   }
