@@ -62,7 +62,7 @@ export function createStreamableHandlers(context: StreamableHandlerContext): { P
       if (settings.draining) return replyError(res, problems.draining(), id);
       const requested = (initialize.params as { protocolVersion?: unknown } | undefined)?.protocolVersion;
       const protocolVersion = typeof requested === 'string' ? requested : defaultProtocolVersion;
-      const session = await openSession(context, req, res, protocolVersion, (init) => new StreamableHTTPTransport(init, settings));
+      const session = await openSession(context, req, res, protocolVersion, (init) => new StreamableHTTPTransport(init, settings), initialize.id);
       if (session === undefined) return;
       registry.counters.bytesIn += body.bytes;
       return respond(session, req, res, messages, extra, protocolVersion);
