@@ -14,6 +14,8 @@ export interface Harness {
   baseUrl: string;
   /** URL of the SSE endpoint under the mount prefix. */
   sseUrl: string;
+  /** URL of the Streamable HTTP endpoint (the mount point itself by default). */
+  mcpUrl: string;
   close(): Promise<void>;
 }
 
@@ -41,12 +43,19 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     server,
     baseUrl,
     sseUrl: `${baseUrl}${mountPath === '/' ? '' : mountPath}${routerOptions.ssePath ?? '/sse'}`,
+    mcpUrl: mcpUrlOf(baseUrl, mountPath, routerOptions.streamableHttpPath),
     async close() {
       await router.close({ timeoutMs: 2000 });
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+function mcpUrlOf(baseUrl: string, mountPath: string, path: string | false | undefined): string {
+  const mount = mountPath === '/' ? '' : mountPath;
+  const own = path === undefined || path === false || path === '/' ? '' : path;
+  return `${baseUrl}${mount}${own}` + (mount + own === '' ? '/' : '');
 }
 
 /** SDK v1 McpServer with the tools the tests use. */
