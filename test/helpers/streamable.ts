@@ -227,6 +227,7 @@ export function logged(text: string) {
  * - `poll({ name })`: sends the related log `"<name> polling"`, ends its own stream with `closeSSEStream()` (as a
  *   server asking a 2025-11-25 client to poll), waits at gate `name`, returns `"<name> done"`; when the transport
  *   offers no `closeSSEStream` (older clients) it returns `"no closeSSEStream"` at once.
+ * - `poll-standalone`: ends the session's standalone stream with `closeStandaloneSSEStream()`; returns `"closed"`.
  * Every server built is kept in `servers` by session id, so the test can make it send list-changed or logs.
  */
 export function pausingServer(session: SessionContext, gates: Gates, servers?: Map<string, McpServer>): McpServer {
@@ -246,6 +247,11 @@ export function pausingServer(session: SessionContext, gates: Gates, servers?: M
     polling.closeSSEStream();
     await gates.pass(name);
     return { content: [{ type: 'text', text: `${name} done` }] };
+  });
+  server.registerTool('poll-standalone', { inputSchema: {} }, async (_args, extra) => {
+    const polling = extra as unknown as PollingExtra;
+    polling.closeStandaloneSSEStream?.();
+    return { content: [{ type: 'text', text: polling.closeStandaloneSSEStream === undefined ? 'no closeStandaloneSSEStream' : 'closed' }] };
   });
   return server;
 }

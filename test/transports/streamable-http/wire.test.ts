@@ -207,6 +207,60 @@ describe('behind app middleware', () => {
   });
 });
 
+describe('where it is served', () => {
+  it('serves streamableHttpPath under the mount point, leaving the mount point itself to the app', async () => {
+    const { h } = await start({ streamableHttpPath: '/stream' });
+    expect(h.mcpUrl).toBe(`${h.baseUrl}/mcp/stream`);
+    const session = await openMcpSession(h.mcpUrl);
+    expect((await session.reply({ body: rpc(1, 'ping') })).json).toEqual([{ jsonrpc: '2.0', id: 1, result: {} }]);
+    const atMount = await mcpReply(`${h.baseUrl}/mcp`, { body: initializeRequest() });
+    expect(atMount.status).toBe(404);
+    expect(atMount.headers['mcp-session-id']).toBeUndefined();
+  });
+
+  it('serves nothing with streamableHttpPath: false', async () => {
+    const { h } = await start({ streamableHttpPath: false });
+    expect((await mcpReply(h.mcpUrl, { body: initializeRequest() })).status).toBe(404);
+    expect(h.router.sessions.size).toBe(0);
+  });
+
+  it('works behind Express 4', async () => {
+    const express4 = (await import('express4')).default;
+    const { createMcpSseRouter } = await import('../../../lib/index.js');
+    const router = createMcpSseRouter({ createServer: (session) => pausingServer(session, new Gates()) });
+    const app = express4();
+    app.use('/mcp', router);
+    const server = await new Promise<import('node:http').Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    try {
+      const { port } = server.address() as import('node:net').AddressInfo;
+      const session = await openMcpSession(`http://127.0.0.1:${port}/mcp`);
+      expect(messagesOf((await session.reply({ body: callTool(1, 'add', { a: 20, b: 22 }) })).events).map(toolText)).toEqual(['42']);
+      expect((await session.reply({ method: 'DELETE' })).status).toBe(200);
+      expect(router.sessions.size).toBe(0);
+    } finally {
+      await router.close();
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('gives the session object to sessions.get(), whose sendNotification() uses the standalone stream', async () => {
+    const { h } = await start();
+    const session = await openMcpSession(h.mcpUrl);
+    const stream = track(await session.listen());
+    const transport = h.router.sessions.get(session.sessionId)!;
+    expect(transport).toMatchObject({ transport: 'streamable-http', sessionId: session.sessionId, user: undefined, authInfo: undefined });
+    expect(transport.headers['content-type']).toBe('application/json');
+    await transport.sendNotification('notifications/message', { level: 'info', data: 'from the app' });
+    await untilLogged(stream, 'from the app');
+    await transport.close();
+    await stream.done;
+    expect(h.router.sessions.size).toBe(0);
+  });
+});
+
 describe('router.close()', () => {
   it('ends open POST and standalone streams with a retry hint, and closes the sessions', async () => {
     const counts = new Map<string, ServerCounts>();
@@ -463,6 +517,23 @@ describe('SSE polling (2025-11-25)', () => {
     const resumed = track(await resumeStream(session, lastIdOf(call)));
     await resumed.done;
     expect(messagesOf(resumed.events).map(toolText)).toEqual(['later done']);
+  });
+
+  it('a tool ends the standalone stream with closeStandaloneSSEStream(); the client resumes it and misses nothing', async () => {
+    const { h } = await start({ retryMs: 50 });
+    const session = await openMcpSession(h.mcpUrl);
+    const standalone = track(await session.listen());
+    await standalone.until((events) => events.length === 1);
+    const reply = await session.reply({ body: callTool(1, 'poll-standalone') });
+    expect(messagesOf(reply.events).map(toolText)).toEqual(['closed']);
+    await standalone.done;
+    expect(standalone.retries).toEqual([50]);
+    await waitFor(() => h.router.sessions.stats().detached === 1, 3000, 'the standalone stream to be seen gone');
+    h.router.sessions.broadcast({ method: 'notifications/while-away' });
+    const resumed = track(await resumeStream(session, lastIdOf(standalone)));
+    await resumed.until((events) => messagesOf(events).length === 1);
+    expect(messagesOf(resumed.events)).toEqual([{ jsonrpc: '2.0', method: 'notifications/while-away' }]);
+    expect(resumed.closed).toBe(false);
   });
 
   it('is not offered to a 2025-06-18 client, whose stream carries the result', async () => {
