@@ -2,12 +2,13 @@
 // MCP-Protocol-Version, Last-Event-ID, methods) never crash the server: every answer is a 2xx or a JSON-RPC error
 // envelope with a 4xx, no session leaks, the event loop stays responsive and real clients are still served.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { McpSseError } from '../../../lib/index.js';
 import { startHarness, waitFor, type Harness, type HarnessOptions } from '../../helpers/server.js';
+import { expectHandlesBackTo, handleCounts, trackLibTimers } from '../../reliability/leaks.js';
 import { isErrorEnvelope, openSse, sessionIdOf, type RawStream } from '../../helpers/sse.js';
 import { expectedId, fuzzBody, fuzzContentType, validMessage } from '../../helpers/fuzz.js';
 import { acceptBoth, lastIdOf, mcpRequest, openMcpSession, replyOf, rpc, type McpRequest, type RawSession } from '../../helpers/streamable.js';
@@ -21,12 +22,25 @@ const expectedErrorCodes = new Set(['ERR_MCP_SSE_MESSAGE_HANDLER', 'ERR_MCP_SSE_
 let harness: Harness | undefined;
 let histogram: IntervalHistogram | undefined;
 const streams: RawStream[] = [];
+let handlesBefore: Record<string, number>;
+let libTimers: ReturnType<typeof trackLibTimers>;
+beforeEach(() => {
+  handlesBefore = handleCounts();
+  libTimers = trackLibTimers();
+});
 afterEach(async () => {
-  histogram?.disable();
-  histogram = undefined;
-  for (const stream of streams.splice(0)) stream.destroy();
-  await harness?.close();
-  harness = undefined;
+  try {
+    histogram?.disable();
+    histogram = undefined;
+    for (const stream of streams.splice(0)) stream.destroy();
+    await harness?.close();
+    harness = undefined;
+    // Every session the fuzzing opened is gone with its timers; no socket outlives the server.
+    await waitFor(() => libTimers.pending().length === 0, 2000, `lib timers to end: ${libTimers.pending().join('; ')}`);
+    await expectHandlesBackTo(handlesBefore);
+  } finally {
+    libTimers.stop();
+  }
 });
 
 // ---- arbitraries ----

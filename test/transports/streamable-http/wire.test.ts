@@ -1,10 +1,11 @@
 // Streamable HTTP on the wire: the exact bytes, headers and stream lifetimes of POST, GET and DELETE, over a real server.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import express from 'express';
 import compression from 'compression';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { SessionContext } from '../../../lib/index.js';
 import { countingServer, startHarness, waitFor, type Harness, type HarnessOptions, type ServerCounts } from '../../helpers/server.js';
+import { expectHandlesBackTo, handleCounts, trackLibTimers } from '../../reliability/leaks.js';
 import { messageOf, openSse, type RawStream } from '../../helpers/sse.js';
 import {
   Gates,
@@ -28,10 +29,23 @@ import {
 
 let harness: Harness | undefined;
 const streams: RawStream[] = [];
+let handlesBefore: Record<string, number>;
+let libTimers: ReturnType<typeof trackLibTimers>;
+beforeEach(() => {
+  handlesBefore = handleCounts();
+  libTimers = trackLibTimers();
+});
 afterEach(async () => {
-  for (const stream of streams.splice(0)) stream.destroy();
-  await harness?.close();
-  harness = undefined;
+  try {
+    for (const stream of streams.splice(0)) stream.destroy();
+    await harness?.close();
+    harness = undefined;
+    // Nothing a session started outlives the router: no timers (idle expiry, stall watch, keep-alive), no sockets.
+    await waitFor(() => libTimers.pending().length === 0, 2000, `lib timers to end: ${libTimers.pending().join('; ')}`);
+    await expectHandlesBackTo(handlesBefore);
+  } finally {
+    libTimers.stop();
+  }
 });
 
 /** Keeps `stream` to cut it after the test. */
