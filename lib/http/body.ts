@@ -118,29 +118,65 @@ function validate(value: unknown, bytes: number, maxBatchSize: number): BodyResu
   return { ok: true, messages: [value as JSONRPCMessage], bytes };
 }
 
-/** What is wrong with a message, or `undefined` when it is a well-formed JSON-RPC 2.0 message. */
+/**
+ * What is wrong with a message, or `undefined` when it is one the MCP SDKs accept (their `JSONRPCMessageSchema`:
+ * integer or string ids, object params and results, no other members). A server drops a message it cannot classify
+ * without answering, so a request it never answers would hold its POST stream, and its session, forever.
+ */
 function checkMessage(value: unknown): string | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'expected a JSON object.';
-  const message = value as Record<string, unknown>;
+  if (!isObject(value)) return 'expected a JSON object.';
+  const message = value;
   if (message.jsonrpc !== '2.0') return '"jsonrpc" must be "2.0".';
   const hasId = 'id' in message;
-  if (hasId && !isId(message.id)) return '"id" must be a string or a number.';
+  if (hasId && !(typeof message.id === 'string' || Number.isSafeInteger(message.id))) return '"id" must be a string or an integer.';
   if ('method' in message) {
     if (typeof message.method !== 'string' || message.method === '') return '"method" must be a non-empty string.';
-    if ('params' in message && (typeof message.params !== 'object' || message.params === null)) return '"params" must be an object or an array.';
-    return undefined;
+    if ('params' in message) {
+      const problem = checkObjectWithMeta(message.params, 'params');
+      if (problem !== undefined) return problem;
+    }
+    return unexpectedMember(message, hasId ? requestMembers : notificationMembers);
   }
   if (!hasId) return 'a message needs "method" (request or notification) or "id" (response).';
   const hasResult = 'result' in message;
   const hasError = 'error' in message;
   if (hasResult === hasError) return 'a response needs exactly one of "result" and "error".';
-  if (hasError) {
-    const error = message.error as Record<string, unknown> | null;
-    if (typeof error !== 'object' || error === null || !Number.isInteger(error.code) || typeof error.message !== 'string') {
-      return '"error" must be { code: integer, message: string }.';
-    }
+  if (hasResult) return checkObjectWithMeta(message.result, 'result') ?? unexpectedMember(message, resultMembers);
+  const error = message.error;
+  if (!isObject(error) || !Number.isSafeInteger(error.code) || typeof error.message !== 'string') {
+    return '"error" must be { code: integer, message: string }.';
+  }
+  return unexpectedMember(message, errorMembers);
+}
+
+const requestMembers = new Set(['jsonrpc', 'id', 'method', 'params']);
+const notificationMembers = new Set(['jsonrpc', 'method', 'params']);
+const resultMembers = new Set(['jsonrpc', 'id', 'result']);
+const errorMembers = new Set(['jsonrpc', 'id', 'error']);
+
+function unexpectedMember(message: Record<string, unknown>, allowed: Set<string>): string | undefined {
+  for (const key of Object.keys(message)) if (!allowed.has(key)) return `unexpected member ${JSON.stringify(key.slice(0, 40))}.`;
+  return undefined;
+}
+
+/** `params` and `result` are objects; a `_meta` in them is an object with a string or integer `progressToken`. */
+function checkObjectWithMeta(value: unknown, field: string): string | undefined {
+  if (!isObject(value)) return `"${field}" must be an object.`;
+  if (!('_meta' in value)) return undefined;
+  const meta = value._meta;
+  if (!isObject(meta)) return `"${field}._meta" must be an object.`;
+  if ('progressToken' in meta && !(typeof meta.progressToken === 'string' || Number.isSafeInteger(meta.progressToken))) {
+    return `"${field}._meta.progressToken" must be a string or an integer.`;
+  }
+  const task = meta['io.modelcontextprotocol/related-task'];
+  if (task !== undefined && !(isObject(task) && typeof task.taskId === 'string')) {
+    return `"${field}._meta" has a related task without a string "taskId".`;
   }
   return undefined;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function isId(value: unknown): value is string | number {

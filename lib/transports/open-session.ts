@@ -28,13 +28,15 @@ export async function openSession<T extends SessionTransport>(
   res: Response,
   protocolVersion: string | undefined,
   make: (init: SessionInit) => T,
+  /** The id of the opening request (Streamable HTTP `initialize`), echoed by refusals. */
+  requestId?: string | number,
 ): Promise<T | undefined> {
   const { options, registry, settings, report } = opener;
   const user = principalOf(req);
   const authInfo = authInfoOf(req);
   const admitted = registry.admit(principalKey(user));
-  if (admitted === 'sessions-full') return void replyError(res, problems.sessionsFull());
-  if (admitted === 'user-full') return void replyError(res, problems.userSessionsFull(options.maxSessionsPerUser));
+  if (admitted === 'sessions-full') return void replyError(res, problems.sessionsFull(), requestId);
+  if (admitted === 'user-full') return void replyError(res, problems.userSessionsFull(options.maxSessionsPerUser), requestId);
 
   const sessionId = randomUUID();
   const session = make({ sessionId, user, authInfo, headers: req.headers, protocolVersion });
@@ -56,14 +58,14 @@ export async function openSession<T extends SessionTransport>(
     res.off('close', onGone);
     await session.close();
     report(new McpSseError(ErrorCodes.createServer, 'createServer() or server.connect() failed; the session was not opened.', { cause: error }), { sessionId, req });
-    if (!clientGone) replyError(res, problems.createServerFailed());
+    if (!clientGone) replyError(res, problems.createServerFailed(), requestId);
     return undefined;
   }
   res.off('close', onGone);
   // The session may also have been closed meanwhile (router.close(), sessions.close()): never serve a dead one.
   if (clientGone || settings.draining || session.isClosed) {
     await session.closeSession();
-    if (!clientGone) replyError(res, problems.draining());
+    if (!clientGone) replyError(res, problems.draining(), requestId);
     return undefined;
   }
   logSession('opened %s (%s) for %s', sessionId, session.transport, user?.id ?? 'anonymous');

@@ -15,6 +15,8 @@ export interface Harness {
   baseUrl: string;
   /** URL of the SSE endpoint under the mount prefix. */
   sseUrl: string;
+  /** URL of the Streamable HTTP endpoint (the mount point itself by default). */
+  mcpUrl: string;
   close(): Promise<void>;
 }
 
@@ -42,12 +44,19 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     server,
     baseUrl,
     sseUrl: `${baseUrl}${mountPath === '/' ? '' : mountPath}${routerOptions.ssePath ?? '/sse'}`,
+    mcpUrl: mcpUrlOf(baseUrl, mountPath, routerOptions.streamableHttpPath),
     async close() {
       await router.close({ timeoutMs: 2000 });
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+function mcpUrlOf(baseUrl: string, mountPath: string, path: string | false | undefined): string {
+  const mount = mountPath === '/' ? '' : mountPath;
+  const own = path === undefined || path === false || path === '/' ? '' : path;
+  return `${baseUrl}${mount}${own}` + (mount + own === '' ? '/' : '');
 }
 
 /** SDK v1 McpServer with the tools the tests use. */
@@ -157,7 +166,7 @@ function registerTools(server: ToolHost, session?: SessionContext): void {
     return { content: [{ type: 'text', text: `${String(result.action)}:${String((result.content as { name?: string } | undefined)?.name)}` }] };
   });
   // SSE polling (2025-11-25): the server ends the request's stream early; the client resumes it for the result.
-  server.registerTool('poll', { inputSchema: { ms: z.number() } }, async ({ ms }, extra) => {
+  server.registerTool('poll-after', { inputSchema: { ms: z.number() } }, async ({ ms }, extra) => {
     (extra.closeSSEStream ?? extra.http?.closeSSE)?.();
     await new Promise((resolve) => setTimeout(resolve, Number(ms)));
     return { content: [{ type: 'text', text: 'polled' }] };

@@ -84,6 +84,41 @@ export function openSse(url: string, options: OpenOptions = {}): Promise<RawStre
   });
 }
 
+export interface RequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  /** Sent as is, with its Content-Length. */
+  body?: string | Uint8Array;
+  agent?: http.Agent | false;
+  /** Rejects when no response head arrives in time. Defaults to `5000` ms. */
+  timeoutMs?: number;
+}
+
+/**
+ * Sends any request (POST, GET, DELETE, …) and resolves as soon as the response head arrives, with the body
+ * parsed as an event stream while it comes in; `done` and `text` give the whole body of a response that ends.
+ */
+export function openRequest(url: string, options: RequestOptions = {}): Promise<RawStream> {
+  const { method = 'GET', body, agent = false, timeoutMs = 5000 } = options;
+  const headers: Record<string, string | number> = { ...options.headers };
+  if (body !== undefined) headers['Content-Length'] = Buffer.byteLength(body);
+  return new Promise<RawStream>((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent }, (response) => {
+      clearTimeout(timer);
+      resolve(wrap(response, req));
+    });
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new Error(`${method} ${url} got no response in ${timeoutMs} ms`));
+    }, timeoutMs);
+    req.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    req.end(body);
+  });
+}
+
 function wrap(response: http.IncomingMessage, req: http.ClientRequest): RawStream {
   const events: SseEvent[] = [];
   const retries: number[] = [];

@@ -75,7 +75,7 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
     if (settings.draining) return replyError(res, problems.draining(), id);
     const requested = (initialize.params as { protocolVersion?: unknown } | undefined)?.protocolVersion;
     const protocolVersion = typeof requested === 'string' ? requested : defaultProtocolVersion;
-    const session = await openSession(context, req, res, protocolVersion, (init) => new StreamableHTTPTransport(init, settings));
+    const session = await openSession(context, req, res, protocolVersion, (init) => new StreamableHTTPTransport(init, settings), initialize.id);
     if (session === undefined) return;
     registry.counters.bytesIn += body.bytes;
     respond(session, res, messages, extraOf(req.headers, authInfoOf(req)), protocolVersion);
@@ -229,7 +229,7 @@ function sinkFor(res: Response, maxBufferedBytes: number): RelaySink {
 
 /** A protocol version after the 2025 ones: the stateless era. */
 function isStatelessVersion(version: string | string[] | undefined): boolean {
-  return typeof version === 'string' && version > supportedProtocolVersions[0];
+  return typeof version === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(version) && version > supportedProtocolVersions[0];
 }
 
 function isSupported(version: string): boolean {

@@ -137,6 +137,8 @@ export class StreamableHTTPTransport extends McpSession {
     const stream = this.#open(res, undefined);
     this.#standalone = stream;
     if (protocolVersion >= pollingVersion) stream.write(formatPriming(this.eventId(0, this.lastSeq), this.settings.retryMs));
+    // Nothing to write yet: send the head now, or the client waits for the first event to learn its stream is open.
+    else res.flushHeaders();
     this.#refreshBusy();
     return true;
   }
@@ -183,6 +185,32 @@ export class StreamableHTTPTransport extends McpSession {
     this.#byRequest.clear();
   }
 
+  /** Also notes requests the client cancels: the SDK sends no response to those, so nothing may wait for one. */
+  protected override handOver(message: JSONRPCMessage, extra: MessageExtra): void {
+    super.handOver(message, extra);
+    if (message.method === 'notifications/cancelled' && message.id === undefined) {
+      this.#cancelled((message.params as { requestId?: unknown } | undefined)?.requestId);
+    }
+  }
+
+  /**
+   * A cancelled request is no longer in flight, or its session would never go idle (nor expire). Its stream is not
+   * ended: a 2025-11-25 client would take that for SSE polling and keep resuming a stream that has nothing more.
+   */
+  #cancelled(requestId: unknown): void {
+    if (typeof requestId !== 'string' && typeof requestId !== 'number') return;
+    const stream = this.#byRequest.get(requestId);
+    if (stream === undefined) return;
+    stream.pending.delete(requestId);
+    this.#byRequest.delete(requestId);
+    if (stream.pending.size === 0) {
+      if (stream.sse === undefined) this.#streams.delete(stream.id);
+      // One JSON body per POST: answer with the responses there are, possibly none.
+      stream.json?.settle(stream.json.responses);
+    }
+    this.#refreshBusy();
+  }
+
   #open(res: ServerResponse, stream: ResponseStream | undefined): SseStream {
     return this.openStream(res, (ended) => this.#streamEnded(ended, stream), { 'Mcp-Session-Id': this.sessionId });
   }
@@ -212,6 +240,8 @@ export class StreamableHTTPTransport extends McpSession {
       if (this.#standalone === ended) this.#standalone = undefined;
     } else if (stream.sse === ended) {
       stream.sse = undefined;
+      // A stream left open after its requests were cancelled is done once its reader goes.
+      if (stream.pending.size === 0) this.#streams.delete(stream.id);
     }
     this.#refreshBusy();
   }

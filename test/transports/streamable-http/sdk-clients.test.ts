@@ -170,7 +170,7 @@ describe.each(matrix)('Streamable HTTP, $name', ({ connect, build }) => {
   it('follows SSE polling: the server ends the stream early, the client resumes it for the result', async () => {
     harness = await start({ retryMs: 50 });
     const { client } = await connect(mcpUrl(harness));
-    expect(textOf(await client.callTool({ name: 'poll', arguments: { ms: 200 } }))).toBe('polled');
+    expect(textOf(await client.callTool({ name: 'poll-after', arguments: { ms: 200 } }))).toBe('polled');
     expect(harness.router.sessions.stats().resumed).toBe(1);
   });
 });
