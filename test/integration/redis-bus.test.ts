@@ -115,7 +115,7 @@ describe('redisSessionBus in one process', () => {
     await waitFor(() => a.bus.stats().connected && b.bus.stats().connected, 5000, 'buses connected');
     const alice = { 'X-API-Key': 'key-alice' };
     const { stream: s, sessionId, path } = await stream(a, alice);
-    expect(JSON.parse((await admin.get(`${prefix}:session:${sessionId}`))!)).toEqual({ i: 'A', p: 'alice' });
+    expect(JSON.parse((await admin.get(`${prefix}:session:${sessionId}`))!)).toEqual({ i: 'A', p: 'headerapikey:alice' });
 
     const unknown = await postJson(`${b.harness.baseUrl}/mcp/messages?sessionId=${randomUUID()}`, { jsonrpc: '2.0', id: 7, method: 'ping' }, { headers: alice });
     expect(unknown.status).toBe(404);
