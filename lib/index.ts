@@ -8,4 +8,5 @@ export { jwtStrategy, type JwtStrategyOptions } from './auth/jwt.js';
 export { apiKeyStrategy, type ApiKeyStrategyOptions } from './auth/api-key.js';
 export { McpSseError, ErrorCodes, type ErrorCode } from './errors.js';
 export type { SessionStats } from './stats.js';
-export type { AuthInfo, JSONRPCMessage, MessageExtra, NotificationLike, Principal, ServerLike, SessionContext, TransportLike } from './types.js';
+export type { AuthInfo, JSONRPCMessage, MessageExtra, NotificationLike, PassportStrategy, Principal, ServerLike, SessionContext, TransportLike } from './types.js';
+export type { CorsOptions, CorsCustomOrigin, CorsStaticOrigin } from './http/cors-options.js';

@@ -1,5 +1,5 @@
 // Structural types shared by the package: MCP messages, servers and auth info, without depending on the SDK.
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
 /** A JSON-RPC 2.0 message as MCP uses it (request, notification, response or error). */
 export interface JSONRPCMessage {
@@ -25,6 +25,16 @@ export interface AuthInfo {
   scopes: string[];
   expiresAt?: number;
   extra?: Record<string, unknown>;
+}
+
+/**
+ * A Passport strategy, structurally: any `passport-*` strategy instance (passport-jwt, passport-http-bearer, a
+ * subclass of `passport-strategy`…) fits, without this package's types depending on `@types/passport`, whose
+ * global `Express.Request` augmentation would otherwise reach every consumer.
+ */
+export interface PassportStrategy {
+  name?: string | undefined;
+  authenticate(req: IncomingMessage, options?: unknown): unknown;
 }
 
 /** Anything authenticated by a Passport strategy, normalised to carry a string `id`. */
