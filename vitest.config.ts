@@ -12,6 +12,8 @@ export default defineConfig({
           exclude: ['test/integration/**', 'test/stress/**'],
           testTimeout: 20_000,
           hookTimeout: 20_000,
+          // Type tests of the public API (test/types/*.test-d.ts) run through tsc alongside the unit tests.
+          typecheck: { enabled: true, include: ['test/types/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
         },
       },
       {
