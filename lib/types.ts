@@ -73,8 +73,7 @@ export interface MessageExtra {
 
 /** An MCP server: SDK v1 `McpServer`/`Server` or SDK v2 `McpServer`. */
 export interface ServerLike {
-  // `any` keeps both SDKs' transport parameter types assignable to this one.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: keeps both SDKs' transport parameter types assignable to this one.
   connect(transport: any): Promise<void>;
   close?(): Promise<void>;
 }

@@ -4,10 +4,7 @@
 export type CorsStaticOrigin = boolean | string | RegExp | Array<boolean | string | RegExp>;
 
 /** Decides `origin` per request: call back with an error, or with the origin to allow. */
-export type CorsCustomOrigin = (
-  requestOrigin: string | undefined,
-  callback: (err: Error | null, origin?: CorsStaticOrigin) => void,
-) => void;
+export type CorsCustomOrigin = (requestOrigin: string | undefined, callback: (err: Error | null, origin?: CorsStaticOrigin) => void) => void;
 
 /**
  * Options of the [`cors`](https://github.com/expressjs/cors#configuration-options) package, field for field as
@@ -33,4 +30,3 @@ export interface CorsOptions {
   /** Status of a successful preflight. Defaults to `204`. */
   optionsSuccessStatus?: number | undefined;
 }
-

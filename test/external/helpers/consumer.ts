@@ -1,6 +1,7 @@
 // Throwaway consumer projects outside the repo: the `npm pack` tarball installed by npm next to what an app installs.
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,9 +18,9 @@ function npmEnv(): NodeJS.ProcessEnv {
 }
 
 /** A scratch folder under the OS temp dir, so nothing resolves through this repo's node_modules. */
-export function scratchDir(): { dir: string; remove: () => void } {
+export function scratchDir(): { dir: string; remove: () => Promise<void> } {
   const dir = mkdtempSync(join(tmpdir(), 'express-mcp-sse-consumers-'));
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
 export interface PackedFile {
@@ -62,10 +63,8 @@ export async function createConsumer(root: string, tarball: string, spec: Consum
   mkdirSync(dir);
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `consumer-${spec.name}`, private: true, type: 'module' }, null, 2));
   for (const file of spec.files) copyFileSync(join(fixtures, file), join(dir, file));
-  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error', tarball, ...spec.dependencies], {
-    cwd: dir,
-    env: npmEnv(),
-  });
+  const install = ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'];
+  await run('npm', [...install, tarball, ...spec.dependencies], { cwd: dir, env: npmEnv() });
   return { dir, node: (file) => runNode(dir, file), diagnostics: await typecheck(dir, spec.typecheck) };
 }
 
@@ -85,7 +84,8 @@ async function typecheck(dir: string, files: string[]): Promise<string[]> {
     if (!stdout) throw error;
     output = stdout;
   }
-  return output.split(/\n(?=\S)/).map((diagnostic) => diagnostic.trim()).filter((diagnostic) => diagnostic !== '');
+  const diagnostics = output.split(/\n(?=\S)/).map((diagnostic) => diagnostic.trim());
+  return diagnostics.filter((diagnostic) => diagnostic !== '');
 }
 
 /**
