@@ -1,11 +1,10 @@
 // Options of createMcpSseRouter(): the public interface, its defaults, and validation at creation time.
 import type { Request } from 'express';
-import type { CorsOptions } from 'cors';
 import type { Options as RateLimitOptions } from 'express-rate-limit';
-import type { Strategy } from 'passport';
 import { optionError, type McpSseError } from './errors.js';
 import type { SessionBus } from './bus.js';
-import type { ServerLike, SessionContext } from './types.js';
+import type { CorsOptions } from './http/cors-options.js';
+import type { PassportStrategy, ServerLike, SessionContext } from './types.js';
 
 /** Which routes the auth strategies guard. */
 export interface AuthEndpoints {
@@ -19,7 +18,7 @@ export interface AuthEndpoints {
 
 export interface AuthOptions {
   /** Passport strategies, tried in order; the first success wins. */
-  strategies: Strategy[];
+  strategies: PassportStrategy[];
   /** Per-route toggles. Defaults to both routes guarded. */
   endpoints?: AuthEndpoints;
 }
@@ -114,7 +113,7 @@ export interface McpSseRouterOptions {
 /** The options with every default applied. */
 export interface ResolvedOptions {
   createServer: McpSseRouterOptions['createServer'];
-  strategies: Strategy[];
+  strategies: PassportStrategy[];
   guardSse: boolean;
   guardMessages: boolean;
   guardMcp: boolean;

@@ -1,5 +1,5 @@
 // Structural types shared by the package: MCP messages, servers and auth info, without depending on the SDK.
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
 /** A JSON-RPC 2.0 message as MCP uses it (request, notification, response or error). */
 export interface JSONRPCMessage {
@@ -27,6 +27,16 @@ export interface AuthInfo {
   /** The resource (RFC 8707) the token was issued for, when the strategy checks one (`oauthStrategy`). */
   resource?: URL;
   extra?: Record<string, unknown>;
+}
+
+/**
+ * A Passport strategy, structurally: any `passport-*` strategy instance (passport-jwt, passport-http-bearer, a
+ * subclass of `passport-strategy`…) fits, without this package's types depending on `@types/passport`, whose
+ * global `Express.Request` augmentation would otherwise reach every consumer.
+ */
+export interface PassportStrategy {
+  name?: string | undefined;
+  authenticate(req: IncomingMessage, options?: unknown): unknown;
 }
 
 /** Anything authenticated by a Passport strategy, normalised to carry a string `id`. */
@@ -80,8 +90,7 @@ export interface MessageExtra {
 
 /** An MCP server: SDK v1 `McpServer`/`Server` or SDK v2 `McpServer`. */
 export interface ServerLike {
-  // `any` keeps both SDKs' transport parameter types assignable to this one.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: keeps both SDKs' transport parameter types assignable to this one.
   connect(transport: any): Promise<void>;
   close?(): Promise<void>;
 }

@@ -2,8 +2,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { HeaderAPIKeyStrategy } from 'passport-headerapikey';
-import type { Strategy } from 'passport';
-import type { Principal } from '../types.js';
+import type { PassportStrategy, Principal } from '../types.js';
 import type { StrategyHints } from './hints.js';
 import { toPrincipal } from './principal.js';
 import { optionError } from '../errors.js';
@@ -29,7 +28,7 @@ const knownKeys = ['keys', 'verify', 'headerName', 'allowBearer', 'queryParamete
 const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest();
 
 /** A passport-headerapikey Strategy. Keys are compared as SHA-256 digests in constant time. */
-export function apiKeyStrategy(options: ApiKeyStrategyOptions): Strategy {
+export function apiKeyStrategy(options: ApiKeyStrategyOptions): PassportStrategy {
   if (typeof options !== 'object' || options === null) throw optionError('apiKeyStrategy() needs an options object with keys or verify.');
   for (const key of Object.keys(options)) {
     if (!knownKeys.includes(key)) throw optionError(`Unknown apiKeyStrategy option "${key}". Known: ${knownKeys.join(', ')}.`);
@@ -90,7 +89,7 @@ export function apiKeyStrategy(options: ApiKeyStrategyOptions): Strategy {
   }
   const mcpSseHints: StrategyHints = { challenge: () => `ApiKey header="${headerName}"`, requestHeader: headerName };
   if (queryParameter !== undefined) mcpSseHints.queryParameter = queryParameter;
-  return Object.assign(strategy, { mcpSseHints }) as unknown as Strategy;
+  return Object.assign(strategy, { mcpSseHints }) as unknown as PassportStrategy;
 }
 
 /** Constant-time lookup over every configured key; never returns early on a match. */

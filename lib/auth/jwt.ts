@@ -2,8 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { KeyObject } from 'node:crypto';
 import { Strategy as JwtStrategy, type StrategyOptionsWithRequest, type VerifiedCallback } from 'passport-jwt';
-import type { Strategy } from 'passport';
-import type { AuthInfo } from '../types.js';
+import type { AuthInfo, PassportStrategy } from '../types.js';
 import { bearerChallenge, type StrategyHints } from './hints.js';
 import { parseScopes } from './principal.js';
 import { optionError } from '../errors.js';
@@ -48,7 +47,7 @@ interface JwtPayload {
 const knownKeys = ['secret', 'publicKey', 'algorithms', 'issuer', 'audience', 'clockTolerance', 'headerName', 'requireBearer', 'queryParameter', 'requireExpiry'];
 
 /** A passport-jwt Strategy whose principal id is the token's `sub`. */
-export function jwtStrategy(options: JwtStrategyOptions): Strategy {
+export function jwtStrategy(options: JwtStrategyOptions): PassportStrategy {
   if (typeof options !== 'object' || options === null) throw optionError('jwtStrategy() needs an options object with secret or publicKey.');
   for (const key of Object.keys(options)) {
     if (!knownKeys.includes(key)) throw optionError(`Unknown jwtStrategy option "${key}". Known: ${knownKeys.join(', ')}.`);

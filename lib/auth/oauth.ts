@@ -3,7 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import passport from 'passport';
 import type { Strategy } from 'passport';
-import type { AuthInfo, Principal } from '../types.js';
+import type { AuthInfo, PassportStrategy, Principal } from '../types.js';
 import type { ProtectedResource, StrategyHints } from './hints.js';
 import { checkAccessToken, type VerifiedToken } from './access-token.js';
 import { IssuerKeys } from './jwks.js';
@@ -29,7 +29,7 @@ const bearerHeader = /^bearer +(\S+) *$/i;
  * app.use('/mcp', mcp);
  * ```
  */
-export function oauthStrategy(options: OAuthStrategyOptions): Strategy {
+export function oauthStrategy(options: OAuthStrategyOptions): PassportStrategy {
   const resolved = resolveOAuthOptions(options);
   const keys = new IssuerKeys(resolved.issuer, resolved.issuerUrl, resolved.jwksUri);
 

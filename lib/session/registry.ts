@@ -5,7 +5,7 @@ import { createCounters, type Counters, type SessionStats } from '../stats.js';
 import type { SSETransport } from '../transports/http-sse/transport.js';
 import type { StreamableHTTPTransport } from '../transports/streamable-http/transport.js';
 import type { MessageExtra, NotificationLike } from '../types.js';
-import type { McpSession, SessionLifecycle } from './session.js';
+import type { McpSession } from './session.js';
 
 /** A session's transport object, of either kind; `transport` tells which. */
 export type SessionTransport = SSETransport | StreamableHTTPTransport;
@@ -22,7 +22,7 @@ export interface BroadcastTarget {
 export type AdmitResult = 'ok' | 'sessions-full' | 'user-full';
 
 /** Every session of one router: active ones and idle ones waiting for their client. */
-export class SessionRegistry implements Iterable<SessionTransport>, SessionLifecycle {
+export class SessionRegistry implements Iterable<SessionTransport> {
   readonly #sessions = new Map<string, SessionTransport>();
   readonly #byStreamKey = new Map<string, SessionTransport>();
   /** Idle sessions (detached SSE, idle Streamable HTTP), oldest first (a Set keeps insertion order). */
@@ -183,7 +183,9 @@ export class SessionRegistry implements Iterable<SessionTransport>, SessionLifec
   busNode(report: (error: Error, sessionId?: string) => void): Omit<BusNode, 'serve'> {
     this.#report = report;
     return {
+      /** @internal */
       deliver: (sessionId, delivery) => this.deliver(sessionId, delivery),
+      /** @internal */
       broadcastLocal: (json) => this.broadcastLocal(json),
       reportError: (error) => this.#report(new McpSseError(ErrorCodes.bus, `Session bus: ${error.message}`, { cause: error })),
     };

@@ -81,6 +81,7 @@ export abstract class McpSession implements TransportLike {
   #closeNotified = false;
   #expiry: NodeJS.Timeout | undefined;
 
+  /** @internal */
   constructor(init: SessionInit, settings: SessionSettings) {
     this.sessionId = init.sessionId;
     this.user = init.user;
@@ -183,7 +184,7 @@ export abstract class McpSession implements TransportLike {
     for (const message of messages) this.handOver(message, extra);
   }
 
-  /** Hands one client message to the MCP server; a throwing server is reported, never thrown to the caller. */
+  /** @internal Hands one client message to the MCP server; a throwing server is reported, never thrown to the caller. */
   protected handOver(message: JSONRPCMessage, extra: MessageExtra): void {
     this.settings.counters.messagesIn++;
     try {
@@ -195,37 +196,38 @@ export abstract class McpSession implements TransportLike {
     }
   }
 
-  /** Closes every open stream without telling anyone; the session is closing. */
+  /** @internal Closes every open stream without telling anyone; the session is closing. */
   protected abstract closeStreams(): void;
 
-  /** The sequence number of the last event written. */
+  /** @internal The sequence number of the last event written. */
   protected get lastSeq(): number {
     return this.#seq;
   }
 
-  /** Takes the next sequence number; its event id on `stream` is `eventId(stream, seq)`. */
+  /** @internal Takes the next sequence number; its event id on `stream` is `eventId(stream, seq)`. */
   protected nextSeq(): number {
     return ++this.#seq;
   }
 
+  /** @internal */
   protected eventId(stream: number, seq: number): string {
     return formatEventId(this.#streamKey, stream, seq);
   }
 
-  /** Keeps the frame of event `seq` for resuming, when resuming is on. */
+  /** @internal Keeps the frame of event `seq` for resuming, when resuming is on. */
   protected remember(seq: number, frame: string, size: number, stream: number): void {
     if (this.settings.resumeWindowMs === 0 || this.settings.replayBufferSize === 0) return;
     this.#replay ??= new ReplayBuffer(this.settings.replayBufferSize, this.settings.maxBufferedBytes);
     this.#replay.push(seq, frame, size, stream);
   }
 
-  /** The frames of `stream` after event `seq`, or `undefined` when some are no longer buffered. */
+  /** @internal The frames of `stream` after event `seq`, or `undefined` when some are no longer buffered. */
   protected framesSince(seq: number, stream: number): string[] | undefined {
     if (seq === this.#seq) return [];
     return this.#replay?.since(seq, this.#seq, stream);
   }
 
-  /** Starts an event stream on `res`: the shared headers (plus `extraHeaders`), no socket timeout, keep-alive. */
+  /** @internal Starts an event stream on `res`: the shared headers (plus `extraHeaders`), no socket timeout, keep-alive. */
   protected openStream(res: ServerResponse, ended: (stream: SseStream, cut: McpSseError | undefined) => void, extraHeaders?: Record<string, string>): SseStream {
     const { settings } = this;
     res.writeHead(200, extraHeaders === undefined ? settings.streamHeaders : { ...settings.streamHeaders, ...extraHeaders });
@@ -247,7 +249,7 @@ export abstract class McpSession implements TransportLike {
     return stream;
   }
 
-  /** Ends a stream now without hearing back from it (the caller already forgot it). */
+  /** @internal Ends a stream now without hearing back from it (the caller already forgot it). */
   protected dropStream(stream: SseStream | undefined, lastFrame?: string): void {
     if (stream === undefined) return;
     this.settings.ticker.delete(stream);
@@ -255,7 +257,7 @@ export abstract class McpSession implements TransportLike {
     else stream.end(lastFrame);
   }
 
-  /** The session now waits for its client: the registry may evict it, and it closes after `ms` (`0`: never). */
+  /** @internal The session now waits for its client: the registry may evict it, and it closes after `ms` (`0`: never). */
   protected becomeIdle(ms: number): void {
     this.settings.lifecycle.sessionIdle(this);
     clearTimeout(this.#expiry);
@@ -265,18 +267,20 @@ export abstract class McpSession implements TransportLike {
     this.#expiry.unref();
   }
 
-  /** The client is back (an open stream or a request in flight). */
+  /** @internal The client is back (an open stream or a request in flight). */
   protected becomeActive(): void {
     this.cancelExpiry();
     this.settings.lifecycle.sessionActive(this);
   }
 
+  /** @internal */
   protected assertOpen(): void {
     if (this.#closed) {
       throw new McpSseError(ErrorCodes.closed, `Session ${this.sessionId} is closed: the client disconnected or the router closed it.`);
     }
   }
 
+  /** @internal */
   protected cancelExpiry(): void {
     clearTimeout(this.#expiry);
     this.#expiry = undefined;

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { apiKeyStrategy, type McpSseError, type SessionContext } from '../../lib/index.js';
 import { countingServer, startHarness, waitFor, type Harness, type HarnessOptions, type ServerCounts } from '../helpers/server.js';
 import {
-  handshake, isErrorEnvelope, killableFetch, messageOf, openSse, postJson, responseFor, sessionIdOf, type RawStream,
+  handshake, isErrorEnvelope, killableFetch, messageOf, openSse, postJson, sessionIdOf, type RawStream,
 } from '../helpers/sse.js';
 
 let harness: Harness | undefined;

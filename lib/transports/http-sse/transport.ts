@@ -96,6 +96,7 @@ export class SSETransport extends McpSession {
     this.#stream?.end(formatRetry(retryMs));
   }
 
+  /** @internal */
   protected closeStreams(): void {
     const stream = this.#stream;
     this.#stream = undefined;

@@ -171,6 +171,7 @@ export class StreamableHTTPTransport extends McpSession {
     for (const stream of this.#streams.values()) stream.sse?.end(hint);
   }
 
+  /** @internal */
   protected closeStreams(): void {
     const standalone = this.#standalone;
     this.#standalone = undefined;
@@ -185,7 +186,7 @@ export class StreamableHTTPTransport extends McpSession {
     this.#byRequest.clear();
   }
 
-  /** Also notes requests the client cancels: the SDK sends no response to those, so nothing may wait for one. */
+  /** @internal Also notes requests the client cancels: the SDK sends no response to those, so nothing may wait for one. */
   protected override handOver(message: JSONRPCMessage, extra: MessageExtra): void {
     super.handOver(message, extra);
     if (message.method === 'notifications/cancelled' && message.id === undefined) {
