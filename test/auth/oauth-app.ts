@@ -6,8 +6,9 @@ import type { AddressInfo } from 'node:net';
 import type { Strategy } from 'passport';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport as SSEClientTransportV1 } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport as StreamableV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ClientCredentialsProvider as ClientCredentialsProviderV1 } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
-import { Client as ClientV2, SSEClientTransport as SSEClientTransportV2, ClientCredentialsProvider as ClientCredentialsProviderV2 } from '@modelcontextprotocol/client';
+import { Client as ClientV2, SSEClientTransport as SSEClientTransportV2, StreamableHTTPClientTransport as StreamableV2, ClientCredentialsProvider as ClientCredentialsProviderV2 } from '@modelcontextprotocol/client';
 import { createMcpSseRouter, oauthStrategy, type McpSseRouter, type McpSseRouterOptions, type OAuthStrategyOptions, type SessionContext } from '../../lib/index.js';
 import { buildServerV1 } from '../helpers/server.js';
 import type { AuthorizationServer, TestClient } from './authorization-server.js';
@@ -82,22 +83,25 @@ export async function startOAuthApp(options: OAuthAppOptions): Promise<OAuthApp>
 
 export type AnyClient = ClientV1 | ClientV2;
 
+/** A URL ending in `/sse` is the HTTP+SSE stream; anything else the Streamable HTTP endpoint. */
+const isSse = (url: string) => new URL(url).pathname.endsWith('/sse');
+
 /**
  * An SDK v1 client with a client id and secret: it finds the authorization server from the 401 by itself. SDK v1's
  * ClientCredentialsProvider requests only the `scope` it was given (not the challenge's), hence `scope`.
  */
-export async function connectV1(sseUrl: string, as: AuthorizationServer, who: TestClient = as.client, scope?: string): Promise<ClientV1> {
+export async function connectV1(url: string, as: AuthorizationServer, who: TestClient = as.client, scope?: string): Promise<ClientV1> {
   const authProvider = new ClientCredentialsProviderV1({ clientId: who.clientId, clientSecret: who.clientSecret, expectedIssuer: as.issuer, ...(scope === undefined ? {} : { scope }) });
   const client = new ClientV1({ name: 'oauth-v1', version: '1.0.0' });
-  await client.connect(new SSEClientTransportV1(new URL(sseUrl), { authProvider }));
+  await client.connect(isSse(url) ? new SSEClientTransportV1(new URL(url), { authProvider }) : new StreamableV1(new URL(url), { authProvider }));
   return client;
 }
 
 /** The same with the SDK v2 client and its own client-credentials provider. */
-export async function connectV2(sseUrl: string, as: AuthorizationServer, who: TestClient = as.client): Promise<ClientV2> {
+export async function connectV2(url: string, as: AuthorizationServer, who: TestClient = as.client): Promise<ClientV2> {
   const authProvider = new ClientCredentialsProviderV2({ clientId: who.clientId, clientSecret: who.clientSecret, expectedIssuer: as.issuer });
   const client = new ClientV2({ name: 'oauth-v2', version: '2.0.0' });
-  await client.connect(new SSEClientTransportV2(new URL(sseUrl), { authProvider }));
+  await client.connect(isSse(url) ? new SSEClientTransportV2(new URL(url), { authProvider }) : new StreamableV2(new URL(url), { authProvider }));
   return client;
 }
 

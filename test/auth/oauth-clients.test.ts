@@ -43,17 +43,19 @@ interface SeenAuthInfo {
 }
 const authInfoOf = async (client: AnyClient): Promise<SeenAuthInfo> => JSON.parse(await callText(client, 'authinfo')) as SeenAuthInfo;
 
+/** The app's URL for a transport: the HTTP+SSE stream, or the Streamable HTTP endpoint at the mount point. */
+const urlOf = (app: OAuthApp, transport: 'HTTP+SSE' | 'Streamable HTTP') => (transport === 'HTTP+SSE' ? app.sseUrl : app.sseUrl.replace(/\/sse$/, ''));
 const generations = [
   // SDK v1's ClientCredentialsProvider requests only the scope it is given; v2's takes the challenge's.
   { name: 'SDK v1 client', connect: (url: string) => connectV1(url, as, as.client, 'mcp:tools') },
   { name: 'SDK v2 client', connect: (url: string) => connectV2(url, as) },
-];
+].flatMap((generation) => (['HTTP+SSE', 'Streamable HTTP'] as const).map((transport) => ({ ...generation, transport })));
 
-describe.each(generations)('$name with only client credentials', ({ connect }) => {
+describe.each(generations)('$name over $transport with only client credentials', ({ connect, transport }) => {
   it('discovers the authorization server from the 401, gets a token for this resource, lists and calls tools', async () => {
     app = await startOAuthApp({ as, oauth: { scopes: ['mcp:tools'], resourceName: 'Test MCP' } });
     const tokensBefore = as.tokenRequests;
-    const client = track(await connect(app.sseUrl));
+    const client = track(await connect(urlOf(app, transport)));
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name)).toContain('authinfo');
     expect(await callText(client, 'add', { a: 2, b: 3 })).toBe('5');
@@ -81,7 +83,7 @@ describe.each(generations)('$name with only client credentials', ({ connect }) =
     as.accessTokenTTL = 2;
     app = await startOAuthApp({ as, oauth: { scopes: ['mcp:tools'] } });
     const tokensBefore = as.tokenRequests;
-    const client = track(await connect(app.sseUrl));
+    const client = track(await connect(urlOf(app, transport)));
     const first = await authInfoOf(client);
 
     // Wait until the token is past its exp (second granularity), then call again on the same session.
