@@ -49,11 +49,6 @@ export const JsonRpcCodes = {
 } as const;
 
 /** Builds the body of an error response: `{"jsonrpc":"2.0","id":…,"error":{…}}`. */
-export function errorEnvelope(
-  id: string | number | null | undefined,
-  code: number,
-  message: string,
-  reason: string,
-): string {
+export function errorEnvelope(id: string | number | null | undefined, code: number, message: string, reason: string): string {
   return JSON.stringify({ jsonrpc: '2.0', id: id ?? null, error: { code, message, data: { reason } } });
 }

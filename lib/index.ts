@@ -12,5 +12,15 @@ export { oauthStrategy, type OAuthStrategyOptions } from './auth/oauth.js';
 export { McpSseError, ErrorCodes, type ErrorCode } from './errors.js';
 export type { ErrorReason } from './http/reply.js';
 export type { SessionStats, TransportSessionStats } from './stats.js';
-export type { AuthInfo, JSONRPCMessage, MessageExtra, NotificationLike, PassportStrategy, Principal, ServerLike, SessionContext, TransportLike } from './types.js';
+export type {
+  AuthInfo,
+  JSONRPCMessage,
+  MessageExtra,
+  NotificationLike,
+  PassportStrategy,
+  Principal,
+  ServerLike,
+  SessionContext,
+  TransportLike,
+} from './types.js';
 export type { CorsOptions, CorsCustomOrigin, CorsStaticOrigin } from './http/cors-options.js';

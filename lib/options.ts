@@ -145,9 +145,31 @@ export interface ResolvedOptions {
 }
 
 const knownKeys = new Set<string>([
-  'createServer', 'auth', 'cors', 'rateLimit', 'streamableHttpPath', 'jsonResponse', 'sessionIdleMs', 'ssePath', 'messagesPath', 'keepAliveMs', 'retryMs',
-  'maxMessageSize', 'maxBatchSize', 'bodyTimeoutMs', 'maxSessions', 'maxSessionsPerUser', 'headers', 'allowedHosts', 'allowedOrigins',
-  'publicBaseUrl', 'resumeWindowMs', 'replayBufferSize', 'maxBufferedBytes', 'bus', 'onError',
+  'createServer',
+  'auth',
+  'cors',
+  'rateLimit',
+  'streamableHttpPath',
+  'jsonResponse',
+  'sessionIdleMs',
+  'ssePath',
+  'messagesPath',
+  'keepAliveMs',
+  'retryMs',
+  'maxMessageSize',
+  'maxBatchSize',
+  'bodyTimeoutMs',
+  'maxSessions',
+  'maxSessionsPerUser',
+  'headers',
+  'allowedHosts',
+  'allowedOrigins',
+  'publicBaseUrl',
+  'resumeWindowMs',
+  'replayBufferSize',
+  'maxBufferedBytes',
+  'bus',
+  'onError',
 ]);
 
 /** Applies defaults and validates; throws a `TypeError` naming the option, its value and what was expected. */
@@ -233,7 +255,9 @@ function resolveAuth(auth: AuthOptions | undefined): Pick<ResolvedOptions, 'stra
   }
   strategies.forEach((strategy, i) => {
     if (typeof strategy?.authenticate !== 'function') {
-      throw optionError(`Option "auth.strategies[${i}]" must be a Passport strategy (an object with authenticate()), got ${describeValue(strategy)}.`);
+      throw optionError(
+        `Option "auth.strategies[${i}]" must be a Passport strategy (an object with authenticate()), got ${describeValue(strategy)}.`,
+      );
     }
   });
   if (typeof endpoints !== 'object' || endpoints === null) {
@@ -253,7 +277,9 @@ function resolveAuth(auth: AuthOptions | undefined): Pick<ResolvedOptions, 'stra
 /** The routes `auth.endpoints` and `rateLimit` name. */
 const routeKeys = ['sse', 'messages', 'mcp'];
 
-function resolveRateLimit(rateLimit: RateLimitRoutes | false | undefined): Pick<ResolvedOptions, 'rateLimitSse' | 'rateLimitMessages' | 'rateLimitMcp'> {
+function resolveRateLimit(
+  rateLimit: RateLimitRoutes | false | undefined,
+): Pick<ResolvedOptions, 'rateLimitSse' | 'rateLimitMessages' | 'rateLimitMcp'> {
   if (rateLimit === undefined || rateLimit === false) return { rateLimitSse: false, rateLimitMessages: false, rateLimitMcp: false };
   if (typeof rateLimit !== 'object' || rateLimit === null || Array.isArray(rateLimit)) {
     throw optionError(`Option "rateLimit" must be { sse?, messages?, mcp? } or false, got ${describeValue(rateLimit)}.`);
@@ -339,7 +365,8 @@ function positiveInt(name: string, value: number | undefined, fallback: number):
 
 function limit(name: string, value: number | undefined): number {
   if (value === undefined || value === Infinity) return Infinity;
-  if (!Number.isSafeInteger(value) || value < 1) throw optionError(`Option "${name}" must be an integer >= 1 or Infinity, got ${describeValue(value)}.`);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw optionError(`Option "${name}" must be an integer >= 1 or Infinity, got ${describeValue(value)}.`);
   return value;
 }
 

@@ -108,11 +108,13 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   ];
   const authenticate = (guarded: boolean): RequestHandler[] =>
     guarded
-      ? [createAuthenticate({
-          strategies: options.strategies,
-          onFailure: () => registry.counters.authFailures++,
-          report: (error, req) => report(error, { req }),
-        })]
+      ? [
+          createAuthenticate({
+            strategies: options.strategies,
+            onFailure: () => registry.counters.authFailures++,
+            report: (error, req) => report(error, { req }),
+          }),
+        ]
       : [];
   const limit = (routeLimit: ResolvedOptions['rateLimitSse']): RequestHandler[] =>
     routeLimit === false ? [] : [rateLimitFor(routeLimit, () => registry.counters.rateLimited++)];
@@ -124,7 +126,13 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     ...front(sseMethods),
     ...authenticate(options.guardSse),
     ...limit(options.rateLimitSse),
-    createSseHandler({ options, endpoint: { messagesPath: options.messagesPath, publicBaseUrl: options.publicBaseUrl, privateParams }, registry, settings, report }),
+    createSseHandler({
+      options,
+      endpoint: { messagesPath: options.messagesPath, publicBaseUrl: options.publicBaseUrl, privateParams },
+      registry,
+      settings,
+      report,
+    }),
   ];
   const postMessages = [
     ...front(messagesMethods),

@@ -6,7 +6,11 @@ declare module 'oidc-provider' {
     clients?: Record<string, unknown>[];
     jwks?: { keys: Record<string, unknown>[] };
     features?: Record<string, unknown>;
-    formats?: { customizers?: { jwt?: (ctx: unknown, token: unknown, jwt: { header?: Record<string, unknown>; payload: Record<string, unknown> }) => void | Promise<void> } };
+    formats?: {
+      customizers?: {
+        jwt?: (ctx: unknown, token: unknown, jwt: { header?: Record<string, unknown>; payload: Record<string, unknown> }) => void | Promise<void>;
+      };
+    };
     [key: string]: unknown;
   }
 
@@ -18,6 +22,9 @@ declare module 'oidc-provider' {
     constructor(issuer: string, configuration?: Configuration);
     callback(): (req: IncomingMessage, res: ServerResponse) => void;
     Client: { find(id: string): Promise<ClientInstance | undefined> };
-    IdToken: new (claims: Record<string, unknown>, options: { client: ClientInstance }) => { scope?: string; issue(options: { use: 'idtoken' }): Promise<string> };
+    IdToken: new (
+      claims: Record<string, unknown>,
+      options: { client: ClientInstance },
+    ) => { scope?: string; issue(options: { use: 'idtoken' }): Promise<string> };
   }
 }

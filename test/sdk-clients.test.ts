@@ -47,7 +47,7 @@ function onNotification(client: AnyClient, method: keyof typeof schemas, handler
   else (client as ClientV2).setNotificationHandler(method as never, wrapped as never);
 }
 
-const textOf = (result: unknown): string => ((result as { content: { text: string }[] }).content[0]!.text);
+const textOf = (result: unknown): string => (result as { content: { text: string }[] }).content[0]!.text;
 
 const matrix = [
   { name: 'v1 client → v1 server', connect: connectV1, build: buildServerV1 },
@@ -78,9 +78,10 @@ describe.each(matrix)('$name', ({ connect, build }) => {
     const onprogress = (p: { progress: number }) => progress.push(p.progress);
     const request = { name: 'countdown', arguments: { from: 5 } };
     // v1 takes (params, resultSchema, options); v2 takes (params, options).
-    const result = client instanceof ClientV1
-      ? await client.callTool(request, undefined, { onprogress })
-      : await (client as ClientV2).callTool(request, { onprogress });
+    const result =
+      client instanceof ClientV1
+        ? await client.callTool(request, undefined, { onprogress })
+        : await (client as ClientV2).callTool(request, { onprogress });
     expect(textOf(result)).toBe('done');
     expect(progress).toEqual([1, 2, 3, 4, 5]);
     await waitFor(() => logs.length === 5, 5000, 'log notifications');

@@ -46,9 +46,17 @@ export async function checkAccessToken(token: string, options: ResolvedOAuthOpti
     return refuse('The access token is not a well-formed JWT.');
   }
   // The algorithm is checked before any key is looked up: `none` and HMAC never reach the key set.
-  if (typeof header.alg !== 'string' || !options.algorithms.includes(header.alg)) return refuse('The access token\'s signing algorithm is not accepted.');
+  if (typeof header.alg !== 'string' || !options.algorithms.includes(header.alg))
+    return refuse("The access token's signing algorithm is not accepted.");
   if (header.crit !== undefined) return refuse('The access token has critical header parameters, which are not supported.');
-  if (header.typ !== undefined && !accessTokenTypes.has(String(header.typ).toLowerCase().replace(/^application\//, ''))) {
+  if (
+    header.typ !== undefined &&
+    !accessTokenTypes.has(
+      String(header.typ)
+        .toLowerCase()
+        .replace(/^application\//, ''),
+    )
+  ) {
     return refuse('The token is not an access token (its typ header).');
   }
   if (header.kid !== undefined && typeof header.kid !== 'string') return refuse('The access token is not a well-formed JWT.');
@@ -70,14 +78,16 @@ export async function checkAccessToken(token: string, options: ResolvedOAuthOpti
     return refuse(refusal);
   }
   // The signature covers what was checked above, but checking the verified claims keeps this function honest.
-  if (claims.iss !== options.issuer || !audienceMatches(claims.aud, options.resourceUrl)) return refuse('The access token is not meant for this resource (audience).');
+  if (claims.iss !== options.issuer || !audienceMatches(claims.aud, options.resourceUrl))
+    return refuse('The access token is not meant for this resource (audience).');
   if (typeof claims.sub !== 'string' || claims.sub === '') return refuse('The access token has no subject (sub).');
   if (typeof claims.exp !== 'number') return refuse('The access token has no expiry (exp).');
   const now = Date.now() / 1000;
   // No tolerance on expiry: a client whose token just expired gets a 401 and fetches another, as the spec intends.
   // The tolerance only spares tokens that look early (nbf, iat), which a client cannot fix by asking again.
   if (claims.exp <= now) return refuse('The access token expired.');
-  if (typeof claims.iat === 'number' && claims.iat > now + options.clockToleranceSec) return refuse('The access token is not valid yet (issued in the future).');
+  if (typeof claims.iat === 'number' && claims.iat > now + options.clockToleranceSec)
+    return refuse('The access token is not valid yet (issued in the future).');
 
   const record = claims as Record<string, unknown>;
   const scopes = parseScopes(record.scope ?? record.scp);
@@ -121,10 +131,10 @@ function describeJoseError(error: unknown): string | undefined {
       return 'The access token was signed with a key the authorization server does not publish.';
     case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
     case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
-      return 'The access token\'s signature is invalid.';
+      return "The access token's signature is invalid.";
     case 'ERR_JOSE_ALG_NOT_ALLOWED':
     case 'ERR_JOSE_NOT_SUPPORTED':
-      return 'The access token\'s signing algorithm is not accepted.';
+      return "The access token's signing algorithm is not accepted.";
     case 'ERR_JWT_INVALID':
     case 'ERR_JWS_INVALID':
       return 'The access token is not a well-formed JWT.';

@@ -35,7 +35,8 @@ export function apiKeyStrategy(options: ApiKeyStrategyOptions): PassportStrategy
   }
   const { keys, verify } = options;
   if ((keys === undefined) === (verify === undefined)) throw optionError('apiKeyStrategy option "keys" or "verify" is required (exactly one).');
-  if (verify !== undefined && typeof verify !== 'function') throw optionError('apiKeyStrategy option "verify" must be a function (key) => principal | false.');
+  if (verify !== undefined && typeof verify !== 'function')
+    throw optionError('apiKeyStrategy option "verify" must be a function (key) => principal | false.');
   const headerName = options.headerName ?? 'X-API-Key';
   if (typeof headerName !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(headerName)) {
     throw optionError(`apiKeyStrategy option "headerName" must be a header name, got ${JSON.stringify(headerName)}.`);
@@ -63,7 +64,11 @@ export function apiKeyStrategy(options: ApiKeyStrategyOptions): PassportStrategy
     } catch (error) {
       return done(asError(error));
     }
-    if (found instanceof Promise) found.then((value) => settle(key, value, done), (error: unknown) => done(asError(error)));
+    if (found instanceof Promise)
+      found.then(
+        (value) => settle(key, value, done),
+        (error: unknown) => done(asError(error)),
+      );
     else settle(key, found, done);
   };
 
@@ -71,7 +76,12 @@ export function apiKeyStrategy(options: ApiKeyStrategyOptions): PassportStrategy
   const bearer = { header: 'authorization', prefix: 'Bearer ' };
   const strategy = new HeaderAPIKeyStrategy(primary, false, check);
   if (allowBearer || queryParameter !== undefined) {
-    type Instance = typeof strategy & { apiKeyHeader: typeof primary; success: (user: object, info?: object) => void; fail: (challenge: string) => void; error: (err: Error) => void };
+    type Instance = typeof strategy & {
+      apiKeyHeader: typeof primary;
+      success: (user: object, info?: object) => void;
+      fail: (challenge: string) => void;
+      error: (err: Error) => void;
+    };
     const authenticate = strategy.authenticate;
     // Passport authenticates with a per-request copy of the strategy, so what is set on `this` is request-local.
     strategy.authenticate = function (this: Instance, req: IncomingMessage, opts?: object) {
@@ -98,7 +108,8 @@ function keyLookup(keys: string[] | Record<string, string>): (key: string) => Pr
   if (entries.length === 0) throw optionError('apiKeyStrategy option "keys" must not be empty.');
   const digests = entries.map(([key, name]) => {
     if (typeof key !== 'string' || key.length === 0) throw optionError('apiKeyStrategy option "keys" must hold non-empty strings.');
-    if (name !== undefined && (typeof name !== 'string' || name === '')) throw optionError(`apiKeyStrategy option "keys" maps a key to an invalid principal name ${JSON.stringify(name)}.`);
+    if (name !== undefined && (typeof name !== 'string' || name === ''))
+      throw optionError(`apiKeyStrategy option "keys" maps a key to an invalid principal name ${JSON.stringify(name)}.`);
     const digest = sha256(key);
     return { digest, principal: { id: name ?? `key:${digest.toString('hex').slice(0, 8)}` } };
   });

@@ -44,7 +44,18 @@ interface JwtPayload {
   [claim: string]: unknown;
 }
 
-const knownKeys = ['secret', 'publicKey', 'algorithms', 'issuer', 'audience', 'clockTolerance', 'headerName', 'requireBearer', 'queryParameter', 'requireExpiry'];
+const knownKeys = [
+  'secret',
+  'publicKey',
+  'algorithms',
+  'issuer',
+  'audience',
+  'clockTolerance',
+  'headerName',
+  'requireBearer',
+  'queryParameter',
+  'requireExpiry',
+];
 
 /** A passport-jwt Strategy whose principal id is the token's `sub`. */
 export function jwtStrategy(options: JwtStrategyOptions): PassportStrategy {
@@ -53,7 +64,8 @@ export function jwtStrategy(options: JwtStrategyOptions): PassportStrategy {
     if (!knownKeys.includes(key)) throw optionError(`Unknown jwtStrategy option "${key}". Known: ${knownKeys.join(', ')}.`);
   }
   const { secret, publicKey, issuer, audience } = options;
-  if ((secret === undefined) === (publicKey === undefined)) throw optionError('jwtStrategy option "secret" or "publicKey" is required (exactly one).');
+  if ((secret === undefined) === (publicKey === undefined))
+    throw optionError('jwtStrategy option "secret" or "publicKey" is required (exactly one).');
   if (secret !== undefined && !(typeof secret === 'string' ? secret.length > 0 : Buffer.isBuffer(secret) && secret.length > 0)) {
     throw optionError('jwtStrategy option "secret" must be a non-empty string or Buffer.');
   }
@@ -62,12 +74,14 @@ export function jwtStrategy(options: JwtStrategyOptions): PassportStrategy {
   if (!Array.isArray(algorithms) || algorithms.length === 0 || algorithms.some((a) => typeof a !== 'string')) {
     throw optionError(`jwtStrategy option "algorithms" must be a non-empty array of names like 'HS256', got ${JSON.stringify(algorithms)}.`);
   }
-  if (algorithms.some((a) => a.toLowerCase() === 'none')) throw optionError('jwtStrategy option "algorithms" must not include "none": unsigned tokens are never accepted.');
+  if (algorithms.some((a) => a.toLowerCase() === 'none'))
+    throw optionError('jwtStrategy option "algorithms" must not include "none": unsigned tokens are never accepted.');
   if (publicKey !== undefined && algorithms.some((a) => a.startsWith('HS'))) {
     throw optionError('jwtStrategy option "algorithms" must not mix HMAC (HS*) with "publicKey": that invites algorithm confusion.');
   }
   const clockTolerance = options.clockTolerance ?? 0;
-  if (typeof clockTolerance !== 'number' || !(clockTolerance >= 0)) throw optionError(`jwtStrategy option "clockTolerance" must be seconds >= 0, got ${String(clockTolerance)}.`);
+  if (typeof clockTolerance !== 'number' || !(clockTolerance >= 0))
+    throw optionError(`jwtStrategy option "clockTolerance" must be seconds >= 0, got ${String(clockTolerance)}.`);
   const headerName = (options.headerName ?? 'Authorization').toLowerCase();
   const requireBearer = options.requireBearer ?? true;
   const { queryParameter } = options;
@@ -75,7 +89,8 @@ export function jwtStrategy(options: JwtStrategyOptions): PassportStrategy {
     throw optionError('jwtStrategy option "queryParameter" must be a non-empty string.');
   }
   const requireExpiry = options.requireExpiry ?? true;
-  if (typeof requireExpiry !== 'boolean') throw optionError(`jwtStrategy option "requireExpiry" must be true or false, got ${JSON.stringify(requireExpiry)}.`);
+  if (typeof requireExpiry !== 'boolean')
+    throw optionError(`jwtStrategy option "requireExpiry" must be true or false, got ${JSON.stringify(requireExpiry)}.`);
 
   const extract = (req: IncomingMessage): string | null => {
     const header = req.headers[headerName];

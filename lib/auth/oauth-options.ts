@@ -58,7 +58,17 @@ export interface ResolvedOAuthOptions {
 }
 
 export const asymmetricAlgorithms = Object.freeze([
-  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
 ]);
 
 const knownKeys = ['issuer', 'resource', 'scopes', 'jwksUri', 'algorithms', 'clockToleranceSec', 'resourceName'];
@@ -101,7 +111,9 @@ export function isLoopbackHost(hostname: string): boolean {
 function fetchableUrl(name: string, value: unknown, isIssuer: boolean): URL {
   const url = absoluteUrl(name, value);
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
-    throw optionError(`oauthStrategy option "${name}" must be an https: URL (http: only on localhost), got ${describeValue(value)}: keys fetched in clear text could be swapped by anyone on the path.`);
+    throw optionError(
+      `oauthStrategy option "${name}" must be an https: URL (http: only on localhost), got ${describeValue(value)}: keys fetched in clear text could be swapped by anyone on the path.`,
+    );
   }
   if (isIssuer && (url.search !== '' || url.hash !== '' || (value as string).includes('?') || (value as string).includes('#'))) {
     throw optionError(`oauthStrategy option "issuer" must have no query or fragment (RFC 8414), got ${describeValue(value)}.`);
@@ -110,7 +122,8 @@ function fetchableUrl(name: string, value: unknown, isIssuer: boolean): URL {
 }
 
 function absoluteUrl(name: string, value: unknown): URL {
-  if (typeof value !== 'string' || value === '') throw optionError(`oauthStrategy option "${name}" is required: an absolute URL, got ${describeValue(value)}.`);
+  if (typeof value !== 'string' || value === '')
+    throw optionError(`oauthStrategy option "${name}" is required: an absolute URL, got ${describeValue(value)}.`);
   let url: URL;
   try {
     url = new URL(value);
@@ -135,7 +148,9 @@ function resourceIdentifier(value: unknown): URL {
   if (text.includes('#')) throw optionError(`oauthStrategy option "resource" must not have a fragment (RFC 8707), got ${describeValue(value)}.`);
   if (text.includes('?')) throw optionError(`oauthStrategy option "resource" must not have a query, got ${describeValue(value)}.`);
   if (url.pathname !== '/' && url.pathname.endsWith('/')) {
-    throw optionError(`oauthStrategy option "resource" must not end with "/" after a path, got ${describeValue(value)}: SDK clients connecting to ${JSON.stringify(text.replace(/\/+$/, ''))} would refuse it. Use ${JSON.stringify(text.replace(/\/+$/, ''))}.`);
+    throw optionError(
+      `oauthStrategy option "resource" must not end with "/" after a path, got ${describeValue(value)}: SDK clients connecting to ${JSON.stringify(text.replace(/\/+$/, ''))} would refuse it. Use ${JSON.stringify(text.replace(/\/+$/, ''))}.`,
+    );
   }
   if (url.username !== '' || url.password !== '') throw optionError('oauthStrategy option "resource" must not carry credentials.');
   return url;
@@ -156,7 +171,9 @@ function algorithms(value: unknown): string[] {
   }
   for (const alg of value as string[]) {
     if (!asymmetricAlgorithms.includes(alg)) {
-      throw optionError(`oauthStrategy option "algorithms" must hold asymmetric algorithms (${asymmetricAlgorithms.join(', ')}), got ${JSON.stringify(alg)}: "none" and HMAC are never accepted for tokens checked against a public key set.`);
+      throw optionError(
+        `oauthStrategy option "algorithms" must hold asymmetric algorithms (${asymmetricAlgorithms.join(', ')}), got ${JSON.stringify(alg)}: "none" and HMAC are never accepted for tokens checked against a public key set.`,
+      );
     }
   }
   return [...new Set(value as string[])];
@@ -172,6 +189,7 @@ function clockTolerance(value: unknown): number {
 
 function resourceName(value: unknown): string | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.trim() === '') throw optionError(`oauthStrategy option "resourceName" must be a non-empty string, got ${describeValue(value)}.`);
+  if (typeof value !== 'string' || value.trim() === '')
+    throw optionError(`oauthStrategy option "resourceName" must be a non-empty string, got ${describeValue(value)}.`);
   return value;
 }

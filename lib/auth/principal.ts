@@ -19,7 +19,7 @@ export function toPrincipal(user: unknown): Principal | undefined {
 export function toAuthInfo(principal: Principal, info: unknown, req: IncomingMessage): AuthInfo {
   const given = typeof info === 'object' && info !== null ? (info as Partial<AuthInfo> & { scope?: unknown }) : {};
   const authInfo: AuthInfo = {
-    token: typeof given.token === 'string' ? given.token : bearerToken(req) ?? '',
+    token: typeof given.token === 'string' ? given.token : (bearerToken(req) ?? ''),
     // OAuth's client (`client_id`) is not its principal (`sub`); other strategies' client is the principal.
     clientId: typeof given.clientId === 'string' && given.clientId !== '' ? given.clientId : principal.id,
     scopes: Array.isArray(given.scopes) ? given.scopes.map(String) : parseScopes(given.scope ?? principal.scope ?? principal.scopes),

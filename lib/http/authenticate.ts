@@ -27,7 +27,10 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
   const lastTried = new WeakMap<Request, number>();
   const names = strategies.map((strategy, i) => {
     const name = `express-mcp-sse-${i}`;
-    instance.use(name, tracked(strategy, (req) => lastTried.set(req, i)));
+    instance.use(
+      name,
+      tracked(strategy, (req) => lastTried.set(req, i)),
+    );
     return name;
   });
   return (req, res, next) => {
@@ -52,7 +55,10 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
       }
       const principal = toPrincipal(user);
       if (principal === undefined) {
-        report(new McpSseError(ErrorCodes.authStrategy, 'A strategy authenticated a user without an id: return an object with a string "id" (or "sub").'), req);
+        report(
+          new McpSseError(ErrorCodes.authStrategy, 'A strategy authenticated a user without an id: return an object with a string "id" (or "sub").'),
+          req,
+        );
         replyError(res, problems.authError());
         return;
       }

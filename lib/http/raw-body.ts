@@ -46,7 +46,10 @@ export function readRawBody(req: IncomingMessage, limits: RawBodyLimits): Promis
     let size = 0;
     let settled = false;
     const decoder = makeDecoder?.();
-    const timer = bodyTimeoutMs > 0 ? setTimeout(() => finish({ ok: false, problem: closeConnection(problems.bodyTimeout(bodyTimeoutMs)) }), bodyTimeoutMs) : undefined;
+    const timer =
+      bodyTimeoutMs > 0
+        ? setTimeout(() => finish({ ok: false, problem: closeConnection(problems.bodyTimeout(bodyTimeoutMs)) }), bodyTimeoutMs)
+        : undefined;
     timer?.unref();
 
     const finish = (result: RawBody) => {

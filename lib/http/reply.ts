@@ -6,13 +6,38 @@ type Id = string | number | null | undefined;
 
 /** The stable `data.reason` of every error envelope this package writes; clients can switch on it. */
 export type ErrorReason =
-  | 'missing_session_id' | 'parse_error' | 'invalid_request' | 'nesting_too_deep' | 'batch_too_large'
-  | 'already_initialized' | 'unsupported_protocol_version' | 'unknown_event_id'
-  | 'missing_credentials' | 'invalid_credentials' | 'token_expired'
-  | 'forbidden_session' | 'forbidden' | 'insufficient_scope' | 'host_not_allowed' | 'origin_not_allowed'
-  | 'session_not_found' | 'method_not_allowed' | 'not_acceptable' | 'body_timeout' | 'stream_attached'
-  | 'message_too_large' | 'unsupported_media_type' | 'unsupported_encoding' | 'rate_limited' | 'too_many_sessions'
-  | 'create_server_failed' | 'auth_error' | 'internal_error' | 'server_full' | 'shutting_down' | 'bus_unavailable';
+  | 'missing_session_id'
+  | 'parse_error'
+  | 'invalid_request'
+  | 'nesting_too_deep'
+  | 'batch_too_large'
+  | 'already_initialized'
+  | 'unsupported_protocol_version'
+  | 'unknown_event_id'
+  | 'missing_credentials'
+  | 'invalid_credentials'
+  | 'token_expired'
+  | 'forbidden_session'
+  | 'forbidden'
+  | 'insufficient_scope'
+  | 'host_not_allowed'
+  | 'origin_not_allowed'
+  | 'session_not_found'
+  | 'method_not_allowed'
+  | 'not_acceptable'
+  | 'body_timeout'
+  | 'stream_attached'
+  | 'message_too_large'
+  | 'unsupported_media_type'
+  | 'unsupported_encoding'
+  | 'rate_limited'
+  | 'too_many_sessions'
+  | 'create_server_failed'
+  | 'auth_error'
+  | 'internal_error'
+  | 'server_full'
+  | 'shutting_down'
+  | 'bus_unavailable';
 
 /** An HTTP error with its JSON-RPC envelope. `reason` is a short stable code clients can switch on. */
 export interface HttpProblem {
@@ -73,118 +98,197 @@ const server = JsonRpcCodes.serverError;
 /** The error table of DESIGN.md, in one place. */
 export const problems = {
   missingSessionId: (messagesPath: string): HttpProblem => ({
-    status: 400, code: JsonRpcCodes.invalidRequest, reason: 'missing_session_id',
+    status: 400,
+    code: JsonRpcCodes.invalidRequest,
+    reason: 'missing_session_id',
     message: `Missing sessionId query parameter: POST to the URL of the "endpoint" event, e.g. ${messagesPath}?sessionId=….`,
   }),
   parseError: (detail: string): HttpProblem => ({
-    status: 400, code: JsonRpcCodes.parseError, reason: 'parse_error', message: `Parse error: ${detail}`,
+    status: 400,
+    code: JsonRpcCodes.parseError,
+    reason: 'parse_error',
+    message: `Parse error: ${detail}`,
   }),
   invalidRequest: (detail: string): HttpProblem => ({
-    status: 400, code: JsonRpcCodes.invalidRequest, reason: 'invalid_request', message: `Invalid JSON-RPC message: ${detail}`,
+    status: 400,
+    code: JsonRpcCodes.invalidRequest,
+    reason: 'invalid_request',
+    message: `Invalid JSON-RPC message: ${detail}`,
   }),
   nestingTooDeep: (maxDepth: number): HttpProblem => ({
-    status: 400, code: JsonRpcCodes.invalidRequest, reason: 'nesting_too_deep',
+    status: 400,
+    code: JsonRpcCodes.invalidRequest,
+    reason: 'nesting_too_deep',
     message: `Invalid JSON-RPC message: JSON nested deeper than ${maxDepth} levels.`,
   }),
   batchTooLarge: (count: number, limit: number): HttpProblem => ({
-    status: 400, code: JsonRpcCodes.invalidRequest, reason: 'batch_too_large',
+    status: 400,
+    code: JsonRpcCodes.invalidRequest,
+    reason: 'batch_too_large',
     message: `Batch of ${count} messages exceeds maxBatchSize (${limit}); send smaller batches.`,
   }),
   sessionNotFound: (ssePath: string): HttpProblem => ({
-    status: 404, code: server, reason: 'session_not_found',
+    status: 404,
+    code: server,
+    reason: 'session_not_found',
     message: `Session not found: it closed or never existed. Open a new stream with GET ${ssePath}.`,
   }),
   wrongPrincipal: (): HttpProblem => ({
-    status: 403, code: server, reason: 'forbidden_session', message: 'This session belongs to another principal.',
+    status: 403,
+    code: server,
+    reason: 'forbidden_session',
+    message: 'This session belongs to another principal.',
   }),
   badHost: (): HttpProblem => ({ status: 403, code: server, reason: 'host_not_allowed', message: 'Host header not allowed.' }),
   badOrigin: (): HttpProblem => ({ status: 403, code: server, reason: 'origin_not_allowed', message: 'Origin not allowed.' }),
   methodNotAllowed: (allow: string): HttpProblem => ({
-    status: 405, code: server, reason: 'method_not_allowed', headers: { Allow: allow },
+    status: 405,
+    code: server,
+    reason: 'method_not_allowed',
+    headers: { Allow: allow },
     message: `Method not allowed here; use ${allow}.`,
   }),
   bodyTimeout: (ms: number): HttpProblem => ({
-    status: 408, code: server, reason: 'body_timeout', message: `The request body did not arrive within bodyTimeoutMs (${ms} ms).`,
+    status: 408,
+    code: server,
+    reason: 'body_timeout',
+    message: `The request body did not arrive within bodyTimeoutMs (${ms} ms).`,
   }),
   streamAttached: (): HttpProblem => ({
-    status: 409, code: server, reason: 'stream_attached',
+    status: 409,
+    code: server,
+    reason: 'stream_attached',
     message: 'This session already has an open stream; close it before resuming.',
   }),
   tooLarge: (limit: number): HttpProblem => ({
-    status: 413, code: server, reason: 'message_too_large', message: `Message body exceeds maxMessageSize (${limit} bytes).`,
+    status: 413,
+    code: server,
+    reason: 'message_too_large',
+    message: `Message body exceeds maxMessageSize (${limit} bytes).`,
   }),
   notJson: (): HttpProblem => ({
-    status: 415, code: server, reason: 'unsupported_media_type', message: 'Content-Type must be application/json.',
+    status: 415,
+    code: server,
+    reason: 'unsupported_media_type',
+    message: 'Content-Type must be application/json.',
   }),
   unsupportedEncoding: (): HttpProblem => ({
-    status: 415, code: server, reason: 'unsupported_encoding',
+    status: 415,
+    code: server,
+    reason: 'unsupported_encoding',
     message: 'Content-Encoding not supported: send the body as identity, gzip, deflate or br (one coding).',
   }),
   userSessionsFull: (limit: number): HttpProblem => ({
-    status: 429, code: server, reason: 'too_many_sessions',
+    status: 429,
+    code: server,
+    reason: 'too_many_sessions',
     message: `Too many open sessions for this principal (maxSessionsPerUser is ${limit}); close one first.`,
   }),
   sessionsFull: (): HttpProblem => ({
-    status: 503, code: server, reason: 'server_full', headers: { 'Retry-After': '5' },
+    status: 503,
+    code: server,
+    reason: 'server_full',
+    headers: { 'Retry-After': '5' },
     message: 'Session limit reached (maxSessions); try again later.',
   }),
   draining: (): HttpProblem => ({
-    status: 503, code: server, reason: 'shutting_down', headers: { 'Retry-After': '5' },
+    status: 503,
+    code: server,
+    reason: 'shutting_down',
+    headers: { 'Retry-After': '5' },
     message: 'Server is shutting down; reconnect shortly.',
   }),
   busUnavailable: (): HttpProblem => ({
-    status: 503, code: server, reason: 'bus_unavailable', headers: { 'Retry-After': '1' },
+    status: 503,
+    code: server,
+    reason: 'bus_unavailable',
+    headers: { 'Retry-After': '1' },
     message: 'The instance holding this session cannot be reached right now; retry shortly.',
   }),
   notAcceptable: (types: string): HttpProblem => ({
-    status: 406, code: server, reason: 'not_acceptable', message: `Not Acceptable: the Accept header must list ${types}.`,
+    status: 406,
+    code: server,
+    reason: 'not_acceptable',
+    message: `Not Acceptable: the Accept header must list ${types}.`,
   }),
   missingSessionHeader: (): HttpProblem => ({
-    status: 400, code: server, reason: 'missing_session_id',
+    status: 400,
+    code: server,
+    reason: 'missing_session_id',
     message: 'Bad Request: Mcp-Session-Id header is required; open a session by POSTing initialize without it.',
   }),
   mcpSessionNotFound: (): HttpProblem => ({
-    status: 404, code: JsonRpcCodes.sessionNotFound, reason: 'session_not_found',
+    status: 404,
+    code: JsonRpcCodes.sessionNotFound,
+    reason: 'session_not_found',
     message: 'Session not found: it closed, expired or never existed. Start a new one with initialize.',
   }),
   alreadyInitialized: (): HttpProblem => ({
-    status: 400, code: JsonRpcCodes.invalidRequest, reason: 'already_initialized',
+    status: 400,
+    code: JsonRpcCodes.invalidRequest,
+    reason: 'already_initialized',
     message: 'Invalid Request: this session is already initialized; POST initialize without Mcp-Session-Id to start another.',
   }),
   initializeNotAlone: (): HttpProblem => ({
-    status: 400, code: JsonRpcCodes.invalidRequest, reason: 'invalid_request',
+    status: 400,
+    code: JsonRpcCodes.invalidRequest,
+    reason: 'invalid_request',
     message: 'Invalid Request: initialize must be the only message of its POST.',
   }),
   unsupportedProtocolVersion: (version: string, supported: readonly string[]): HttpProblem => ({
-    status: 400, code: server, reason: 'unsupported_protocol_version',
+    status: 400,
+    code: server,
+    reason: 'unsupported_protocol_version',
     message: `Bad Request: Unsupported protocol version: ${version} (supported versions: ${supported.join(', ')})`,
   }),
   unknownEventId: (): HttpProblem => ({
-    status: 400, code: server, reason: 'unknown_event_id',
+    status: 400,
+    code: server,
+    reason: 'unknown_event_id',
     message: 'Bad Request: Last-Event-ID does not name an event of this session that can still be replayed; re-send your requests.',
   }),
   standaloneStreamOpen: (): HttpProblem => ({
-    status: 409, code: server, reason: 'stream_attached',
+    status: 409,
+    code: server,
+    reason: 'stream_attached',
     message: 'Conflict: this stream is already open; only one reader per stream.',
   }),
   unauthenticated: (reason: 'missing_credentials' | 'invalid_credentials' | 'token_expired', challenges: string[]): HttpProblem => ({
-    status: 401, code: server, reason, message: 'Authentication required.', headers: { 'WWW-Authenticate': challenges },
+    status: 401,
+    code: server,
+    reason,
+    message: 'Authentication required.',
+    headers: { 'WWW-Authenticate': challenges },
   }),
   forbidden: (reason: 'forbidden' | 'insufficient_scope', challenge: string | undefined): HttpProblem => ({
-    status: 403, code: server, reason,
+    status: 403,
+    code: server,
+    reason,
     message: reason === 'insufficient_scope' ? 'The access token lacks a scope this server requires.' : 'Access denied.',
     ...(challenge === undefined ? {} : { headers: { 'WWW-Authenticate': challenge } }),
   }),
   authError: (): HttpProblem => ({
-    status: 500, code: JsonRpcCodes.internalError, reason: 'auth_error', message: 'Authentication could not be completed.',
+    status: 500,
+    code: JsonRpcCodes.internalError,
+    reason: 'auth_error',
+    message: 'Authentication could not be completed.',
   }),
   rateLimited: (status: number): HttpProblem => ({
-    status, code: server, reason: 'rate_limited', message: 'Too many requests; slow down and retry after the time in Retry-After.',
+    status,
+    code: server,
+    reason: 'rate_limited',
+    message: 'Too many requests; slow down and retry after the time in Retry-After.',
   }),
   createServerFailed: (): HttpProblem => ({
-    status: 500, code: JsonRpcCodes.internalError, reason: 'create_server_failed', message: 'Could not start an MCP server for this session.',
+    status: 500,
+    code: JsonRpcCodes.internalError,
+    reason: 'create_server_failed',
+    message: 'Could not start an MCP server for this session.',
   }),
   internal: (): HttpProblem => ({
-    status: 500, code: JsonRpcCodes.internalError, reason: 'internal_error', message: 'Internal error.',
+    status: 500,
+    code: JsonRpcCodes.internalError,
+    reason: 'internal_error',
+    message: 'Internal error.',
   }),
 };

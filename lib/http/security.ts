@@ -6,7 +6,16 @@ import { principalKeyOf } from '../auth/principal.js';
 import { problems, replyError } from './reply.js';
 
 /** Headers MCP clients send; preflights must allow them. */
-const mcpRequestHeaders = ['Content-Type', 'Accept', 'Authorization', 'Mcp-Session-Id', 'Mcp-Protocol-Version', 'Last-Event-ID', 'Mcp-Method', 'Mcp-Name'];
+const mcpRequestHeaders = [
+  'Content-Type',
+  'Accept',
+  'Authorization',
+  'Mcp-Session-Id',
+  'Mcp-Protocol-Version',
+  'Last-Event-ID',
+  'Mcp-Method',
+  'Mcp-Name',
+];
 /** Headers browser clients need to read: the session id, and those of our error responses. */
 const mcpExposedHeaders = ['Mcp-Session-Id', 'WWW-Authenticate', 'Retry-After', 'RateLimit', 'RateLimit-Policy'];
 
@@ -26,7 +35,10 @@ export function corsFor(options: CorsOptions, methods: string[], credentialHeade
 
 /** Header lists as `cors` takes them (an array or a comma-separated string), merged without duplicates. */
 function union(...lists: (string | string[] | undefined)[]): string[] {
-  const names = lists.flatMap((list) => (typeof list === 'string' ? list.split(',') : list ?? [])).map((name) => name.trim()).filter(Boolean);
+  const names = lists
+    .flatMap((list) => (typeof list === 'string' ? list.split(',') : (list ?? [])))
+    .map((name) => name.trim())
+    .filter(Boolean);
   const seen = new Map<string, string>();
   for (const name of names) if (!seen.has(name.toLowerCase())) seen.set(name.toLowerCase(), name);
   return [...seen.values()];

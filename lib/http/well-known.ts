@@ -27,7 +27,9 @@ export function createWellKnown(strategies: Strategy[]): RequestHandler {
     const [first] = resources;
     const clash = resources.find((r) => r.resource !== first!.resource);
     if (clash !== undefined) {
-      throw optionError(`oauthStrategy resources ${JSON.stringify(first!.resource)} and ${JSON.stringify(clash.resource)} share the metadata path ${path}: use one resource identifier per path.`);
+      throw optionError(
+        `oauthStrategy resources ${JSON.stringify(first!.resource)} and ${JSON.stringify(clash.resource)} share the metadata path ${path}: use one resource identifier per path.`,
+      );
     }
     const document: Record<string, unknown> = {
       resource: first!.resource,

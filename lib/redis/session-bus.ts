@@ -4,8 +4,22 @@ import type { BusNode, BusSession, Delivery, DeliveryResult, RelayedRequest, Rel
 import { log as rootLog } from '../log.js';
 import type { ResolvedRedisOptions } from './options.js';
 import {
-  broadcastChannel, decodeBroadcast, decodeEntry, decodeInstanceMessage, encodeAck, encodeBroadcast, encodeCancel, encodeDeliver,
-  encodeEntry, encodeRelay, encodeRelayAnswer, instanceChannel, sessionKey, type DeliverMessage, type DirectoryEntry, type RelayAnswer,
+  broadcastChannel,
+  decodeBroadcast,
+  decodeEntry,
+  decodeInstanceMessage,
+  encodeAck,
+  encodeBroadcast,
+  encodeCancel,
+  encodeDeliver,
+  encodeEntry,
+  encodeRelay,
+  encodeRelayAnswer,
+  instanceChannel,
+  sessionKey,
+  type DeliverMessage,
+  type DirectoryEntry,
+  type RelayAnswer,
   type RelayMessage,
 } from './protocol.js';
 
@@ -79,7 +93,7 @@ export class RedisSessionBus implements SessionBus {
   #cmd: Redis | undefined;
   #sub: Redis | undefined;
   #ownsCmd = false;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: ioredis types its event listeners with any[] arguments.
   #cmdListeners: [string, (...args: any[]) => void][] = [];
   /** This instance's sessions: id → encoded directory entry. */
   readonly #sessions = new Map<string, string>();
@@ -123,16 +137,21 @@ export class RedisSessionBus implements SessionBus {
     const name = `${prefix}:${this.instanceId}`;
     this.#ownsCmd = redis === undefined;
     const cmd = redis ?? new Redis(url, { ...commandOptions, connectionName: `${name}:commands` });
-    const sub = redis === undefined
-      ? new Redis(url, { ...subscriberOptions, connectionName: `${name}:subscriber` })
-      : redis.duplicate({ ...subscriberOptions, connectionName: `${name}:subscriber` });
+    const sub =
+      redis === undefined
+        ? new Redis(url, { ...subscriberOptions, connectionName: `${name}:subscriber` })
+        : redis.duplicate({ ...subscriberOptions, connectionName: `${name}:subscriber` });
     this.#cmd = cmd;
     this.#sub = sub;
 
     const onCmdReady = () => this.#onCommandsReady();
     const onCmdClose = () => this.#lost('commands');
     const onCmdError = (error: Error) => this.#lost('commands', error);
-    this.#cmdListeners = [['ready', onCmdReady], ['close', onCmdClose], ['error', onCmdError]];
+    this.#cmdListeners = [
+      ['ready', onCmdReady],
+      ['close', onCmdClose],
+      ['error', onCmdError],
+    ];
     for (const [event, listener] of this.#cmdListeners) cmd.on(event, listener);
     if (cmd.status === 'ready') this.#onCommandsReady();
     // A given client created with lazyConnect would otherwise wait for a first command the bus never sends.
@@ -157,7 +176,8 @@ export class RedisSessionBus implements SessionBus {
     this.#pendingDeletes.delete(session.sessionId);
     // While Redis is down the entry is written by the resync that follows the reconnect.
     if (this.#cmd?.status !== 'ready') return;
-    this.#cmd.set(sessionKey(this.#o.prefix, session.sessionId), value, 'PX', this.#o.directoryTtlMs)
+    this.#cmd
+      .set(sessionKey(this.#o.prefix, session.sessionId), value, 'PX', this.#o.directoryTtlMs)
       .catch((error: Error) => this.#problem('commands', 'could not register a session in the directory (the next refresh retries)', error));
   }
 
@@ -215,11 +235,13 @@ export class RedisSessionBus implements SessionBus {
     void tail.then(() => {
       if (this.#tails.get(sessionId) === tail) this.#tails.delete(sessionId);
     });
-    return sending.then((sent) => sent.outcome).then((result) => {
-      if (result === 'accepted') this.#stats.forwarded++;
-      else this.#stats.forwardRefused++;
-      return result;
-    });
+    return sending
+      .then((sent) => sent.outcome)
+      .then((result) => {
+        if (result === 'accepted') this.#stats.forwarded++;
+        else this.#stats.forwardRefused++;
+        return result;
+      });
   }
 
   publishBroadcast(json: string): void {
@@ -268,7 +290,11 @@ export class RedisSessionBus implements SessionBus {
     return !this.#closed && this.#node !== undefined && this.#cmd?.status === 'ready' && this.#subscribed;
   }
 
-  async #send(sessionId: string, principalId: string | undefined, encode: (id: string, owner: string) => string): Promise<{ outcome: Promise<DeliveryResult> }> {
+  async #send(
+    sessionId: string,
+    principalId: string | undefined,
+    encode: (id: string, owner: string) => string,
+  ): Promise<{ outcome: Promise<DeliveryResult> }> {
     const done = (result: DeliveryResult) => ({ outcome: Promise.resolve(result) });
     const owner = await this.#lookup(sessionId);
     if (typeof owner === 'string') return done(owner);
@@ -381,7 +407,8 @@ export class RedisSessionBus implements SessionBus {
     const key = `${message.reply} ${message.id}`;
     const publish = (answer: RelayAnswer) => {
       if (this.#cmd?.status !== 'ready') return;
-      this.#cmd.publish(channel, encodeRelayAnswer(answer))
+      this.#cmd
+        .publish(channel, encodeRelayAnswer(answer))
         .catch((error: Error) => this.#problem('commands', 'could not stream an answer back to the instance holding its client', error));
     };
     // Present before serving, so that an answer ending at once is forgotten at once.
@@ -417,7 +444,8 @@ export class RedisSessionBus implements SessionBus {
     if (result === 'accepted') this.#stats.received++;
     const cmd = this.#cmd;
     if (cmd?.status !== 'ready') return; // The sender times out and answers 503.
-    cmd.publish(instanceChannel(this.#o.prefix, message.reply), encodeAck(message.id, result))
+    cmd
+      .publish(instanceChannel(this.#o.prefix, message.reply), encodeAck(message.id, result))
       .catch((error: Error) => this.#problem('commands', 'could not acknowledge a forwarded message', error));
   }
 
@@ -436,7 +464,9 @@ export class RedisSessionBus implements SessionBus {
     for (const id of this.#pendingDeletes) pipeline.del(sessionKey(this.#o.prefix, id));
     this.#pendingDeletes.clear();
     this.#writeEntries(pipeline);
-    pipeline.exec().catch((error: Error) => this.#problem('commands', 'could not re-register sessions after reconnecting (the next refresh retries)', error));
+    pipeline
+      .exec()
+      .catch((error: Error) => this.#problem('commands', 'could not re-register sessions after reconnecting (the next refresh retries)', error));
   }
 
   #onSubscriberReady(): void {
@@ -491,14 +521,18 @@ export class RedisSessionBus implements SessionBus {
     this.#down[link] = true;
     const conn = (link === 'commands' ? this.#cmd : this.#sub)?.options;
     const where = conn?.path ? conn.path : `${conn?.host ?? '?'}:${conn?.port ?? '?'}`;
-    const what = error === undefined
-      ? `the ${link} connection to Redis at ${where} was lost. `
-      : `the ${link} connection cannot reach Redis at ${where} (${error.message}). `;
-    this.#report(new Error(
-      what + 'POSTs for sessions held by other instances answer 503 and broadcasts stay on this instance until it is back; '
-        + 'sessions of this instance keep working. Retrying in the background.',
-      { cause: error },
-    ));
+    const what =
+      error === undefined
+        ? `the ${link} connection to Redis at ${where} was lost. `
+        : `the ${link} connection cannot reach Redis at ${where} (${error.message}). `;
+    this.#report(
+      new Error(
+        what +
+          'POSTs for sessions held by other instances answer 503 and broadcasts stay on this instance until it is back; ' +
+          'sessions of this instance keep working. Retrying in the background.',
+        { cause: error },
+      ),
+    );
   }
 
   #problem(link: Link, what: string, error: Error): void {

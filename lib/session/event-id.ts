@@ -9,7 +9,7 @@ export interface EventPosition {
 
 /** The id of event `seq` on `stream`; stream `0` (the SSE stream, or the standalone GET stream) has no stream part. */
 export function formatEventId(key: string, stream: number, seq: number): string {
-  return stream === 0 ? key + '.' + seq : key + '.' + stream + '.' + seq;
+  return stream === 0 ? `${key}.${seq}` : `${key}.${stream}.${seq}`;
 }
 
 const decimal = /^(0|[1-9][0-9]*)$/;

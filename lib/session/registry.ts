@@ -67,9 +67,10 @@ export class SessionRegistry implements Iterable<SessionTransport> {
     if (typeof notification?.method !== 'string') {
       throw new TypeError('broadcast() needs a notification like { method: "notifications/…", params? }.');
     }
-    const message = notification.params === undefined
-      ? { jsonrpc: '2.0', method: notification.method }
-      : { jsonrpc: '2.0', method: notification.method, params: notification.params };
+    const message =
+      notification.params === undefined
+        ? { jsonrpc: '2.0', method: notification.method }
+        : { jsonrpc: '2.0', method: notification.method, params: notification.params };
     const json = JSON.stringify(message);
     if (filter !== undefined) {
       let count = 0;
@@ -107,7 +108,11 @@ export class SessionRegistry implements Iterable<SessionTransport> {
       byTransport[session.transport].detached++;
     }
     return {
-      active: this.#sessions.size - this.#idle.size, detached: this.#idle.size, byTransport, ...this.counters, listening: this.#stateless?.listening ?? 0,
+      active: this.#sessions.size - this.#idle.size,
+      detached: this.#idle.size,
+      byTransport,
+      ...this.counters,
+      listening: this.#stateless?.listening ?? 0,
     };
   }
 

@@ -228,7 +228,11 @@ export abstract class McpSession implements TransportLike {
   }
 
   /** @internal Starts an event stream on `res`: the shared headers (plus `extraHeaders`), no socket timeout, keep-alive. */
-  protected openStream(res: ServerResponse, ended: (stream: SseStream, cut: McpSseError | undefined) => void, extraHeaders?: Record<string, string>): SseStream {
+  protected openStream(
+    res: ServerResponse,
+    ended: (stream: SseStream, cut: McpSseError | undefined) => void,
+    extraHeaders?: Record<string, string>,
+  ): SseStream {
     const { settings } = this;
     res.writeHead(200, extraHeaders === undefined ? settings.streamHeaders : { ...settings.streamHeaders, ...extraHeaders });
     res.socket?.setNoDelay(true);

@@ -33,7 +33,7 @@ export function formatComment(text: string): string {
  * JSON.stringify never emits raw line breaks, so no splitting is needed: this is the hot path.
  */
 export function formatMessage(id: string, json: string): string {
-  return 'event: message\nid: ' + id + '\ndata: ' + json + '\n\n';
+  return `event: message\nid: ${id}\ndata: ${json}\n\n`;
 }
 
 /** The data of a custom event: strings as they are, anything else JSON-encoded. */
@@ -51,7 +51,7 @@ export function formatEvent(event: string | undefined, data: EventData, id: stri
   if (event !== undefined && event !== '') frame += `event: ${event}\n`;
   if (id !== undefined) frame += `id: ${id}\n`;
   for (const line of text.split(lineBreak)) frame += `data: ${line}\n`;
-  return frame + '\n';
+  return `${frame}\n`;
 }
 
 function assertSingleLine(field: string, value: string | undefined): void {

@@ -47,7 +47,12 @@ export async function openSession<T extends SessionTransport>(
   res.once('close', onGone);
   try {
     const server: ServerLike = await options.createServer({
-      transport: session.transport, sessionId, user, authInfo, headers: req.headers, protocolVersion,
+      transport: session.transport,
+      sessionId,
+      user,
+      authInfo,
+      headers: req.headers,
+      protocolVersion,
     });
     if (typeof server?.connect !== 'function') {
       throw new TypeError('createServer() must return an MCP server (an object with connect(transport)).');
@@ -57,7 +62,10 @@ export async function openSession<T extends SessionTransport>(
   } catch (error) {
     res.off('close', onGone);
     await session.close();
-    report(new McpSseError(ErrorCodes.createServer, 'createServer() or server.connect() failed; the session was not opened.', { cause: error }), { sessionId, req });
+    report(new McpSseError(ErrorCodes.createServer, 'createServer() or server.connect() failed; the session was not opened.', { cause: error }), {
+      sessionId,
+      req,
+    });
     if (!clientGone) replyError(res, problems.createServerFailed(), requestId);
     return undefined;
   }
@@ -71,4 +79,3 @@ export async function openSession<T extends SessionTransport>(
   logSession('opened %s (%s) for %s', sessionId, session.transport, user?.id ?? 'anonymous');
   return session;
 }
-

@@ -17,9 +17,12 @@ const keyB = 'sk-test-fedcba9876543210-bravo';
 describe('apiKeyStrategy', () => {
   it('accepts a key of a record and names the principal after it', async () => {
     const contexts: SessionContext[] = [];
-    const harness = await withKeys({ keys: { [keyA]: 'team-alpha', [keyB]: 'team-bravo' } }, {
-      createServer: (session) => (contexts.push(session), buildServerV1(session)),
-    });
+    const harness = await withKeys(
+      { keys: { [keyA]: 'team-alpha', [keyB]: 'team-bravo' } },
+      {
+        createServer: (session) => (contexts.push(session), buildServerV1(session)),
+      },
+    );
     const client = await connectClient(harness.sseUrl, { 'X-API-Key': keyB });
     expect(await whoami(client)).toEqual({ clientId: 'team-bravo', scopes: [], sessionUser: 'team-bravo' });
     expect(contexts[0]!.user).toEqual({ id: 'team-bravo' });
@@ -103,7 +106,11 @@ describe('apiKeyStrategy', () => {
     const errors: McpSseError[] = [];
     const createServer = vi.fn(buildServerV1);
     const harness = await withKeys(
-      { verify: async () => { throw new Error('db password=hunter2 at users.find'); } },
+      {
+        verify: async () => {
+          throw new Error('db password=hunter2 at users.find');
+        },
+      },
       { createServer, onError: (error) => errors.push(error) },
     );
     for (const res of [

@@ -33,7 +33,9 @@ class PassingStrategy extends PassportStrategy {
 
 describe('every 401', () => {
   it('is a JSON-RPC envelope with one challenge per strategy, naming each scheme', async () => {
-    const harness = await harnessWith({ auth: { strategies: [jwtStrategy({ secret }), apiKeyStrategy({ keys: [apiKey] }), new HeaderUserStrategy()] } });
+    const harness = await harnessWith({
+      auth: { strategies: [jwtStrategy({ secret }), apiKeyStrategy({ keys: [apiKey] }), new HeaderUserStrategy()] },
+    });
     const res = await request(harness.baseUrl).post('/mcp/messages?sessionId=abc').send(ping('req-1'));
     // The auth middleware runs before the body is read, so the id is not known yet.
     expectEnvelope(res, 401, 'missing_credentials');
@@ -47,7 +49,9 @@ describe('every 401', () => {
     const wrongKey = await request(harness.baseUrl).get('/mcp/sse').set('X-API-Key', 'wrong');
     expectEnvelope(wrongKey, 401, 'invalid_credentials');
     expect(wrongKey.headers['www-authenticate']).toBe('Bearer realm="mcp", ApiKey header="X-API-Key"');
-    const expired = await request(harness.baseUrl).get('/mcp/sse').set('Authorization', `Bearer ${mintToken({ exp: 1 })}`);
+    const expired = await request(harness.baseUrl)
+      .get('/mcp/sse')
+      .set('Authorization', `Bearer ${mintToken({ exp: 1 })}`);
     expectEnvelope(expired, 401, 'token_expired');
     expect(expired.headers['www-authenticate']).toBe('Bearer realm="mcp", error="invalid_token", ApiKey header="X-API-Key"');
   });

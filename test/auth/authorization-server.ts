@@ -135,8 +135,23 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
   const build = (): Provider => {
     const configuration: Configuration = {
       clients: [
-        { client_id: client.clientId, client_secret: client.clientSecret, grant_types: ['client_credentials'], redirect_uris: [], response_types: [], scope: scopesOffered, id_token_signed_response_alg: 'RS256' },
-        { client_id: narrowClient.clientId, client_secret: narrowClient.clientSecret, grant_types: ['client_credentials'], redirect_uris: [], response_types: [], scope: 'mcp:read' },
+        {
+          client_id: client.clientId,
+          client_secret: client.clientSecret,
+          grant_types: ['client_credentials'],
+          redirect_uris: [],
+          response_types: [],
+          scope: scopesOffered,
+          id_token_signed_response_alg: 'RS256',
+        },
+        {
+          client_id: narrowClient.clientId,
+          client_secret: narrowClient.clientSecret,
+          grant_types: ['client_credentials'],
+          redirect_uris: [],
+          response_types: [],
+          scope: 'mcp:read',
+        },
       ],
       scopes: ['openid', ...scopesOffered.split(' ')],
       ttl: { ClientCredentials: () => as.accessTokenTTL, IdToken: 3600 },

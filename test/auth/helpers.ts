@@ -33,13 +33,15 @@ export async function harnessWith(options: HarnessOptions): Promise<Harness> {
 }
 
 export async function cleanup(): Promise<void> {
-  await Promise.all(closers.splice(0).map(async (close) => {
-    try {
-      await close();
-    } catch {
-      // already closed
-    }
-  }));
+  await Promise.all(
+    closers.splice(0).map(async (close) => {
+      try {
+        await close();
+      } catch {
+        // already closed
+      }
+    }),
+  );
   await Promise.all(harnesses.splice(0).map((h) => h.close()));
 }
 
@@ -66,7 +68,15 @@ export async function openStream(url: string, headers: Record<string, string> = 
   const close = () => controller.abort();
   closers.push(close);
   const response = await fetch(url, { headers: { Accept: 'text/event-stream', ...headers }, signal: controller.signal });
-  const opened: OpenedStream = { status: response.status, headers: response.headers, endpoint: '', endpointEventId: '', sessionId: '', body: '', close };
+  const opened: OpenedStream = {
+    status: response.status,
+    headers: response.headers,
+    endpoint: '',
+    endpointEventId: '',
+    sessionId: '',
+    body: '',
+    close,
+  };
   if (response.status !== 200) {
     opened.body = await response.text();
     return opened;
@@ -170,9 +180,5 @@ export function headersObject(headers: Headers): Record<string, string> {
 
 /** Asserts a raw fetch refusal the same way. */
 export function expectStreamRefused(opened: OpenedStream, status: number, reason: string) {
-  return expectEnvelope(
-    { status: opened.status, headers: headersObject(opened.headers), text: opened.body },
-    status,
-    reason,
-  );
+  return expectEnvelope({ status: opened.status, headers: headersObject(opened.headers), text: opened.body }, status, reason);
 }

@@ -91,7 +91,9 @@ describe('jwtStrategy: refused tokens', () => {
     expect(() => jwtStrategy({ secret, algorithms: ['HS256', 'NONE'] })).toThrow(/none/);
     expect(() => jwtStrategy({ publicKey: '-----BEGIN PUBLIC KEY-----', algorithms: ['HS256'] })).toThrow(TypeError);
     expect(() => jwtStrategy({} as JwtStrategyOptions)).toThrow(/secret/);
-    expect(() => jwtStrategy({ secret, requireExpiry: 'no' } as unknown as JwtStrategyOptions)).toThrow(/"requireExpiry" must be true or false, got "no"/);
+    expect(() => jwtStrategy({ secret, requireExpiry: 'no' } as unknown as JwtStrategyOptions)).toThrow(
+      /"requireExpiry" must be true or false, got "no"/,
+    );
   });
 
   it('never echoes the presented token in the response', async () => {

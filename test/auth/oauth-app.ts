@@ -8,8 +8,20 @@ import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport as SSEClientTransportV1 } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport as StreamableV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ClientCredentialsProvider as ClientCredentialsProviderV1 } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
-import { Client as ClientV2, SSEClientTransport as SSEClientTransportV2, StreamableHTTPClientTransport as StreamableV2, ClientCredentialsProvider as ClientCredentialsProviderV2 } from '@modelcontextprotocol/client';
-import { createMcpSseRouter, oauthStrategy, type McpSseRouter, type McpSseRouterOptions, type OAuthStrategyOptions, type SessionContext } from '../../lib/index.js';
+import {
+  Client as ClientV2,
+  SSEClientTransport as SSEClientTransportV2,
+  StreamableHTTPClientTransport as StreamableV2,
+  ClientCredentialsProvider as ClientCredentialsProviderV2,
+} from '@modelcontextprotocol/client';
+import {
+  createMcpSseRouter,
+  oauthStrategy,
+  type McpSseRouter,
+  type McpSseRouterOptions,
+  type OAuthStrategyOptions,
+  type SessionContext,
+} from '../../lib/index.js';
 import { buildServerV1 } from '../helpers/server.js';
 import type { AuthorizationServer, TestClient } from './authorization-server.js';
 
@@ -54,7 +66,16 @@ export async function startOAuthApp(options: OAuthAppOptions): Promise<OAuthApp>
       sessions.push(session);
       const mcp = buildServerV1(session);
       mcp.registerTool('authinfo', { inputSchema: {} }, async (_args, extra) => ({
-        content: [{ type: 'text', text: JSON.stringify({ ...extra.authInfo, resource: extra.authInfo?.resource?.href, resourceIsUrl: extra.authInfo?.resource instanceof URL }) }],
+        content: [
+          {
+            type: 'text',
+            text: JSON.stringify({
+              ...extra.authInfo,
+              resource: extra.authInfo?.resource?.href,
+              resourceIsUrl: extra.authInfo?.resource instanceof URL,
+            }),
+          },
+        ],
       }));
       return mcp;
     },
@@ -91,7 +112,12 @@ const isSse = (url: string) => new URL(url).pathname.endsWith('/sse');
  * ClientCredentialsProvider requests only the `scope` it was given (not the challenge's), hence `scope`.
  */
 export async function connectV1(url: string, as: AuthorizationServer, who: TestClient = as.client, scope?: string): Promise<ClientV1> {
-  const authProvider = new ClientCredentialsProviderV1({ clientId: who.clientId, clientSecret: who.clientSecret, expectedIssuer: as.issuer, ...(scope === undefined ? {} : { scope }) });
+  const authProvider = new ClientCredentialsProviderV1({
+    clientId: who.clientId,
+    clientSecret: who.clientSecret,
+    expectedIssuer: as.issuer,
+    ...(scope === undefined ? {} : { scope }),
+  });
   const client = new ClientV1({ name: 'oauth-v1', version: '1.0.0' });
   await client.connect(isSse(url) ? new SSEClientTransportV1(new URL(url), { authProvider }) : new StreamableV1(new URL(url), { authProvider }));
   return client;

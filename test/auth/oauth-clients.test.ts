@@ -44,7 +44,8 @@ interface SeenAuthInfo {
 const authInfoOf = async (client: AnyClient): Promise<SeenAuthInfo> => JSON.parse(await callText(client, 'authinfo')) as SeenAuthInfo;
 
 /** The app's URL for a transport: the HTTP+SSE stream, or the Streamable HTTP endpoint at the mount point. */
-const urlOf = (app: OAuthApp, transport: 'HTTP+SSE' | 'Streamable HTTP') => (transport === 'HTTP+SSE' ? app.sseUrl : app.sseUrl.replace(/\/sse$/, ''));
+const urlOf = (app: OAuthApp, transport: 'HTTP+SSE' | 'Streamable HTTP') =>
+  transport === 'HTTP+SSE' ? app.sseUrl : app.sseUrl.replace(/\/sse$/, '');
 const generations = [
   // SDK v1's ClientCredentialsProvider requests only the scope it is given; v2's takes the challenge's.
   { name: 'SDK v1 client', connect: (url: string) => connectV1(url, as, as.client, 'mcp:tools') },
@@ -104,7 +105,11 @@ describe('RFC 6750 challenges', () => {
     app = await startOAuthApp({ as, oauth: { scopes: ['mcp:tools', 'mcp:admin'] } });
     for (const response of [
       await fetch(app.sseUrl),
-      await fetch(`${app.messagesUrl}?sessionId=x`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"jsonrpc":"2.0","id":7,"method":"ping"}' }),
+      await fetch(`${app.messagesUrl}?sessionId=x`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: '{"jsonrpc":"2.0","id":7,"method":"ping"}',
+      }),
     ]) {
       expectEnvelope({ status: response.status, headers: headersObject(response.headers), text: await response.text() }, 401, 'missing_credentials');
       expect(response.headers.get('www-authenticate')).toBe(
@@ -129,7 +134,11 @@ describe('RFC 6750 challenges', () => {
     const token = await as.token({ client: as.narrowClient, resource: app.resource, scope: 'mcp:read' });
     for (const response of [
       await fetch(app.sseUrl, { headers: { Authorization: `Bearer ${token}` } }),
-      await fetch(`${app.messagesUrl}?sessionId=x`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: '{"jsonrpc":"2.0","id":3,"method":"ping"}' }),
+      await fetch(`${app.messagesUrl}?sessionId=x`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: '{"jsonrpc":"2.0","id":3,"method":"ping"}',
+      }),
     ]) {
       const text = await response.text();
       expectEnvelope({ status: response.status, headers: headersObject(response.headers), text }, 403, 'insufficient_scope');
@@ -170,12 +179,18 @@ describe('beside other strategies', () => {
     expect(response.status).toBe(401);
     const metadataUrl = `${app.baseUrl}/.well-known/oauth-protected-resource/api/mcp`;
     // Each challenge its own header line; fetch joins them, and SDK clients read only a header starting with Bearer.
-    expect(response.headers.get('www-authenticate')).toBe(`Bearer scope="mcp:tools", resource_metadata="${metadataUrl}", ApiKey header="X-API-Key", Bearer realm="mcp"`);
+    expect(response.headers.get('www-authenticate')).toBe(
+      `Bearer scope="mcp:tools", resource_metadata="${metadataUrl}", ApiKey header="X-API-Key", Bearer realm="mcp"`,
+    );
     expect(extractWWWAuthenticateParams(response).resourceMetadataUrl?.href).toBe(metadataUrl);
   });
 
   it('an SDK client discovers OAuth while API-key clients keep working', async () => {
-    app = await startOAuthApp({ as, oauth: { scopes: ['mcp:tools'] }, strategies: (oauth) => [apiKeyStrategy({ keys: { [apiKey]: 'ops' } }), oauth] });
+    app = await startOAuthApp({
+      as,
+      oauth: { scopes: ['mcp:tools'] },
+      strategies: (oauth) => [apiKeyStrategy({ keys: { [apiKey]: 'ops' } }), oauth],
+    });
     const oauthClient = track(await connectV2(app.sseUrl, as));
     expect(JSON.parse(await callText(oauthClient, 'whoami')).clientId).toBe(as.client.clientId);
     const keyed = await fetch(app.sseUrl, { headers: { 'X-API-Key': apiKey } });
@@ -227,15 +242,32 @@ describe('router.wellKnown (RFC 9728)', () => {
     expect(await head.text()).toBe('');
     const preflight = await fetch(url, {
       method: 'OPTIONS',
-      headers: { Origin: 'https://inspector.example.com', 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'mcp-protocol-version' },
+      headers: {
+        Origin: 'https://inspector.example.com',
+        'Access-Control-Request-Method': 'GET',
+        'Access-Control-Request-Headers': 'mcp-protocol-version',
+      },
     });
     expect(preflight.status).toBe(204);
-    expect(headersObject(preflight.headers)).toMatchObject({ 'access-control-allow-origin': '*', 'access-control-allow-methods': 'GET, HEAD, OPTIONS', 'access-control-allow-headers': '*' });
+    expect(headersObject(preflight.headers)).toMatchObject({
+      'access-control-allow-origin': '*',
+      'access-control-allow-methods': 'GET, HEAD, OPTIONS',
+      'access-control-allow-headers': '*',
+    });
     const post = await fetch(url, { method: 'POST' });
     expectEnvelope({ status: post.status, headers: headersObject(post.headers), text: await post.text() }, 405, 'method_not_allowed');
     // Without a scope list, the document says nothing about scopes.
-    expect(await (await fetch(url)).json()).toEqual({ resource: app.resource, authorization_servers: [as.issuer], bearer_methods_supported: ['header'] });
-    for (const other of ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/api/mcp/sse', '/.well-known/oauth-authorization-server', '/elsewhere']) {
+    expect(await (await fetch(url)).json()).toEqual({
+      resource: app.resource,
+      authorization_servers: [as.issuer],
+      bearer_methods_supported: ['header'],
+    });
+    for (const other of [
+      '/.well-known/oauth-protected-resource',
+      '/.well-known/oauth-protected-resource/api/mcp/sse',
+      '/.well-known/oauth-authorization-server',
+      '/elsewhere',
+    ]) {
       const response = await fetch(`${app.baseUrl}${other}`);
       expect({ other, status: response.status, body: await response.json() }).toEqual({ other, status: 404, body: { passedOn: true } });
     }
@@ -250,14 +282,26 @@ describe('router.wellKnown (RFC 9728)', () => {
       const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       const router = createMcpSseRouter({
         createServer: () => ({ connect: async () => {} }),
-        auth: { strategies: [oauthStrategy({ issuer: as.issuer, resource: baseUrl, scopes: ['a'] }), oauthStrategy({ issuer: as2.issuer, resource: baseUrl, scopes: ['a', 'b'] })] },
+        auth: {
+          strategies: [
+            oauthStrategy({ issuer: as.issuer, resource: baseUrl, scopes: ['a'] }),
+            oauthStrategy({ issuer: as2.issuer, resource: baseUrl, scopes: ['a', 'b'] }),
+          ],
+        },
       });
       const routed = express().use(router.wellKnown).use('/', router);
       server.on('request', routed);
       const response = await fetch(`${baseUrl}/.well-known/oauth-protected-resource`);
-      expect(await response.json()).toEqual({ resource: baseUrl, authorization_servers: [as.issuer, as2.issuer], scopes_supported: ['a', 'b'], bearer_methods_supported: ['header'] });
+      expect(await response.json()).toEqual({
+        resource: baseUrl,
+        authorization_servers: [as.issuer, as2.issuer],
+        scopes_supported: ['a', 'b'],
+        bearer_methods_supported: ['header'],
+      });
       const challenge = await fetch(`${baseUrl}/sse`);
-      expect(challenge.headers.get('www-authenticate')).toBe(`Bearer scope="a", resource_metadata="${baseUrl}/.well-known/oauth-protected-resource", Bearer scope="a b", resource_metadata="${baseUrl}/.well-known/oauth-protected-resource"`);
+      expect(challenge.headers.get('www-authenticate')).toBe(
+        `Bearer scope="a", resource_metadata="${baseUrl}/.well-known/oauth-protected-resource", Bearer scope="a b", resource_metadata="${baseUrl}/.well-known/oauth-protected-resource"`,
+      );
       await router.close();
     } finally {
       server.closeAllConnections();
@@ -267,12 +311,17 @@ describe('router.wellKnown (RFC 9728)', () => {
   });
 
   it('passes everything on when no oauthStrategy is configured', async () => {
-    const router = createMcpSseRouter({ createServer: () => ({ connect: async () => {} }), auth: { strategies: [apiKeyStrategy({ keys: ['k-0123456789'] })] } });
-    const reached: string[] = [];
-    const handler = express().use(router.wellKnown).use((req, res) => {
-      reached.push(req.path);
-      res.status(404).end();
+    const router = createMcpSseRouter({
+      createServer: () => ({ connect: async () => {} }),
+      auth: { strategies: [apiKeyStrategy({ keys: ['k-0123456789'] })] },
     });
+    const reached: string[] = [];
+    const handler = express()
+      .use(router.wellKnown)
+      .use((req, res) => {
+        reached.push(req.path);
+        res.status(404).end();
+      });
     const server = await new Promise<Server>((resolve) => {
       const s = handler.listen(0, '127.0.0.1', () => resolve(s));
     });

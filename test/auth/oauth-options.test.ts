@@ -26,10 +26,14 @@ describe('oauthStrategy options', () => {
   });
 
   it('puts the metadata at the path-aware URL of the resource, and at the root for a bare origin', () => {
-    expect(resolve({ resource: 'https://api.example.com/a/b/mcp' }).metadataUrl).toBe('https://api.example.com/.well-known/oauth-protected-resource/a/b/mcp');
+    expect(resolve({ resource: 'https://api.example.com/a/b/mcp' }).metadataUrl).toBe(
+      'https://api.example.com/.well-known/oauth-protected-resource/a/b/mcp',
+    );
     expect(resolve({ resource: 'https://api.example.com' }).metadataPath).toBe('/.well-known/oauth-protected-resource');
     expect(resolve({ resource: 'https://api.example.com/' }).metadataPath).toBe('/.well-known/oauth-protected-resource');
-    expect(resolve({ resource: 'https://api.example.com:8443/mcp' }).metadataUrl).toBe('https://api.example.com:8443/.well-known/oauth-protected-resource/mcp');
+    expect(resolve({ resource: 'https://api.example.com:8443/mcp' }).metadataUrl).toBe(
+      'https://api.example.com:8443/.well-known/oauth-protected-resource/mcp',
+    );
   });
 
   it('keeps the resource as written: clients send the metadata string verbatim to the authorization server', () => {
@@ -56,14 +60,22 @@ describe('oauthStrategy options', () => {
     ['a resource with a fragment', { resource: 'https://api.example.com/mcp#x' }, /"resource" must not have a fragment \(RFC 8707\)/],
     ['a resource with an empty fragment', { resource: 'https://api.example.com/mcp#' }, /"resource" must not have a fragment/],
     ['a resource with a query', { resource: 'https://api.example.com/mcp?x=1' }, /"resource" must not have a query/],
-    ['a resource path ending in /', { resource: 'https://api.example.com/mcp/' }, /"resource" must not end with "\/" after a path.*Use "https:\/\/api.example.com\/mcp"/],
+    [
+      'a resource path ending in /',
+      { resource: 'https://api.example.com/mcp/' },
+      /"resource" must not end with "\/" after a path.*Use "https:\/\/api.example.com\/mcp"/,
+    ],
     ['a resource with credentials', { resource: 'https://user:pw@api.example.com/mcp' }, /"resource" must not carry credentials/],
     ['scopes that are not an array', { scopes: 'mcp:tools' }, /"scopes" must be an array of scope names/],
     ['a scope with a space', { scopes: ['mcp tools'] }, /"scopes" must be an array of scope names \(no spaces or quotes\)/],
     ['a scope with a quote', { scopes: ['mcp"'] }, /"scopes" must be an array/],
     ['an empty scope', { scopes: [''] }, /"scopes" must be an array/],
     ['algorithm none', { algorithms: ['none'] }, /"algorithms" must hold asymmetric algorithms .* got "none"/],
-    ['an HMAC algorithm', { algorithms: ['RS256', 'HS256'] }, /"algorithms" must hold asymmetric algorithms .* got "HS256": "none" and HMAC are never accepted/],
+    [
+      'an HMAC algorithm',
+      { algorithms: ['RS256', 'HS256'] },
+      /"algorithms" must hold asymmetric algorithms .* got "HS256": "none" and HMAC are never accepted/,
+    ],
     ['an empty algorithm list', { algorithms: [] }, /"algorithms" must be a non-empty array/],
     ['a negative clock tolerance', { clockToleranceSec: -1 }, /"clockToleranceSec" must be seconds from 0 to 300, got -1/],
     ['a clock tolerance over 300 s', { clockToleranceSec: 301 }, /"clockToleranceSec" must be seconds from 0 to 300, got 301/],
@@ -113,7 +125,9 @@ describe('router.wellKnown at creation', () => {
       oauthStrategy({ issuer: 'https://a.example.com', resource: 'https://one.example.com/mcp' }),
       oauthStrategy({ issuer: 'https://b.example.com', resource: 'https://two.example.com/mcp' }),
     ];
-    expect(() => createMcpSseRouter({ createServer, auth: { strategies } })).toThrow(/share the metadata path \/\.well-known\/oauth-protected-resource\/mcp/);
+    expect(() => createMcpSseRouter({ createServer, auth: { strategies } })).toThrow(
+      /share the metadata path \/\.well-known\/oauth-protected-resource\/mcp/,
+    );
   });
 
   it('is a middleware on every router, with or without OAuth', () => {

@@ -60,7 +60,9 @@ it('runs the README recipe: a client with only client credentials calls a tool t
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   const [authPort, mcpPort] = [await freePort(), await freePort()];
   for (const name of ['auth-server.mjs', 'server.mjs', 'client.mjs']) {
-    const code = recipeFile(readme, name).replace(/\b4000\b/g, String(authPort)).replace(/\b3000\b/g, String(mcpPort));
+    const code = recipeFile(readme, name)
+      .replace(/\b4000\b/g, String(authPort))
+      .replace(/\b3000\b/g, String(mcpPort));
     writeFileSync(join(dir, name), code);
   }
   await start('auth-server.mjs', 'authorization server on');

@@ -23,13 +23,22 @@ interface Probe {
 async function probe(app: OAuthApp, authorization?: string, options: { post?: boolean; query?: string } = {}): Promise<Probe> {
   const headers: Record<string, string> = authorization === undefined ? {} : { Authorization: authorization };
   const response = options.post
-    ? await fetch(`${app.messagesUrl}?sessionId=s${options.query ?? ''}`, { method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}' })
+    ? await fetch(`${app.messagesUrl}?sessionId=s${options.query ?? ''}`, {
+        method: 'POST',
+        headers: { ...headers, 'Content-Type': 'application/json' },
+        body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+      })
     : await fetch(`${app.sseUrl}${options.query ?? ''}`, { headers });
   if (response.status === 200) {
     await response.body?.cancel();
     return { status: 200, challenge: '', text: '', headers: headersObject(response.headers) };
   }
-  return { status: response.status, challenge: response.headers.get('www-authenticate') ?? '', text: await response.text(), headers: headersObject(response.headers) };
+  return {
+    status: response.status,
+    challenge: response.headers.get('www-authenticate') ?? '',
+    text: await response.text(),
+    headers: headersObject(response.headers),
+  };
 }
 
 const bearer = (token: string) => `Bearer ${token}`;
@@ -80,26 +89,55 @@ describe('tokens refused, each a clear 401 that leaks nothing', () => {
   });
 
   const cases: { name: string; token: () => Promise<string>; description: string; reason?: string }[] = [
-    { name: 'for another resource (audience)', token: () => as.token({ resource: 'http://127.0.0.1:1/other', scope }), description: 'The access token is not meant for this resource (audience).' },
-    { name: 'from another authorization server', token: () => otherAs.token({ resource: app.resource, scope }), description: 'The access token was issued by another authorization server.' },
-    { name: 'expired an hour ago', token: () => issued((_c, jwt) => void (jwt.payload.exp = now() - 3600)), description: 'The access token expired.', reason: 'token_expired' },
-    { name: 'not valid yet (nbf in an hour)', token: () => issued((_c, jwt) => void (jwt.payload.nbf = now() + 3600)), description: 'The access token is not valid yet (nbf).' },
+    {
+      name: 'for another resource (audience)',
+      token: () => as.token({ resource: 'http://127.0.0.1:1/other', scope }),
+      description: 'The access token is not meant for this resource (audience).',
+    },
+    {
+      name: 'from another authorization server',
+      token: () => otherAs.token({ resource: app.resource, scope }),
+      description: 'The access token was issued by another authorization server.',
+    },
+    {
+      name: 'expired an hour ago',
+      token: () => issued((_c, jwt) => void (jwt.payload.exp = now() - 3600)),
+      description: 'The access token expired.',
+      reason: 'token_expired',
+    },
+    {
+      name: 'not valid yet (nbf in an hour)',
+      token: () => issued((_c, jwt) => void (jwt.payload.nbf = now() + 3600)),
+      description: 'The access token is not valid yet (nbf).',
+    },
     {
       name: 'issued in the future (iat in an hour)',
       token: () => issued((_c, jwt) => Object.assign(jwt.payload, { iat: now() + 3600, exp: now() + 7200 })),
       description: 'The access token is not valid yet (issued in the future).',
     },
-    { name: 'without exp', token: () => issued((_c, jwt) => void delete jwt.payload.exp), description: 'The access token has no valid expiry (exp).' },
+    {
+      name: 'without exp',
+      token: () => issued((_c, jwt) => void delete jwt.payload.exp),
+      description: 'The access token has no valid expiry (exp).',
+    },
     { name: 'without sub', token: () => issued((_c, jwt) => void delete jwt.payload.sub), description: 'The access token has no subject (sub).' },
-    { name: 'of another type (typ dpop+jwt)', token: () => issued((_c, jwt) => void (jwt.header = { typ: 'dpop+jwt' })), description: 'The token is not an access token (its typ header).' },
-    { name: 'with a crit header', token: () => issued((_c, jwt) => void (jwt.header = { crit: ['b64'], b64: true })), description: 'The access token has critical header parameters, which are not supported.' },
+    {
+      name: 'of another type (typ dpop+jwt)',
+      token: () => issued((_c, jwt) => void (jwt.header = { typ: 'dpop+jwt' })),
+      description: 'The token is not an access token (its typ header).',
+    },
+    {
+      name: 'with a crit header',
+      token: () => issued((_c, jwt) => void (jwt.header = { crit: ['b64'], b64: true })),
+      description: 'The access token has critical header parameters, which are not supported.',
+    },
     {
       name: 'with alg none',
       token: async () => {
         const genuine = await issued();
         return `${part({ ...decodeProtectedHeader(genuine), alg: 'none' })}.${genuine.split('.')[1]}.`;
       },
-      description: 'The access token\'s signing algorithm is not accepted.',
+      description: "The access token's signing algorithm is not accepted.",
     },
     {
       name: 'HS256-signed with the public key (algorithm confusion)',
@@ -109,7 +147,7 @@ describe('tokens refused, each a clear 401 that leaks nothing', () => {
         const input = `${part({ ...decodeProtectedHeader(genuine), alg: 'HS256' })}.${genuine.split('.')[1]}`;
         return `${input}.${createHmac('sha256', pem).update(input).digest('base64url')}`;
       },
-      description: 'The access token\'s signing algorithm is not accepted.',
+      description: "The access token's signing algorithm is not accepted.",
     },
     {
       name: 'signed with an unknown key (kid)',
@@ -119,7 +157,7 @@ describe('tokens refused, each a clear 401 that leaks nothing', () => {
     {
       name: 'signed with an unknown key under a published kid',
       token: async () => forge(decodeJwt(await issued()), { kid: as.currentKid }, 'RS256'),
-      description: 'The access token\'s signature is invalid.',
+      description: "The access token's signature is invalid.",
     },
     {
       name: 'with a payload changed after signing',
@@ -128,7 +166,7 @@ describe('tokens refused, each a clear 401 that leaks nothing', () => {
         const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as Record<string, unknown>;
         return `${header}.${part({ ...claims, sub: 'admin' })}.${signature}`;
       },
-      description: 'The access token\'s signature is invalid.',
+      description: "The access token's signature is invalid.",
     },
     { name: 'an OpenID Connect ID token', token: () => as.idToken(), description: 'The access token is not meant for this resource (audience).' },
     { name: 'garbage', token: async () => 'garbage', description: 'The access token is not a signed JWT.' },
@@ -171,7 +209,11 @@ describe('tokens refused, each a clear 401 that leaks nothing', () => {
   it('accepts the typ values of RFC 9068 and plain JWT, and no typ at all', async () => {
     for (const typ of ['at+jwt', 'application/at+jwt', 'AT+JWT', 'JWT', undefined]) {
       const token = await issued((_c, jwt) => void (jwt.header = typ === undefined ? { typ: undefined } : { typ }));
-      expect({ typ, header: decodeProtectedHeader(token).typ, status: (await probe(app, bearer(token))).status }).toEqual({ typ, header: typ, status: 200 });
+      expect({ typ, header: decodeProtectedHeader(token).typ, status: (await probe(app, bearer(token))).status }).toEqual({
+        typ,
+        header: typ,
+        status: 200,
+      });
     }
   });
 
@@ -189,7 +231,7 @@ describe('tokens refused, each a clear 401 that leaks nothing', () => {
     }
   });
 
-  it('never fetched the other authorization server\'s keys: a foreign token is refused before any key lookup', () => {
+  it("never fetched the other authorization server's keys: a foreign token is refused before any key lookup", () => {
     expect(otherAs.jwksFetches).toBe(0);
     expect(otherAs.metadataFetches).toBe(0);
   });

@@ -15,8 +15,23 @@ const failing = ['typos.ts', 'surface.ts'];
 
 /** Names of the router's internal plumbing (surface.ts lists the same), never to be published as API. */
 const plumbing = [
-  'attach', 'receive', 'closeSession', 'admit', 'deliver', 'markDetached', 'counters', 'busNode',
-  'post', 'resume', 'openStandalone', 'sendSerialized', 'endStreams', 'bindServer', 'sessionIdle', 'sessionEnded', 'addStatelessTarget',
+  'attach',
+  'receive',
+  'closeSession',
+  'admit',
+  'deliver',
+  'markDetached',
+  'counters',
+  'busNode',
+  'post',
+  'resume',
+  'openStandalone',
+  'sendSerialized',
+  'endStreams',
+  'bindServer',
+  'sessionIdle',
+  'sessionEnded',
+  'addStatelessTarget',
 ];
 /** The objects an app is handed: the router, its session registry, each session's transport and its context. */
 const handedOut = new Set(['McpSseRouter', 'SessionRegistry', 'SSETransport', 'StreamableHTTPTransport', 'McpSession', 'SessionContext']);

@@ -9,7 +9,11 @@ const methodField = fc.oneof(
   fc.string({ maxLength: 20 }),
   fc.integer(),
 );
-const paramsField = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constant({ name: 'echo', arguments: { text: 'x' } }), fc.constant({ name: 'nope', arguments: {} }));
+const paramsField = fc.oneof(
+  fc.jsonValue({ maxDepth: 3 }),
+  fc.constant({ name: 'echo', arguments: { text: 'x' } }),
+  fc.constant({ name: 'nope', arguments: {} }),
+);
 
 /** Objects that look like JSON-RPC messages, each field possibly wrong or missing. */
 export const nearValidMessage = fc.record(
@@ -56,17 +60,44 @@ export function fuzzBody(maxMessageSize: number): fc.Arbitrary<Buffer> {
     { weight: 1, arbitrary: hugeNumber.map((n) => Buffer.from(`{"jsonrpc":"2.0","id":${n},"method":"ping"}`)) },
     { weight: 1, arbitrary: deep.map((s) => Buffer.from(s)) },
     // Truncated and corrupted valid messages.
-    { weight: 2, arbitrary: fc.tuple(fuzzMessage, fc.nat()).map(([m, cut]) => { const s = JSON.stringify(m); return Buffer.from(s.slice(0, cut % (s.length + 1))); }) },
-    { weight: 1, arbitrary: fc.tuple(validMessage, fc.uint8Array({ minLength: 1, maxLength: 4 })).map(([m, junk]) => Buffer.concat([Buffer.from(JSON.stringify(m)), Buffer.from(junk)])) },
+    {
+      weight: 2,
+      arbitrary: fc.tuple(fuzzMessage, fc.nat()).map(([m, cut]) => {
+        const s = JSON.stringify(m);
+        return Buffer.from(s.slice(0, cut % (s.length + 1)));
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(validMessage, fc.uint8Array({ minLength: 1, maxLength: 4 }))
+        .map(([m, junk]) => Buffer.concat([Buffer.from(JSON.stringify(m)), Buffer.from(junk)])),
+    },
     // Over maxMessageSize, as a valid message and as junk.
-    { weight: 1, arbitrary: fc.integer({ min: 1, max: 3 * maxMessageSize }).map((n) => Buffer.from(`{"jsonrpc":"2.0","method":"ping","params":{"pad":"${'x'.repeat(maxMessageSize + n)}"}}`)) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .integer({ min: 1, max: 3 * maxMessageSize })
+        .map((n) => Buffer.from(`{"jsonrpc":"2.0","method":"ping","params":{"pad":"${'x'.repeat(maxMessageSize + n)}"}}`)),
+    },
   );
 }
 
 /** Content-Types: mostly JSON ones, some wrong, some printable junk; `undefined` sends none. */
 export const fuzzContentType = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom('application/json', 'application/json; charset=utf-8', 'APPLICATION/JSON', 'application/vnd.api+json') },
-  { weight: 2, arbitrary: fc.constantFrom<string | undefined>(undefined, '', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonx', 'json') },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom<string | undefined>(
+      undefined,
+      '',
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'application/jsonx',
+      'json',
+    ),
+  },
   { weight: 1, arbitrary: fc.stringMatching(/^[\x20-\x7e]{0,40}$/).map((s) => s.trim()) },
 );
 

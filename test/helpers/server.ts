@@ -56,7 +56,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
 function mcpUrlOf(baseUrl: string, mountPath: string, path: string | false | undefined): string {
   const mount = mountPath === '/' ? '' : mountPath;
   const own = path === undefined || path === false || path === '/' ? '' : path;
-  return `${baseUrl}${mount}${own}` + (mount + own === '' ? '/' : '');
+  return `${baseUrl}${mount}${own}${mount + own === '' ? '/' : ''}`;
 }
 
 /** SDK v1 McpServer with the tools the tests use. */
@@ -116,7 +116,8 @@ const progressTokenOf = (extra: ToolExtra) => extra._meta?.progressToken ?? extr
 const notifyOf = (extra: ToolExtra): Notify => extra.sendNotification ?? extra.mcpReq!.notify;
 /** A server-to-client request related to the tool call, in SDK v1 (`sendRequest`) or v2 (`mcpReq`) style. */
 const askClient = (extra: ToolExtra, method: 'sampling/createMessage' | 'elicitation/create', params: Record<string, unknown>) => {
-  if (extra.mcpReq !== undefined) return method === 'sampling/createMessage' ? extra.mcpReq.requestSampling(params) : extra.mcpReq.elicitInput(params);
+  if (extra.mcpReq !== undefined)
+    return method === 'sampling/createMessage' ? extra.mcpReq.requestSampling(params) : extra.mcpReq.elicitInput(params);
   return extra.sendRequest!({ method, params }, method === 'sampling/createMessage' ? CreateMessageResultSchema : ElicitResultSchema);
 };
 interface ToolHost {
@@ -131,7 +132,16 @@ function registerTools(server: ToolHost, session?: SessionContext): void {
     content: [{ type: 'text', text: String(Number(a) + Number(b)) }],
   }));
   server.registerTool('whoami', { inputSchema: {} }, async (_args, extra) => ({
-    content: [{ type: 'text', text: JSON.stringify({ clientId: authOf(extra)?.clientId ?? null, scopes: authOf(extra)?.scopes ?? [], sessionUser: session?.user?.id ?? null }) }],
+    content: [
+      {
+        type: 'text',
+        text: JSON.stringify({
+          clientId: authOf(extra)?.clientId ?? null,
+          scopes: authOf(extra)?.scopes ?? [],
+          sessionUser: session?.user?.id ?? null,
+        }),
+      },
+    ],
   }));
   server.registerTool('countdown', { inputSchema: { from: z.number() } }, async ({ from }, extra) => {
     const token = progressTokenOf(extra);

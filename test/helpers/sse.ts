@@ -63,9 +63,12 @@ export function openSse(url: string, options: OpenOptions = {}): Promise<RawStre
     }, timeoutMs);
     const req = http.get(url, { headers, agent: false }, (response) => {
       const stream = wrap(response, req);
-      const ready = response.statusCode === 200 && waitForEndpoint
-        ? stream.next((e) => e.event === 'endpoint', timeoutMs)
-        : response.statusCode === 200 ? Promise.resolve() : stream.done;
+      const ready =
+        response.statusCode === 200 && waitForEndpoint
+          ? stream.next((e) => e.event === 'endpoint', timeoutMs)
+          : response.statusCode === 200
+            ? Promise.resolve()
+            : stream.done;
       void ready.then(
         () => {
           clearTimeout(timer);
@@ -209,10 +212,14 @@ function wrap(response: http.IncomingMessage, req: http.ClientRequest): RawStrea
     done,
     async next(filter = () => true, timeoutMs = 5000) {
       let found = -1;
-      await until(() => {
-        found = events.findIndex((e, i) => i >= cursor && filter(e));
-        return found !== -1;
-      }, timeoutMs, 'next event');
+      await until(
+        () => {
+          found = events.findIndex((e, i) => i >= cursor && filter(e));
+          return found !== -1;
+        },
+        timeoutMs,
+        'next event',
+      );
       cursor = found + 1;
       return events[found]!;
     },

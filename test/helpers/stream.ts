@@ -61,7 +61,11 @@ export function openStream(url: string, headers: Record<string, string> = {}): P
 }
 
 /** POSTs a JSON body (string or value) and resolves with status, headers and parsed JSON (if any). */
-export async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; json: any; text: string }> {
+export async function post(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; json: any; text: string }> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', ...headers },

@@ -152,8 +152,7 @@ export async function openMcpSession(url: string, options: OpenSessionOptions = 
   const messages = (Array.isArray(init.json) ? init.json : [init.json]) as Record<string, unknown>[];
   const response = messages.find((m) => m?.id === 'init');
   if (response === undefined) throw new Error(`initialize answered no response: ${init.text}`);
-  const request = (more: McpRequest = {}) =>
-    mcpRequest(url, { sessionId, protocolVersion, ...more, headers: { ...headers, ...more.headers } });
+  const request = (more: McpRequest = {}) => mcpRequest(url, { sessionId, protocolVersion, ...more, headers: { ...headers, ...more.headers } });
   const session: RawSession = {
     url,
     sessionId,
@@ -284,5 +283,9 @@ export function lastIdOf(stream: RawStream): string {
 
 /** Resolves once a logging notification with `text` arrived on `stream`. */
 export function untilLogged(stream: RawStream, text: string, timeoutMs = 5000): Promise<void> {
-  return stream.until((events) => messagesOf(events).some((m) => (m.params as { data?: unknown } | undefined)?.data === text), timeoutMs, `log "${text}"`);
+  return stream.until(
+    (events) => messagesOf(events).some((m) => (m.params as { data?: unknown } | undefined)?.data === text),
+    timeoutMs,
+    `log "${text}"`,
+  );
 }

@@ -16,7 +16,9 @@ function parsed(body: unknown): IncomingMessage {
 }
 
 function classifiedBy(sdk: typeof v1 | typeof v2, message: unknown): boolean {
-  return sdk.isJSONRPCRequest(message) || sdk.isJSONRPCNotification(message) || sdk.isJSONRPCResultResponse(message) || sdk.isJSONRPCErrorResponse(message);
+  return (
+    sdk.isJSONRPCRequest(message) || sdk.isJSONRPCNotification(message) || sdk.isJSONRPCResultResponse(message) || sdk.isJSONRPCErrorResponse(message)
+  );
 }
 
 /** Messages near the edges the SDKs draw: ids, params and result shapes, _meta, extra members. */
@@ -28,7 +30,20 @@ const edgeMessage = fc.record(
     params: fc.oneof(
       fc.dictionary(fc.string({ maxLength: 4 }), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 2 }),
       fc.array(fc.integer(), { maxLength: 2 }),
-      fc.record({ _meta: fc.oneof(fc.constant(null), fc.integer(), fc.record({ progressToken: fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean()) }, { requiredKeys: [] }), fc.record({ 'io.modelcontextprotocol/related-task': fc.oneof(fc.record({ taskId: fc.string() }), fc.record({ taskId: fc.integer() }), fc.constant(null)) })) }),
+      fc.record({
+        _meta: fc.oneof(
+          fc.constant(null),
+          fc.integer(),
+          fc.record({ progressToken: fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean()) }, { requiredKeys: [] }),
+          fc.record({
+            'io.modelcontextprotocol/related-task': fc.oneof(
+              fc.record({ taskId: fc.string() }),
+              fc.record({ taskId: fc.integer() }),
+              fc.constant(null),
+            ),
+          }),
+        ),
+      }),
     ),
     result: fc.oneof(fc.dictionary(fc.string({ maxLength: 4 }), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 2 }), fc.jsonValue({ maxDepth: 1 })),
     error: fc.oneof(fc.record({ code: fc.oneof(fc.integer(), fc.double()), message: fc.string() }), fc.jsonValue({ maxDepth: 1 })),
@@ -67,7 +82,13 @@ describe('readMessages()', () => {
       expect(result.ok, JSON.stringify(message)).toBe(false);
       if (!result.ok) expect(result.problem).toMatchObject({ status: 400, reason: 'invalid_request' });
     }
-    const accepted = await readMessages(parsed([{ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'x', _meta: { progressToken: 'p' } } }, { jsonrpc: '2.0', id: 'r', result: {} }]), limits);
+    const accepted = await readMessages(
+      parsed([
+        { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'x', _meta: { progressToken: 'p' } } },
+        { jsonrpc: '2.0', id: 'r', result: {} },
+      ]),
+      limits,
+    );
     expect(accepted.ok).toBe(true);
   });
 });

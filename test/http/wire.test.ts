@@ -22,7 +22,12 @@ async function open(url: string, headers?: Record<string, string>): Promise<RawS
   return s;
 }
 
-const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
+const initialize = {
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+};
 
 describe('GET {ssePath}', () => {
   it('sends the fixed headers, a retry hint, then the endpoint event with the mount prefix', async () => {
@@ -33,7 +38,9 @@ describe('GET {ssePath}', () => {
     expect(s.headers['cache-control']).toBe('no-cache, no-transform');
     expect(s.headers['connection']).toBe('keep-alive');
     expect(s.headers['x-accel-buffering']).toBe('no');
-    const [frames] = await s.until(/^retry: 5000\n\nevent: endpoint\nid: [A-Za-z0-9_-]{22}\.0\ndata: \/tenants\/acme\/mcp\/messages\?sessionId=[0-9a-f-]{36}\n\n$/);
+    const [frames] = await s.until(
+      /^retry: 5000\n\nevent: endpoint\nid: [A-Za-z0-9_-]{22}\.0\ndata: \/tenants\/acme\/mcp\/messages\?sessionId=[0-9a-f-]{36}\n\n$/,
+    );
     expect(frames).toBeDefined();
     expect(h.router.sessions.size).toBe(1);
   });
@@ -148,9 +155,14 @@ describe('POST {messagesPath} error table', () => {
     expect((await post(url, [])).json).toEqual(envelope('invalid_request', -32600));
     expect((await post(url, 42)).status).toBe(400);
     expect((await post(url, { jsonrpc: '2.0', id: 3 })).json).toEqual(envelope('invalid_request', -32600, 3));
-    expect((await post(url, [{ jsonrpc: '2.0', method: 'ok' }, { jsonrpc: '2.0', id: 'x', method: 5 }])).json).toEqual(
-      envelope('invalid_request', -32600, 'x'),
-    );
+    expect(
+      (
+        await post(url, [
+          { jsonrpc: '2.0', method: 'ok' },
+          { jsonrpc: '2.0', id: 'x', method: 5 },
+        ])
+      ).json,
+    ).toEqual(envelope('invalid_request', -32600, 'x'));
   });
 
   it('404 for an unknown session', async () => {
@@ -196,7 +208,12 @@ describe('POST {messagesPath} error table', () => {
         controller.close();
       },
     });
-    const response = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: stream, duplex: 'half' } as RequestInit);
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
     expect(response.status).toBe(413);
   });
 

@@ -34,17 +34,26 @@ describe('conformance suite 2026-07-28 against the router with the SDK v2 fixtur
     const scored = report.scenarios.filter((s) => s.scored);
     expect(report.timedOutIn, formatFailures(report)).toBeUndefined();
     expect(scored, formatFailures(report, scored)).toHaveLength(37);
-    expect(scored.filter((s) => !s.passed).map((s) => s.scenario), formatFailures(report, scored)).toEqual([]);
+    expect(
+      scored.filter((s) => !s.passed).map((s) => s.scenario),
+      formatFailures(report, scored),
+    ).toEqual([]);
     // Unscored but passed by createMcpHandler: json-schema-2020-12, http-header-validation (Mcp-Method / Mcp-Name),
     // http-custom-header-server-validation (Mcp-Param-*, Base64 values).
     const unscoredFailing = report.scenarios.filter((s) => !s.scored && !s.passed && !TASKS_EXTENSION.test(s.scenario));
-    expect(unscoredFailing.map((s) => s.scenario), formatFailures(report, unscoredFailing)).toEqual([]);
+    expect(
+      unscoredFailing.map((s) => s.scenario),
+      formatFailures(report, unscoredFailing),
+    ).toEqual([]);
   });
 
   it('the same endpoint still passes 0.2.0-alpha.12 at 2025-11-25 (33/33)', { timeout: RUN_TIMEOUT_MS }, async () => {
     const report = await runConformance({ suite: '0.2.0-alpha.12', url: app.url, requirements: '2025-11-25' });
     console.log(summarize(report));
     expect(report.announced).toBe(33);
-    expect(report.scenarios.filter((s) => !s.passed).map((s) => s.scenario), formatFailures(report)).toEqual([]);
+    expect(
+      report.scenarios.filter((s) => !s.passed).map((s) => s.scenario),
+      formatFailures(report),
+    ).toEqual([]);
   });
 });

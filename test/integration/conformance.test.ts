@@ -14,7 +14,10 @@ function expectAllPassed(report: ConformanceReport, announced: number): void {
   expect(report.timedOutIn, formatFailures(report)).toBeUndefined();
   expect(report.announced, `the suite announced ${report.announced} scenarios, not ${announced}`).toBe(announced);
   expect(report.scenarios.length, formatFailures(report)).toBe(announced);
-  expect(report.scenarios.filter((s) => !s.passed).map((s) => s.scenario), formatFailures(report)).toEqual([]);
+  expect(
+    report.scenarios.filter((s) => !s.passed).map((s) => s.scenario),
+    formatFailures(report),
+  ).toEqual([]);
   expect(report.exitCode).toBe(0);
 }
 
@@ -43,7 +46,9 @@ describe.each([
   });
 
   // The suite only warns when these are missing; the SDK's own transports pass them, and the design requires them.
-  it('SSE polling (SEP-1699): priming event with retry, a server-ended stream, and the result after resuming', { timeout: RUN_TIMEOUT_MS }, async () => {
+  it('SSE polling (SEP-1699): priming event with retry, a server-ended stream, and the result after resuming', {
+    timeout: RUN_TIMEOUT_MS,
+  }, async () => {
     const report = await runConformance({ suite: '0.2.0-alpha.12', url: app.url, scenario: 'server-sse-polling', specVersion: '2025-11-25' });
     const checks = report.scenarios.find((s) => s.scenario === 'server-sse-polling')?.checks ?? [];
     const status = (id: string) => checks.find((c) => c.id === id)?.status ?? 'missing';

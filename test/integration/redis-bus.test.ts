@@ -117,7 +117,11 @@ describe('redisSessionBus in one process', () => {
     const { stream: s, sessionId, path } = await stream(a, alice);
     expect(JSON.parse((await admin.get(`${prefix}:session:${sessionId}`))!)).toEqual({ i: 'A', p: 'headerapikey:alice' });
 
-    const unknown = await postJson(`${b.harness.baseUrl}/mcp/messages?sessionId=${randomUUID()}`, { jsonrpc: '2.0', id: 7, method: 'ping' }, { headers: alice });
+    const unknown = await postJson(
+      `${b.harness.baseUrl}/mcp/messages?sessionId=${randomUUID()}`,
+      { jsonrpc: '2.0', id: 7, method: 'ping' },
+      { headers: alice },
+    );
     expect(unknown.status).toBe(404);
     expect(unknown.json()).toMatchObject({ id: 7, error: { data: { reason: 'session_not_found' } } });
 
@@ -142,11 +146,15 @@ describe('redisSessionBus in one process', () => {
     await waitFor(() => a.bus.stats().connected && b.bus.stats().connected, 5000, 'buses connected');
     const { sessionId } = await stream(a);
     // The first forward misses the owner cache and reads the directory; the rest must not overtake it.
-    const results = await Promise.all(Array.from({ length: 300 }, (_, n) => b.bus.forward(sessionId, {
-      messages: [seq(n) as never],
-      principalId: undefined,
-      authInfo: undefined,
-    })));
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, n) =>
+        b.bus.forward(sessionId, {
+          messages: [seq(n) as never],
+          principalId: undefined,
+          authInfo: undefined,
+        }),
+      ),
+    );
     expect(new Set(results)).toEqual(new Set(['accepted']));
     expect(a.received.get(sessionId)).toEqual(Array.from({ length: 300 }, (_, n) => n));
   });

@@ -43,7 +43,11 @@ async function waitUntil(predicate: () => Promise<boolean>, timeoutMs: number, w
 }
 
 const postSeq = (url: string, n: number) =>
-  fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/test/seq', params: { n } }) });
+  fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/test/seq', params: { n } }),
+  });
 
 describe('Redis session bus faults', () => {
   it('answers 404 for the sessions of an instance killed with SIGKILL once its directory entries expire', async () => {
@@ -86,7 +90,11 @@ describe('Redis session bus faults', () => {
     for (let i = 0; i < 5; i++) expect(textOf(await local.client.callTool({ name: 'add', arguments: { a: i, b: 10 } }))).toBe(String(i + 10));
     // Forwarded: 503 with a JSON-RPC envelope, fast.
     const before = Date.now();
-    const refused = await fetch(forwardUrl, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 'probe', method: 'ping' }) });
+    const refused = await fetch(forwardUrl, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 'probe', method: 'ping' }),
+    });
     expect(Date.now() - before).toBeLessThan(1000);
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('1');

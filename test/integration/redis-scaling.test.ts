@@ -97,7 +97,8 @@ describe('Redis session bus across processes', () => {
     const [a0, b0] = await Promise.all([A.state(), B.state()]);
     const c = await client(`${nginx!.baseUrl}/mcp/sse`);
     await exercise(c);
-    for (let i = 0; i < 10; i++) expect(textOf(await c.client.callTool({ name: 'echo', arguments: { text: `via nginx ${i}` } }))).toBe(`via nginx ${i}`);
+    for (let i = 0; i < 10; i++)
+      expect(textOf(await c.client.callTool({ name: 'echo', arguments: { text: `via nginx ${i}` } }))).toBe(`via nginx ${i}`);
     const [a1, b1] = await Promise.all([A.state(), B.state()]);
     const [owner, other, owner0, other0] = a1.sessions.includes(c.sessionId) ? [a1, b1, a0, b0] : [b1, a1, b0, a0];
     expect(owner.sessions).toContain(c.sessionId);
@@ -112,7 +113,8 @@ describe('Redis session bus across processes', () => {
     const [a0, b0] = await Promise.all([A.state(), B.state()]);
     const c = await streamableClient(`${nginx!.baseUrl}/mcp`);
     await exercise({ client: c.client } as RoutedClient);
-    for (let i = 0; i < 10; i++) expect(textOf(await c.client.callTool({ name: 'echo', arguments: { text: `via nginx ${i}` } }))).toBe(`via nginx ${i}`);
+    for (let i = 0; i < 10; i++)
+      expect(textOf(await c.client.callTool({ name: 'echo', arguments: { text: `via nginx ${i}` } }))).toBe(`via nginx ${i}`);
     const [a1, b1] = await Promise.all([A.state(), B.state()]);
     const [owner, other, other0] = a1.sessions.includes(c.sessionId) ? [a1, b1, b0] : [b1, a1, a0];
     expect(owner.sessions).toContain(c.sessionId);

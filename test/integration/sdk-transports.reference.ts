@@ -1,12 +1,7 @@
 // Reference runs: the conformance fixtures on the SDKs' OWN transports score what the router must score, which proves
 // the fixtures right. Not part of `npm run test:integration`; run with `npm run test:conformance-reference`.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  startSdkMcpHandlerReference,
-  startSdkV1Reference,
-  startSdkV2Reference,
-  type ReferenceServer,
-} from './helpers/sdk-reference-servers.js';
+import { startSdkMcpHandlerReference, startSdkV1Reference, startSdkV2Reference, type ReferenceServer } from './helpers/sdk-reference-servers.js';
 import { formatFailures, runConformance, summarize, type ConformanceReport, type ConformanceRunOptions } from './helpers/conformance.js';
 
 const RUN_TIMEOUT_MS = 400_000;
@@ -32,7 +27,11 @@ async function run(server: ReferenceServer, options: Omit<ConformanceRunOptions,
   return report;
 }
 
-const failing = (report: ConformanceReport) => report.scenarios.filter((s) => !s.passed).map((s) => s.scenario).sort();
+const failing = (report: ConformanceReport) =>
+  report.scenarios
+    .filter((s) => !s.passed)
+    .map((s) => s.scenario)
+    .sort();
 const scored = (report: ConformanceReport) => report.scenarios.filter((s) => s.scored);
 
 describe('SDK v1 StreamableHTTPServerTransport (stateful, session map) with the v1 fixture', () => {

@@ -64,7 +64,11 @@ function roundRobin(nodes: Node[], base: typeof fetch = fetch): { fetch: typeof 
   };
 }
 
-async function connect(url: string, fetchImpl: typeof fetch, headers: Record<string, string> = {}): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+async function connect(
+  url: string,
+  fetchImpl: typeof fetch,
+  headers: Record<string, string> = {},
+): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
   const client = new Client({ name: 'rr-client', version: '1.0.0' }, { capabilities: { sampling: {} } });
   client.setRequestHandler(CreateMessageRequestSchema, async () => ({ role: 'assistant', model: 'm', content: { type: 'text', text: 'sampled' } }));
   const transport = new StreamableHTTPClientTransport(new URL(url), {
@@ -77,7 +81,7 @@ async function connect(url: string, fetchImpl: typeof fetch, headers: Record<str
   return { client, transport };
 }
 
-const textOf = (result: unknown): string => ((result as { content: { text: string }[] }).content[0]!.text);
+const textOf = (result: unknown): string => (result as { content: { text: string }[] }).content[0]!.text;
 
 describe('Streamable HTTP over the Redis bus', () => {
   it('serves every request of a session from either instance: tools, progress, sampling, the standalone stream, DELETE', async () => {
@@ -90,7 +94,9 @@ describe('Streamable HTTP over the Redis bus', () => {
 
     for (let i = 0; i < 6; i++) expect(textOf(await client.callTool({ name: 'add', arguments: { a: i, b: 1 } }))).toBe(String(i + 1));
     const progress: number[] = [];
-    expect(textOf(await client.callTool({ name: 'countdown', arguments: { from: 4 } }, undefined, { onprogress: (p) => progress.push(p.progress) }))).toBe('done');
+    expect(
+      textOf(await client.callTool({ name: 'countdown', arguments: { from: 4 } }, undefined, { onprogress: (p) => progress.push(p.progress) })),
+    ).toBe('done');
     expect(progress).toEqual([1, 2, 3, 4]);
     expect(textOf(await client.callTool({ name: 'sample', arguments: { prompt: 'x' } }))).toBe('sampled');
     expect(rr.hits.filter((hit) => hit.endsWith('B')).length).toBeGreaterThan(3);
@@ -98,7 +104,11 @@ describe('Streamable HTTP over the Redis bus', () => {
 
     let changed = 0;
     client.setNotificationHandler(ResourceListChangedNotificationSchema, () => void changed++);
-    await waitFor(() => [...owner.harness.router.sessions].some((s) => s.transport === 'streamable-http' && s.hasStandaloneStream), 5000, 'the standalone stream');
+    await waitFor(
+      () => [...owner.harness.router.sessions].some((s) => s.transport === 'streamable-http' && s.hasStandaloneStream),
+      5000,
+      'the standalone stream',
+    );
     // Published on the instance that does not hold the session: reaches it once through the bus.
     other.harness.router.sessions.broadcast({ method: 'notifications/resources/list_changed' });
     await waitFor(() => changed === 1, 5000, 'the broadcast');
@@ -123,15 +133,16 @@ describe('Streamable HTTP over the Redis bus', () => {
     expect(killable.requests.some((headers) => headers['last-event-id'] !== undefined)).toBe(true);
   });
 
-  it('refuses another principal\'s session and unknown sessions from the instance that does not hold them', async () => {
+  it("refuses another principal's session and unknown sessions from the instance that does not hold them", async () => {
     const auth = { strategies: [apiKeyStrategy({ keys: { 'key-alice': 'alice', 'key-bob': 'bob' } })] };
     const [a, b] = await startPair({ auth });
     const { transport } = await connect(`${a.harness.baseUrl}/mcp`, fetch, { 'X-API-Key': 'key-alice' });
-    const post = (node: Node, key: string, sessionId: string) => fetch(`${node.harness.baseUrl}/mcp`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sessionId, 'X-API-Key': key },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/list' }),
-    });
+    const post = (node: Node, key: string, sessionId: string) =>
+      fetch(`${node.harness.baseUrl}/mcp`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sessionId, 'X-API-Key': key },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/list' }),
+      });
     const bob = await post(b, 'key-bob', transport.sessionId!);
     expect(bob.status).toBe(403);
     expect(await bob.json()).toMatchObject({ id: 5, error: { data: { reason: 'forbidden_session' } } });
@@ -149,7 +160,12 @@ describe('Streamable HTTP over the Redis bus', () => {
     const init = await fetch(`${a.harness.baseUrl}/mcp`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+      }),
     });
     const sessionId = init.headers.get('mcp-session-id')!;
     await init.text();

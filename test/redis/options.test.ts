@@ -40,7 +40,16 @@ describe('resolveRedisOptions', () => {
 
   it('opens no connection until a router attaches it', async () => {
     const bus = redisSessionBus({ url: 'redis://127.0.0.1:1' });
-    expect(bus.stats()).toEqual({ sessions: 0, forwarded: 0, forwardRefused: 0, received: 0, broadcastsSent: 0, broadcastsReceived: 0, relaysOpen: 0, connected: false });
+    expect(bus.stats()).toEqual({
+      sessions: 0,
+      forwarded: 0,
+      forwardRefused: 0,
+      received: 0,
+      broadcastsSent: 0,
+      broadcastsReceived: 0,
+      relaysOpen: 0,
+      connected: false,
+    });
     expect(await bus.forward('x', { messages: [], principalId: undefined, authInfo: undefined })).toBe('unavailable');
     await bus.close();
   });

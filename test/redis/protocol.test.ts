@@ -1,8 +1,16 @@
 // What the Redis bus stores and publishes: names and encodings round-trip, malformed input is rejected.
 import { describe, expect, it } from 'vitest';
 import {
-  broadcastChannel, decodeBroadcast, decodeEntry, decodeInstanceMessage, encodeAck, encodeBroadcast, encodeDeliver,
-  encodeEntry, instanceChannel, sessionKey,
+  broadcastChannel,
+  decodeBroadcast,
+  decodeEntry,
+  decodeInstanceMessage,
+  encodeAck,
+  encodeBroadcast,
+  encodeDeliver,
+  encodeEntry,
+  instanceChannel,
+  sessionKey,
 } from '../../lib/redis/protocol.js';
 
 describe('Redis bus protocol', () => {
@@ -26,13 +34,31 @@ describe('Redis bus protocol', () => {
       authInfo: { token: 't', clientId: 'alice', scopes: ['a'] },
       headers: { 'user-agent': 'x', 'x-multi': ['1', '2'] },
     };
-    expect(decodeInstanceMessage(encodeDeliver('7', 'B', 's1', delivery))).toEqual({ type: 'deliver', id: '7', reply: 'B', sessionId: 's1', delivery });
+    expect(decodeInstanceMessage(encodeDeliver('7', 'B', 's1', delivery))).toEqual({
+      type: 'deliver',
+      id: '7',
+      reply: 'B',
+      sessionId: 's1',
+      delivery,
+    });
     const anonymous = decodeInstanceMessage(encodeDeliver('8', 'B', 's1', { messages: [], principalId: undefined, authInfo: undefined }));
-    expect(anonymous).toEqual({ type: 'deliver', id: '8', reply: 'B', sessionId: 's1', delivery: { messages: [], principalId: undefined, authInfo: undefined } });
+    expect(anonymous).toEqual({
+      type: 'deliver',
+      id: '8',
+      reply: 'B',
+      sessionId: 's1',
+      delivery: { messages: [], principalId: undefined, authInfo: undefined },
+    });
   });
 
   it('gives OAuth auth info its resource back as a URL', () => {
-    const authInfo = { token: 't', clientId: 'c', scopes: [], resource: new URL('https://api.example.com/mcp'), extra: { issuer: 'https://auth.example.com' } };
+    const authInfo = {
+      token: 't',
+      clientId: 'c',
+      scopes: [],
+      resource: new URL('https://api.example.com/mcp'),
+      extra: { issuer: 'https://auth.example.com' },
+    };
     const decoded = decodeInstanceMessage(encodeDeliver('7', 'B', 's1', { messages: [], principalId: 'alice', authInfo }));
     const revived = decoded?.type === 'deliver' ? decoded.delivery.authInfo : undefined;
     expect(revived?.resource).toBeInstanceOf(URL);
@@ -42,10 +68,16 @@ describe('Redis bus protocol', () => {
   it('round-trips acks and rejects malformed messages', () => {
     expect(decodeInstanceMessage(encodeAck('9', 'forbidden'))).toEqual({ type: 'ack', id: '9', result: 'forbidden' });
     for (const bad of [
-      'x', '{}', '{"type":"ack","id":"1","result":"maybe"}', '{"type":"ack","id":1,"result":"accepted"}',
-      '{"type":"deliver","id":"1","reply":"B","sessionId":"s"}', '{"type":"deliver","id":"1","reply":"B","sessionId":"s","delivery":{"messages":{}}}',
-      '{"type":"deliver","id":"1","reply":"B","sessionId":"s","delivery":{"messages":[],"principalId":5}}', '{"type":"other","id":"1"}',
-    ]) expect(decodeInstanceMessage(bad)).toBeUndefined();
+      'x',
+      '{}',
+      '{"type":"ack","id":"1","result":"maybe"}',
+      '{"type":"ack","id":1,"result":"accepted"}',
+      '{"type":"deliver","id":"1","reply":"B","sessionId":"s"}',
+      '{"type":"deliver","id":"1","reply":"B","sessionId":"s","delivery":{"messages":{}}}',
+      '{"type":"deliver","id":"1","reply":"B","sessionId":"s","delivery":{"messages":[],"principalId":5}}',
+      '{"type":"other","id":"1"}',
+    ])
+      expect(decodeInstanceMessage(bad)).toBeUndefined();
   });
 
   it('frames broadcasts as sender, newline, notification', () => {

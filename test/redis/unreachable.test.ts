@@ -39,7 +39,9 @@ describe('redisSessionBus when Redis cannot be reached', () => {
       expect(error.message).toContain(`cannot reach Redis at 127.0.0.1:${port} (connect ECONNREFUSED`);
       expect(error.message).toContain('answer 503');
     }
-    expect(errors.map((e) => e.message).join('\n')).toMatch(/commands connection[\s\S]*subscriber connection|subscriber connection[\s\S]*commands connection/);
+    expect(errors.map((e) => e.message).join('\n')).toMatch(
+      /commands connection[\s\S]*subscriber connection|subscriber connection[\s\S]*commands connection/,
+    );
 
     client = new Client({ name: 'local', version: '1.0.0' });
     await client.connect(new SSEClientTransport(new URL(harness.sseUrl)));

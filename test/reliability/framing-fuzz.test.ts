@@ -24,12 +24,17 @@ afterAll(async () => {
 /** Single code points of any plane (no lone surrogates), mixed with the characters SSE framing cares about. */
 const unit = fc.oneof(
   { weight: 3, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }) },
-  { weight: 2, arbitrary: fc.constantFrom('\r', '\n', '\r\n', '\n\r', ' ', ':', 'data: x', 'id: 1', 'event: y', '\u2028', '\u0085', '\0', '\uFEFF', '😀') },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom('\r', '\n', '\r\n', '\n\r', ' ', ':', 'data: x', 'id: 1', 'event: y', '\u2028', '\u0085', '\0', '\uFEFF', '😀'),
+  },
 );
 const text = fc.string({ unit, maxLength: 40 });
 const singleLine = fc.string({ unit, maxLength: 20 }).filter((s) => !/[\r\n]/.test(s));
 /** A string with at least one CR or LF somewhere. */
-const multiLine = fc.tuple(fc.string({ maxLength: 5 }), fc.constantFrom('\r', '\n', '\r\n'), fc.string({ maxLength: 5 })).map((parts) => parts.join(''));
+const multiLine = fc
+  .tuple(fc.string({ maxLength: 5 }), fc.constantFrom('\r', '\n', '\r\n'), fc.string({ maxLength: 5 }))
+  .map((parts) => parts.join(''));
 
 /** What the SSE spec hands a client for data written as one `data:` line per line: line breaks become LF. */
 const spec = (data: string) => data.replace(/\r\n|\r/g, '\n');
@@ -73,11 +78,15 @@ describe('framing round trip through a real stream', () => {
 
   it('sendEvent() non-string data arrives as its JSON, on one line', async () => {
     await fc.assert(
-      fc.asyncProperty(singleLine, fc.jsonValue({ maxDepth: 4 }).filter((v) => typeof v !== 'string'), async (event, value) => {
-        await transport.sendEvent({ event, data: value as object });
-        const got = await stream.next();
-        expect(got.data).toBe(JSON.stringify(value));
-      }),
+      fc.asyncProperty(
+        singleLine,
+        fc.jsonValue({ maxDepth: 4 }).filter((v) => typeof v !== 'string'),
+        async (event, value) => {
+          await transport.sendEvent({ event, data: value as object });
+          const got = await stream.next();
+          expect(got.data).toBe(JSON.stringify(value));
+        },
+      ),
       { numRuns: 150 },
     );
   });
@@ -86,15 +95,19 @@ describe('framing round trip through a real stream', () => {
     const before = harness.router.sessions.stats().messagesOut;
     let runs = 0;
     await fc.assert(
-      fc.asyncProperty(fc.string({ unit, maxLength: 30 }), fc.option(fc.dictionary(fc.string({ unit, maxLength: 8 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 4 }), { nil: undefined }), async (method, params) => {
-        runs++;
-        await transport.sendNotification(method, params);
-        const got = await stream.next();
-        expect(got.event).toBe('message');
-        const expected = params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params };
-        expect(got.data).toBe(JSON.stringify(expected));
-        expect(got.data).not.toMatch(/[\r\n]/);
-      }),
+      fc.asyncProperty(
+        fc.string({ unit, maxLength: 30 }),
+        fc.option(fc.dictionary(fc.string({ unit, maxLength: 8 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 4 }), { nil: undefined }),
+        async (method, params) => {
+          runs++;
+          await transport.sendNotification(method, params);
+          const got = await stream.next();
+          expect(got.event).toBe('message');
+          const expected = params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params };
+          expect(got.data).toBe(JSON.stringify(expected));
+          expect(got.data).not.toMatch(/[\r\n]/);
+        },
+      ),
       { numRuns: 250 },
     );
     expect(harness.router.sessions.stats().messagesOut - before).toBe(runs);
@@ -102,22 +115,26 @@ describe('framing round trip through a real stream', () => {
 
   it('an event or id with CR or LF throws a TypeError and writes nothing', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.oneof(
-        fc.record({ event: multiLine, id: fc.constant(undefined) }),
-        fc.record({ event: singleLine, id: multiLine }),
-        fc.record({ event: multiLine, id: multiLine }),
-      ), text, async ({ event, id }, data) => {
-        const { bytesOut } = harness.router.sessions.stats();
-        const lastSeq = seqOf(stream.events.filter((e) => e.id?.startsWith(transport.streamKey)).at(-1)!.id);
-        const bad = id === undefined ? { event, data } : { event, data, id };
-        await expect(transport.sendEvent(bad)).rejects.toThrow(TypeError);
-        expect(harness.router.sessions.stats().bytesOut).toBe(bytesOut);
-        // The next event is the sentinel, with the next sequence number: nothing was written or consumed.
-        await transport.sendEvent({ event: 'sentinel', data: 'ok' });
-        const got = await stream.next();
-        expect(got).toMatchObject({ event: 'sentinel', data: 'ok' });
-        expect(seqOf(got.id)).toBe(lastSeq + 1);
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          fc.record({ event: multiLine, id: fc.constant(undefined) }),
+          fc.record({ event: singleLine, id: multiLine }),
+          fc.record({ event: multiLine, id: multiLine }),
+        ),
+        text,
+        async ({ event, id }, data) => {
+          const { bytesOut } = harness.router.sessions.stats();
+          const lastSeq = seqOf(stream.events.filter((e) => e.id?.startsWith(transport.streamKey)).at(-1)!.id);
+          const bad = id === undefined ? { event, data } : { event, data, id };
+          await expect(transport.sendEvent(bad)).rejects.toThrow(TypeError);
+          expect(harness.router.sessions.stats().bytesOut).toBe(bytesOut);
+          // The next event is the sentinel, with the next sequence number: nothing was written or consumed.
+          await transport.sendEvent({ event: 'sentinel', data: 'ok' });
+          const got = await stream.next();
+          expect(got).toMatchObject({ event: 'sentinel', data: 'ok' });
+          expect(seqOf(got.id)).toBe(lastSeq + 1);
+        },
+      ),
       { numRuns: 100 },
     );
   });

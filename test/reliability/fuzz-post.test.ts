@@ -14,7 +14,16 @@ const maxMessageSize = 16 * 1024;
 /** Statuses of the DESIGN error table this configuration can produce (no auth, no rate limit, no caps). */
 const allowedStatuses = new Set([400, 404, 413, 415]);
 /** Reasons those statuses carry. */
-const allowedReasons = new Set(['missing_session_id', 'parse_error', 'invalid_request', 'nesting_too_deep', 'batch_too_large', 'session_not_found', 'message_too_large', 'unsupported_media_type']);
+const allowedReasons = new Set([
+  'missing_session_id',
+  'parse_error',
+  'invalid_request',
+  'nesting_too_deep',
+  'batch_too_large',
+  'session_not_found',
+  'message_too_large',
+  'unsupported_media_type',
+]);
 
 let harness: Harness | undefined;
 let stream: RawStream | undefined;
@@ -130,7 +139,10 @@ describe('POST /messages under fuzzing', () => {
     const jsonBody = fc.oneof(
       message.map((m) => Buffer.from(JSON.stringify(m))),
       fc.array(message, { maxLength: 6 }).map((b) => Buffer.from(JSON.stringify(b))),
-      fc.json({ maxDepth: 3 }).filter((s) => /^[[{]/.test(s)).map((s) => Buffer.from(s)),
+      fc
+        .json({ maxDepth: 3 })
+        .filter((s) => /^[[{]/.test(s))
+        .map((s) => Buffer.from(s)),
     );
     await fc.assert(
       fc.asyncProperty(jsonBody, query, async (bytes, q) => {

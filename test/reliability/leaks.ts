@@ -15,10 +15,14 @@ export function handleCounts(): Record<string, number> {
 
 /** Waits until no more handles of those types are alive than in `before` (the test's own, taken at its start). */
 export async function expectHandlesBackTo(before: Record<string, number>, timeoutMs = 3000): Promise<void> {
-  await waitFor(() => {
-    const now = handleCounts();
-    return Object.keys(before).every((type) => now[type]! <= before[type]!);
-  }, timeoutMs, `handles back to ${JSON.stringify(before)} (now ${JSON.stringify(handleCounts())})`);
+  await waitFor(
+    () => {
+      const now = handleCounts();
+      return Object.keys(before).every((type) => now[type]! <= before[type]!);
+    },
+    timeoutMs,
+    `handles back to ${JSON.stringify(before)} (now ${JSON.stringify(handleCounts())})`,
+  );
 }
 
 /**

@@ -72,13 +72,30 @@ async function expectServes(h: Harness): Promise<void> {
 
 describe('createServer failures', () => {
   const failing: [string, (session: SessionContext) => ServerLike | Promise<ServerLike>][] = [
-    ['throws', () => { throw new Error('boom'); }],
-    ['rejects', async () => { throw new Error('boom'); }],
+    [
+      'throws',
+      () => {
+        throw new Error('boom');
+      },
+    ],
+    [
+      'rejects',
+      async () => {
+        throw new Error('boom');
+      },
+    ],
     ['returns undefined', () => undefined as unknown as ServerLike],
     ['returns a plain object', () => ({}) as ServerLike],
     ['returns a number', () => 42 as unknown as ServerLike],
     ['resolves to null', async () => null as unknown as ServerLike],
-    ['returns a server whose connect() rejects', () => ({ connect: async () => { throw new Error('connect failed'); } })],
+    [
+      'returns a server whose connect() rejects',
+      () => ({
+        connect: async () => {
+          throw new Error('connect failed');
+        },
+      }),
+    ],
   ];
 
   it.each(failing)('createServer %s → 500 envelope, no session, ERR_MCP_SSE_CREATE_SERVER', async (_name, createServer) => {
@@ -136,7 +153,7 @@ describe('faults while serving', () => {
     await expectServes(h);
   });
 
-  it('POSTs racing a session\'s close get 202 or 404, never 5xx, and leave no half-open session', async () => {
+  it("POSTs racing a session's close get 202 or 404, never 5xx, and leave no half-open session", async () => {
     const { harness: h, servers } = await start();
     const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
     cleanups.push(() => agent.destroy());
@@ -275,7 +292,7 @@ describe('router.close()', () => {
     expect(JSON.parse(refused.text)).toMatchObject({ id: null, error: { data: { reason: 'shutting_down' } } });
   });
 
-  it('resolves at the deadline when a server\'s close() hangs, refusing new streams meanwhile', async () => {
+  it("resolves at the deadline when a server's close() hangs, refusing new streams meanwhile", async () => {
     let hang = true;
     const { harness: h, servers } = await start({
       decorate: (server) => {

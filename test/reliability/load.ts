@@ -53,11 +53,15 @@ export async function runLoad(
   const clients: Client[] = [];
   try {
     const t0 = Date.now();
-    await mapLimit(Array.from({ length: sessions }, (_, i) => i), connectConcurrency, async (i) => {
-      const client = new Client({ name: `load-${i}`, version: '1.0.0' });
-      clients.push(client);
-      await client.connect(new SSEClientTransport(new URL(harness.sseUrl)));
-    });
+    await mapLimit(
+      Array.from({ length: sessions }, (_, i) => i),
+      connectConcurrency,
+      async (i) => {
+        const client = new Client({ name: `load-${i}`, version: '1.0.0' });
+        clients.push(client);
+        await client.connect(new SSEClientTransport(new URL(harness.sseUrl)));
+      },
+    );
     const t1 = Date.now();
     const { heapUsed, rss } = process.memoryUsage();
     expect(harness.router.sessions.stats()).toMatchObject({ active: sessions, detached: 0, opened: sessions });
@@ -79,8 +83,14 @@ export async function runLoad(
     expect(errors).toEqual([]);
     // initialize + notifications/initialized + the calls, in; initialize result + call results, out.
     expect(harness.router.sessions.stats()).toMatchObject({
-      active: 0, detached: 0, opened: sessions, closed: sessions, resumed: 0,
-      messagesIn: sessions * (2 + callsPerSession), messagesOut: sessions * (1 + callsPerSession), slowConsumerCuts: 0,
+      active: 0,
+      detached: 0,
+      opened: sessions,
+      closed: sessions,
+      resumed: 0,
+      messagesIn: sessions * (2 + callsPerSession),
+      messagesOut: sessions * (1 + callsPerSession),
+      slowConsumerCuts: 0,
     });
     return { connectMs: t1 - t0, callsMs: t2 - t1, disconnectMs: t3 - t2, totalMs: t3 - t0, heapUsed, rss, maxLagMs: lag.max / 1e6 };
   } finally {
@@ -97,6 +107,8 @@ export async function runLoad(
 /** One line of numbers for the test log. */
 export function describeLoad(label: string, t: LoadTimings): string {
   const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
-  return `load (${label}): connect ${t.connectMs} ms, calls ${t.callsMs} ms, disconnect ${t.disconnectMs} ms, total ${t.totalMs} ms; ` +
-    `heap ${mib(t.heapUsed)} MiB, RSS ${mib(t.rss)} MiB with all open; worst event-loop delay ${t.maxLagMs.toFixed(0)} ms`;
+  return (
+    `load (${label}): connect ${t.connectMs} ms, calls ${t.callsMs} ms, disconnect ${t.disconnectMs} ms, total ${t.totalMs} ms; ` +
+    `heap ${mib(t.heapUsed)} MiB, RSS ${mib(t.rss)} MiB with all open; worst event-loop delay ${t.maxLagMs.toFixed(0)} ms`
+  );
 }

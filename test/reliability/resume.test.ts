@@ -5,9 +5,7 @@ import { EventSource } from 'eventsource';
 import fc from 'fast-check';
 import { apiKeyStrategy, type McpSseError, type SessionContext } from '../../lib/index.js';
 import { countingServer, startHarness, waitFor, type Harness, type HarnessOptions, type ServerCounts } from '../helpers/server.js';
-import {
-  handshake, isErrorEnvelope, killableFetch, messageOf, openSse, postJson, sessionIdOf, type RawStream,
-} from '../helpers/sse.js';
+import { handshake, isErrorEnvelope, killableFetch, messageOf, openSse, postJson, sessionIdOf, type RawStream } from '../helpers/sse.js';
 
 let harness: Harness | undefined;
 const cleanups: (() => void)[] = [];
@@ -88,7 +86,16 @@ describe('a real EventSource resumes after the connection is cut', () => {
     const postUrl = new URL(endpoints[0]!, h.baseUrl).href;
 
     // The MCP handshake, by hand, over the EventSource's stream.
-    expect((await postJson(postUrl, { jsonrpc: '2.0', id: 'init', method: 'initialize', params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'es', version: '1' } } })).status).toBe(202);
+    expect(
+      (
+        await postJson(postUrl, {
+          jsonrpc: '2.0',
+          id: 'init',
+          method: 'initialize',
+          params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'es', version: '1' } },
+        })
+      ).status,
+    ).toBe(202);
     await waitFor(() => messages.some((m) => m.id === 'init'), 5000, 'initialize result');
     expect((await postJson(postUrl, { jsonrpc: '2.0', method: 'notifications/initialized' })).status).toBe(202);
 
@@ -130,10 +137,11 @@ describe('a real EventSource resumes after the connection is cut', () => {
     const streamSockets: Socket[] = [];
     const { harness: h } = await start({
       replayBufferSize: 1000,
-      before: (app) => app.use((req, _res, next) => {
-        if (req.method === 'GET' && req.path.endsWith('/sse')) streamSockets.push(req.socket);
-        next();
-      }),
+      before: (app) =>
+        app.use((req, _res, next) => {
+          if (req.method === 'GET' && req.path.endsWith('/sse')) streamSockets.push(req.socket);
+          next();
+        }),
     });
     const { endpoints, messages } = await listen(new EventSource(h.sseUrl));
     const sessionId = sessionIdOf(endpoints[0]!);
@@ -164,7 +172,12 @@ describe('resuming by hand, as a browser would', () => {
     await waitFor(() => h.router.sessions.stats().detached === 1, 5000, 'detach');
     // While detached: server messages are buffered, and a POSTed request is processed; its reply waits too.
     for (let n = 6; n <= 10; n++) await transport.sendNotification('notifications/test', { n });
-    const posted = await postJson(postUrl, { jsonrpc: '2.0', id: 'while-detached', method: 'tools/call', params: { name: 'echo', arguments: { text: 'kept' } } });
+    const posted = await postJson(postUrl, {
+      jsonrpc: '2.0',
+      id: 'while-detached',
+      method: 'tools/call',
+      params: { name: 'echo', arguments: { text: 'kept' } },
+    });
     expect(posted.status).toBe(202);
     await new Promise((resolve) => setTimeout(resolve, 30));
 
@@ -249,7 +262,7 @@ describe('resume edge cases', () => {
     expect(numbered([messageOf(again.events[1]!)])).toEqual([1]);
   });
 
-  it('resuming another principal\'s session is refused with 403; the owner still resumes', async () => {
+  it("resuming another principal's session is refused with 403; the owner still resumes", async () => {
     const { harness: h } = await start({ auth: { strategies: [apiKeyStrategy({ keys: { 'key-alice': 'alice', 'key-bob': 'bob' } })] } });
     const alice = { 'X-API-Key': 'key-alice' };
     const first = await openSse(h.sseUrl, { headers: alice });
@@ -364,7 +377,9 @@ describe('Last-Event-ID fuzzing', () => {
       await waitFor(() => h.router.sessions.stats().active === 0, 5000, 'detach');
     };
 
-    const headerSafe = fc.string({ unit: fc.constantFrom(...'abcXYZ019.-_ :/+=%\u00e9\t'.split('')), minLength: 1, maxLength: 40 }).filter((s) => s.trim() === s && s !== '');
+    const headerSafe = fc
+      .string({ unit: fc.constantFrom(...'abcXYZ019.-_ :/+=%\u00e9\t'.split('')), minLength: 1, maxLength: 40 })
+      .filter((s) => s.trim() === s && s !== '');
     const seq = fc.oneof(fc.nat({ max: 30 }).map(String), fc.constantFrom('-1', '1e3', '0x10', '1.5', '9007199254740993', '', '00012', '+13', 'x'));
     const input = fc.oneof(
       fc.record({ kind: fc.constant('target' as const), seq }),
@@ -434,7 +449,12 @@ describe('event ids', () => {
         // ≥ 128 bits: 22+ base64url characters (6 bits each).
         expect(prefix).toMatch(/^[A-Za-z0-9_-]{22,}$/);
         const compact = sessionId.replace(/-/g, '');
-        for (const [a, b] of [[id!, sessionId], [sessionId, prefix], [id!, compact], [Buffer.from(prefix, 'base64url').toString('hex'), compact]] as const) {
+        for (const [a, b] of [
+          [id!, sessionId],
+          [sessionId, prefix],
+          [id!, compact],
+          [Buffer.from(prefix, 'base64url').toString('hex'), compact],
+        ] as const) {
           expect(a.includes(b)).toBe(false);
           expect(b.includes(a)).toBe(false);
         }

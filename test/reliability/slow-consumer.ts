@@ -17,7 +17,9 @@ export function openStalledStream(sseUrl: string, headers: Record<string, string
     let head = '';
     const timer = setTimeout(() => reject(new Error('no endpoint event')), 5000);
     socket.on('error', () => {});
-    const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+    const extra = Object.entries(headers)
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('');
     socket.on('connect', () => socket.write(`GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nAccept: text/event-stream\r\n${extra}\r\n`));
     const onData = (chunk: Buffer) => {
       head += chunk.toString('latin1');

@@ -27,8 +27,21 @@ describe('sessions.stats()', () => {
     });
     const h = harness;
     const expected: SessionStats = {
-      active: 0, detached: 0, byTransport: { sse: { active: 0, detached: 0 }, 'streamable-http': { active: 0, detached: 0 } }, opened: 0, closed: 0, resumed: 0, messagesIn: 0, messagesOut: 0,
-      bytesIn: 0, bytesOut: 0, slowConsumerCuts: 0, authFailures: 0, rateLimited: 0, statelessRequests: 0, listening: 0,
+      active: 0,
+      detached: 0,
+      byTransport: { sse: { active: 0, detached: 0 }, 'streamable-http': { active: 0, detached: 0 } },
+      opened: 0,
+      closed: 0,
+      resumed: 0,
+      messagesIn: 0,
+      messagesOut: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+      slowConsumerCuts: 0,
+      authFailures: 0,
+      rateLimited: 0,
+      statelessRequests: 0,
+      listening: 0,
     };
     /** Every stream's bytes as the clients received them: what bytesOut must add up to. */
     const received = () => streams.reduce((sum, s) => sum + s.bytes, 0);
@@ -54,7 +67,10 @@ describe('sessions.stats()', () => {
 
     // One request and a batch of two: three messages in, three responses out.
     const one = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' });
-    const batch = JSON.stringify([{ jsonrpc: '2.0', id: 2, method: 'ping' }, { jsonrpc: '2.0', id: 3, method: 'ping' }]);
+    const batch = JSON.stringify([
+      { jsonrpc: '2.0', id: 2, method: 'ping' },
+      { jsonrpc: '2.0', id: 3, method: 'ping' },
+    ]);
     expect((await post(url, one, { headers: alice })).status).toBe(202);
     expect((await post(url, batch, { headers: alice })).status).toBe(202);
     for (const id of [1, 2, 3]) await responseFor(a, id);

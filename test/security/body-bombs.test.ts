@@ -12,7 +12,7 @@ afterEach(cleanup);
 /** A valid ping whose params pad it to `bytes` of JSON. */
 const paddedPing = (id: string, bytes: number): string => {
   const head = `{"jsonrpc":"2.0","id":"${id}","method":"ping","params":{"pad":"`;
-  return head + 'x'.repeat(bytes - head.length - 3) + '"}}';
+  return `${head + 'x'.repeat(bytes - head.length - 3)}"}}`;
 };
 const MiB = 1024 * 1024;
 
@@ -50,15 +50,18 @@ describe('maxMessageSize holds however the body arrived (hole 1)', () => {
     await expectUnharmed(harness, client, before);
   });
 
-  it.each(encodings)('refuses the same %s body on the raw path by counting decompressed bytes, and closes the connection', async (encoding, compressed) => {
-    const harness = await deployRaw();
-    const { client, url } = await victimAndTarget(harness);
-    const before = harness.router.sessions.stats().messagesIn;
-    const reply = await postBytes(url, compressed, { ...keyHolder, 'Content-Encoding': encoding });
-    expectEnvelope(reply, 413, 'message_too_large');
-    expect(reply.headers.connection).toBe('close');
-    await expectUnharmed(harness, client, before);
-  });
+  it.each(encodings)(
+    'refuses the same %s body on the raw path by counting decompressed bytes, and closes the connection',
+    async (encoding, compressed) => {
+      const harness = await deployRaw();
+      const { client, url } = await victimAndTarget(harness);
+      const before = harness.router.sessions.stats().messagesIn;
+      const reply = await postBytes(url, compressed, { ...keyHolder, 'Content-Encoding': encoding });
+      expectEnvelope(reply, 413, 'message_too_large');
+      expect(reply.headers.connection).toBe('close');
+      await expectUnharmed(harness, client, before);
+    },
+  );
 
   it('still accepts a small compressed message on the raw path, and refuses encodings it cannot decode with 415', async () => {
     const harness = await deployRaw();
@@ -76,7 +79,8 @@ describe('maxMessageSize holds however the body arrived (hole 1)', () => {
 });
 
 describe('deeply nested JSON (hole 2)', () => {
-  const nested = (levels: number, id: string) => `{"jsonrpc":"2.0","id":"${id}","method":"ping","params":{"a":${'['.repeat(levels)}${']'.repeat(levels)}}}`;
+  const nested = (levels: number, id: string) =>
+    `{"jsonrpc":"2.0","id":"${id}","method":"ping","params":{"a":${'['.repeat(levels)}${']'.repeat(levels)}}}`;
 
   it('answers 40,000 levels behind express.json() with a JSON-RPC 400 echoing the id, never a 500 page', async () => {
     const errors: McpSseError[] = [];
@@ -140,7 +144,10 @@ describe('holding and draining sockets', () => {
     const { client, url } = await victimAndTarget(harness);
     const before = harness.router.sessions.stats().messagesIn;
     const path = new URL(url).pathname + new URL(url).search;
-    const trickle = await rawRequest(harness.baseUrl, `POST ${path} HTTP/1.1\r\nHost: x\r\nX-API-Key: ${keyHolder['X-API-Key']}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"json`);
+    const trickle = await rawRequest(
+      harness.baseUrl,
+      `POST ${path} HTTP/1.1\r\nHost: x\r\nX-API-Key: ${keyHolder['X-API-Key']}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"json`,
+    );
     const reply = await trickle.response(3000);
     expectEnvelope(reply, 408, 'body_timeout');
     expect(reply.headers.connection).toBe('close');
@@ -153,7 +160,8 @@ describe('holding and draining sockets', () => {
     const { client, url } = await victimAndTarget(harness);
     const before = harness.router.sessions.stats().messagesIn;
     const path = new URL(url).pathname + new URL(url).search;
-    const head = (length: string) => `POST ${path} HTTP/1.1\r\nHost: x\r\nX-API-Key: ${keyHolder['X-API-Key']}\r\nContent-Type: application/json\r\n${length}\r\n`;
+    const head = (length: string) =>
+      `POST ${path} HTTP/1.1\r\nHost: x\r\nX-API-Key: ${keyHolder['X-API-Key']}\r\nContent-Type: application/json\r\n${length}\r\n`;
     // Declared too large: refused before a byte of the body is read.
     const declared = await rawRequest(harness.baseUrl, head(`Content-Length: ${64 * MiB}\r\n`));
     declared.write('x'.repeat(64 * 1024));
@@ -192,7 +200,10 @@ describe('holding and draining sockets', () => {
     }
     // A refused GET, or a small POST, has little or nothing to skip: its connection stays open for the next request.
     const small = JSON.stringify(ping('small'));
-    for (const head of [`GET /mcp/sse HTTP/1.1\r\nHost: x\r\n\r\n`, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${small.length}\r\n\r\n${small}`]) {
+    for (const head of [
+      `GET /mcp/sse HTTP/1.1\r\nHost: x\r\n\r\n`,
+      `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${small.length}\r\n\r\n${small}`,
+    ]) {
       const exchange = await rawRequest(harness.baseUrl, head);
       const refused = await exchange.response();
       expectEnvelope(refused, 401, 'missing_credentials');

@@ -35,7 +35,10 @@ describe('CORS not configured', () => {
     expectEnvelope(missing, 404, 'session_not_found', 2);
     expect(corsHeaderNames(missing.headers)).toEqual([]);
 
-    for (const [path, method] of [['/mcp/sse', 'GET'], ['/mcp/messages', 'POST']] as const) {
+    for (const [path, method] of [
+      ['/mcp/sse', 'GET'],
+      ['/mcp/messages', 'POST'],
+    ] as const) {
       const res = await preflight(harness.baseUrl, path, method);
       expect(res.status).toBe(204);
       expect(corsHeaderNames(res.headers)).toEqual([]);
@@ -44,10 +47,11 @@ describe('CORS not configured', () => {
 });
 
 describe('CORS configured', () => {
-  const start = () => harnessWith({
-    cors: { origin: [appOrigin] },
-    auth: { strategies: [jwtStrategy({ secret }), apiKeyStrategy({ keys: [apiKey] })] },
-  });
+  const start = () =>
+    harnessWith({
+      cors: { origin: [appOrigin] },
+      auth: { strategies: [jwtStrategy({ secret }), apiKeyStrategy({ keys: [apiKey] })] },
+    });
 
   it('answers a preflight of the SSE path with the origin, GET and every MCP and credential header, without auth', async () => {
     const harness = await start();
@@ -98,7 +102,12 @@ describe('CORS configured', () => {
   it('allows the configured credential headers of custom strategies', async () => {
     const harness = await harnessWith({
       cors: { origin: appOrigin },
-      auth: { strategies: [jwtStrategy({ secret, headerName: 'X-Auth-Token', requireBearer: false }), apiKeyStrategy({ keys: [apiKey], headerName: 'X-Team-Key' })] },
+      auth: {
+        strategies: [
+          jwtStrategy({ secret, headerName: 'X-Auth-Token', requireBearer: false }),
+          apiKeyStrategy({ keys: [apiKey], headerName: 'X-Team-Key' }),
+        ],
+      },
     });
     const res = await request(harness.baseUrl)
       .options('/mcp/messages')
@@ -107,7 +116,9 @@ describe('CORS configured', () => {
       .set('Access-Control-Request-Headers', 'x-auth-token,x-team-key');
     expect(res.status).toBe(204);
     const headers = allowedHeaders(res.headers['access-control-allow-headers']);
-    expect(headers).toEqual(expect.arrayContaining(['x-auth-token', 'x-team-key', 'content-type', 'authorization', 'mcp-protocol-version', 'last-event-id']));
+    expect(headers).toEqual(
+      expect.arrayContaining(['x-auth-token', 'x-team-key', 'content-type', 'authorization', 'mcp-protocol-version', 'last-event-id']),
+    );
     expect(headers).not.toContain('x-api-key');
   });
 });

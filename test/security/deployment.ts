@@ -121,7 +121,8 @@ export async function rawRequest(baseUrl: string, head: string): Promise<RawExch
     closedWithin: (ms) => until(() => closed, ms),
     async response(ms = 5000) {
       const parsed = () => parseResponse(received);
-      if (!(await until(() => parsed() !== undefined, ms))) throw new Error(`No complete response within ${ms} ms; got ${JSON.stringify(received.slice(0, 200))}`);
+      if (!(await until(() => parsed() !== undefined, ms)))
+        throw new Error(`No complete response within ${ms} ms; got ${JSON.stringify(received.slice(0, 200))}`);
       return parsed()!;
     },
     write: (chunk) => socket.write(chunk),

@@ -17,7 +17,10 @@ describe('credentials never reach the endpoint URL (hole 5)', () => {
     expect(opened.status).toBe(200);
     expect(harness.router.sessions.get(opened.sessionId)?.user?.id).toBe('bearer-user');
     expect(opened.endpoint).not.toContain(bearerToken);
-    expect(queryOf(opened.endpoint)).toEqual([['tenant', 'acme'], ['lang', 'en']]);
+    expect(queryOf(opened.endpoint)).toEqual([
+      ['tenant', 'acme'],
+      ['lang', 'en'],
+    ]);
     // Without a token, passport-http-bearer's bare challenge counts as missing credentials, not invalid ones.
     const anonymous = await request(harness.baseUrl).post(opened.endpoint).send(ping(0));
     expect(anonymous.status).toBe(401);
@@ -27,7 +30,7 @@ describe('credentials never reach the endpoint URL (hole 5)', () => {
     expect((await request(harness.baseUrl).post(opened.endpoint).set('Authorization', `Bearer ${bearerToken}`).send(ping(1))).status).toBe(202);
   });
 
-  it("drops the query parameters jwtStrategy and apiKeyStrategy declare, and every spelling of them", async () => {
+  it('drops the query parameters jwtStrategy and apiKeyStrategy declare, and every spelling of them', async () => {
     const harness = await deploy();
     const token = mintToken({ sub: 'query-user' });
     const viaJwt = await openStream(`${harness.sseUrl}?token=${token}&keep=1&TOKEN=x&Access_Token=y&access_token%5B%5D=z&access_token[0]=w`);

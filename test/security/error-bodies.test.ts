@@ -53,7 +53,9 @@ describe('error bodies', () => {
     const post = () => request(harness.baseUrl).post(opened.endpoint);
     const responses = [
       await post().set('Content-Type', 'application/json').send('{"jsonrpc":"2.0","id":1,'),
-      await post().set('Content-Type', 'application/json').send(JSON.stringify({ ...ping(2), pad: 'x'.repeat(200) })),
+      await post()
+        .set('Content-Type', 'application/json')
+        .send(JSON.stringify({ ...ping(2), pad: 'x'.repeat(200) })),
       await post().set('Content-Type', 'text/plain').send('hello'),
       await post().send({ jsonrpc: '1.0', id: 3 }),
       await request(harness.baseUrl).post('/mcp/messages').send(ping(4)),

@@ -48,7 +48,13 @@ describe('allowedOrigins', () => {
 
   it('refuses a bad Origin on both routes with 403 origin_not_allowed', async () => {
     const harness = await start();
-    for (const origin of ['https://evil.example', 'https://app.example.com.evil.example', 'http://app.example.com', 'null', 'http://localhost:5174']) {
+    for (const origin of [
+      'https://evil.example',
+      'https://app.example.com.evil.example',
+      'http://app.example.com',
+      'null',
+      'http://localhost:5174',
+    ]) {
       expectEnvelope(await request(harness.baseUrl).get('/mcp/sse').set('Origin', origin), 403, 'origin_not_allowed');
       expectEnvelope(await request(harness.baseUrl).post('/mcp/messages?sessionId=x').set('Origin', origin).send(ping(2)), 403, 'origin_not_allowed');
     }
@@ -71,10 +77,19 @@ describe('allowedOrigins', () => {
 
   it('checks Host and Origin together', async () => {
     const harness = await harnessWith({ allowedHosts: ['127.0.0.1'], allowedOrigins: ['https://app.example.com'] });
-    const badHost = await request(harness.baseUrl).post('/mcp/messages?sessionId=x').set('Host', 'evil.example').set('Origin', 'https://app.example.com').send(ping());
+    const badHost = await request(harness.baseUrl)
+      .post('/mcp/messages?sessionId=x')
+      .set('Host', 'evil.example')
+      .set('Origin', 'https://app.example.com')
+      .send(ping());
     expectEnvelope(badHost, 403, 'host_not_allowed');
     const badOrigin = await request(harness.baseUrl).post('/mcp/messages?sessionId=x').set('Origin', 'https://evil.example').send(ping());
     expectEnvelope(badOrigin, 403, 'origin_not_allowed');
-    expectEnvelope(await request(harness.baseUrl).post('/mcp/messages?sessionId=x').set('Origin', 'https://app.example.com').send(ping(3)), 404, 'session_not_found', 3);
+    expectEnvelope(
+      await request(harness.baseUrl).post('/mcp/messages?sessionId=x').set('Origin', 'https://app.example.com').send(ping(3)),
+      404,
+      'session_not_found',
+      3,
+    );
   });
 });

@@ -9,7 +9,8 @@ afterEach(cleanup);
 const keys = { 'sk-test-alice-000000000000': 'alice', 'sk-test-bob-11111111111111': 'bob' };
 const alice = { 'X-API-Key': 'sk-test-alice-000000000000' };
 const bob = { 'X-API-Key': 'sk-test-bob-11111111111111' };
-const withKeys = (endpoints?: AuthEndpoints) => harnessWith({ auth: { strategies: [apiKeyStrategy({ keys })], ...(endpoints ? { endpoints } : {}) } });
+const withKeys = (endpoints?: AuthEndpoints) =>
+  harnessWith({ auth: { strategies: [apiKeyStrategy({ keys })], ...(endpoints ? { endpoints } : {}) } });
 
 describe('principal binding', () => {
   it("refuses B's POST to A's session with 403 echoing the request id, and accepts A's", async () => {

@@ -5,7 +5,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
 import { jwtStrategy, type BusSession, type Delivery, type DeliveryResult, type SessionBus } from '../../lib/index.js';
-import { cleanup, connectClient, expectEnvelope, expectStreamRefused, harnessWith, mintToken, openStream, ping, secret, whoami } from '../auth/helpers.js';
+import {
+  cleanup,
+  connectClient,
+  expectEnvelope,
+  expectStreamRefused,
+  harnessWith,
+  mintToken,
+  openStream,
+  ping,
+  secret,
+  whoami,
+} from '../auth/helpers.js';
 import { apiKeyPrincipalId, deploy, keyHolder } from './deployment.js';
 
 afterEach(cleanup);
@@ -121,7 +132,11 @@ describe('JWT edge cases (holes 3 and 7)', () => {
     });
     expect(jwt.verify(token, secret)).toMatchObject({ sub: 'alice' });
     expectStreamRefused(await openStream(harness.sseUrl, { Authorization: `Bearer ${token}` }), 401, 'invalid_credentials');
-    expectEnvelope(await request(harness.baseUrl).post('/mcp/messages?sessionId=x').set('Authorization', `Bearer ${token}`).send(ping(1)), 401, 'invalid_credentials');
+    expectEnvelope(
+      await request(harness.baseUrl).post('/mcp/messages?sessionId=x').set('Authorization', `Bearer ${token}`).send(ping(1)),
+      401,
+      'invalid_credentials',
+    );
     expect(harness.router.sessions.size).toBe(0);
   });
 
@@ -140,7 +155,11 @@ describe('JWT edge cases (holes 3 and 7)', () => {
     const harness = await deploy();
     const token = signRaw(payload);
     expectStreamRefused(await openStream(harness.sseUrl, { Authorization: `Bearer ${token}` }), 401, 'invalid_credentials');
-    expectEnvelope(await request(harness.baseUrl).post('/mcp/messages?sessionId=x').set('Authorization', `Bearer ${token}`).send(ping(1)), 401, 'invalid_credentials');
+    expectEnvelope(
+      await request(harness.baseUrl).post('/mcp/messages?sessionId=x').set('Authorization', `Bearer ${token}`).send(ping(1)),
+      401,
+      'invalid_credentials',
+    );
     expect(harness.router.sessions.stats().authFailures).toBe(2);
   });
 });

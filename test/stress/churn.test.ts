@@ -72,7 +72,9 @@ describe('churn', () => {
       ids.clear(); // the test's own 10,000 ids would otherwise count as ~1.5 MiB of "growth"
       const heapAfter = await settledHeap();
       const growth = heapAfter - heapBefore;
-      console.info(`churn: 10,000 cycles in ${took} ms (${(10_000 / (took / 1000)).toFixed(0)}/s); heap ${(heapBefore / MiB).toFixed(1)} → ${(heapAfter / MiB).toFixed(1)} MiB (${(growth / MiB).toFixed(2)} MiB)`);
+      console.info(
+        `churn: 10,000 cycles in ${took} ms (${(10_000 / (took / 1000)).toFixed(0)}/s); heap ${(heapBefore / MiB).toFixed(1)} → ${(heapAfter / MiB).toFixed(1)} MiB (${(growth / MiB).toFixed(2)} MiB)`,
+      );
 
       expect(distinct).toBe(10_000);
       expect(errors).toEqual([]);

@@ -10,7 +10,9 @@ describe('slow consumer at the default maxBufferedBytes', () => {
     try {
       const growth = run.rssPeak - run.rssBefore;
       const retained = run.retainedAfter - run.retainedBefore;
-      console.info(`slow consumer (default 4 MiB): peak RSS growth ${(growth / MiB).toFixed(1)} MiB, retained after GC ${(retained / MiB).toFixed(1)} MiB, bystander calls ${run.otherCalls}`);
+      console.info(
+        `slow consumer (default 4 MiB): peak RSS growth ${(growth / MiB).toFixed(1)} MiB, retained after GC ${(retained / MiB).toFixed(1)} MiB, bystander calls ${run.otherCalls}`,
+      );
       expect(run.errors.map((e) => e.code)).toEqual(['ERR_MCP_SSE_SLOW_CONSUMER']);
       expect(run.harness.router.sessions.stats()).toMatchObject({ slowConsumerCuts: 1, active: 1, detached: 1 });
       expect(growth).toBeLessThan(2 * 4 * MiB + 16 * MiB);

@@ -114,7 +114,10 @@ describe('SessionRegistry', () => {
     expectTypeOf<SessionRegistry['broadcast']>().parameter(1).toEqualTypeOf<((transport: SessionTransport) => boolean) | undefined>();
     expectTypeOf<SessionRegistry['broadcast']>().returns.toEqualTypeOf<number>();
     expectTypeOf<SessionRegistry['broadcast']>().toBeCallableWith({ method: 'notifications/resources/list_changed' });
-    expectTypeOf<SessionRegistry['broadcast']>().toBeCallableWith({ method: 'x', params: { a: 1 } }, (t: SessionTransport) => t.transport === 'sse' && t.user?.id === 'alice');
+    expectTypeOf<SessionRegistry['broadcast']>().toBeCallableWith(
+      { method: 'x', params: { a: 1 } },
+      (t: SessionTransport) => t.transport === 'sse' && t.user?.id === 'alice',
+    );
   });
 
   it('finds, counts, iterates and closes sessions', () => {

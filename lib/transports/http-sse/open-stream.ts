@@ -21,7 +21,9 @@ export function createSseHandler(context: SseHandlerContext): RequestHandler {
     const parsed = parseEventId(lastEventId);
     const transport = parsed === undefined || parsed.stream !== 0 ? undefined : registry.byStreamKey(parsed.key);
     if (parsed === undefined || transport?.transport !== 'sse' || transport.isClosed) {
-      report(new McpSseError(ErrorCodes.resumeGap, 'Resume refused: Last-Event-ID is unknown or its session expired; a fresh session was opened.'), { req });
+      report(new McpSseError(ErrorCodes.resumeGap, 'Resume refused: Last-Event-ID is unknown or its session expired; a fresh session was opened.'), {
+        req,
+      });
       return false;
     }
     if (transport.principalId !== principalKeyOf(req)) {
@@ -34,7 +36,10 @@ export function createSseHandler(context: SseHandlerContext): RequestHandler {
     }
     if (!transport.attach(res, parsed.seq)) {
       report(
-        new McpSseError(ErrorCodes.resumeGap, 'Resume refused: events after Last-Event-ID are no longer buffered (raise replayBufferSize or maxBufferedBytes); a fresh session was opened.'),
+        new McpSseError(
+          ErrorCodes.resumeGap,
+          'Resume refused: events after Last-Event-ID are no longer buffered (raise replayBufferSize or maxBufferedBytes); a fresh session was opened.',
+        ),
         { sessionId: transport.sessionId, req },
       );
       // The client moves to a fresh session; the old one can never be resumed now.
@@ -46,10 +51,13 @@ export function createSseHandler(context: SseHandlerContext): RequestHandler {
   };
 
   const open = async (req: Request, res: Response): Promise<void> => {
-    const transport = await openSession(context, req, res, undefined, (init) => new SSETransport(
-      { ...init, endpoint: endpointUrl(req, endpoint, init.sessionId) },
-      settings,
-    ));
+    const transport = await openSession(
+      context,
+      req,
+      res,
+      undefined,
+      (init) => new SSETransport({ ...init, endpoint: endpointUrl(req, endpoint, init.sessionId) }, settings),
+    );
     transport?.attach(res);
   };
 
@@ -58,7 +66,9 @@ export function createSseHandler(context: SseHandlerContext): RequestHandler {
     const lastEventId = req.headers['last-event-id'];
     if (typeof lastEventId === 'string' && lastEventId !== '' && resume(req, res, lastEventId)) return;
     open(req, res).catch((error: unknown) => {
-      report(new McpSseError(ErrorCodes.request, 'Unexpected failure while opening a stream; passed to the app\'s error handler.', { cause: error }), { req });
+      report(new McpSseError(ErrorCodes.request, "Unexpected failure while opening a stream; passed to the app's error handler.", { cause: error }), {
+        req,
+      });
       next(error);
     });
   };

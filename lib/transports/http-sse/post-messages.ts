@@ -54,7 +54,9 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
 
   return (req, res, next) => {
     handle(req, res).catch((error: unknown) => {
-      report(new McpSseError(ErrorCodes.request, 'Unexpected failure while handling a POST; passed to the app\'s error handler.', { cause: error }), { req });
+      report(new McpSseError(ErrorCodes.request, "Unexpected failure while handling a POST; passed to the app's error handler.", { cause: error }), {
+        req,
+      });
       next(error);
     });
   };

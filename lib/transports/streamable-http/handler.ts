@@ -59,10 +59,14 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
     // The body decides the era: a request naming its protocol version in `_meta` is 2026-era, and stateless. A
     // request without a session that names a 2026 version only in its header is too: the SDK refuses its
     // envelope (-32602) as the spec asks, where the 2025 rules would only see a missing session.
-    const stateless = messages.some(isStatelessMessage)
-      || (req.headers['mcp-session-id'] === undefined && isStatelessVersion(req.headers['mcp-protocol-version']) && !messages.some((m) => m.method === 'initialize'));
+    const stateless =
+      messages.some(isStatelessMessage) ||
+      (req.headers['mcp-session-id'] === undefined &&
+        isStatelessVersion(req.headers['mcp-protocol-version']) &&
+        !messages.some((m) => m.method === 'initialize'));
     if (stateless) {
-      if (messages.length > 1) return replyError(res, problems.invalidRequest('JSON-RPC batches are not part of protocol 2026-07-28; send one request per POST.'));
+      if (messages.length > 1)
+        return replyError(res, problems.invalidRequest('JSON-RPC batches are not part of protocol 2026-07-28; send one request per POST.'));
       registry.counters.bytesIn += body.bytes;
       return context.stateless.handle(req, res, messages[0]!);
     }
@@ -94,7 +98,8 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
     const sessionId = req.headers['mcp-session-id'];
     if (typeof sessionId !== 'string' || sessionId === '') {
       // A 2026-07-28 client has no session, so no stream to GET nor session to DELETE.
-      if (request.method !== 'POST' && isStatelessVersion(request.headers['mcp-protocol-version'])) return replyError(res, problems.methodNotAllowed('POST'));
+      if (request.method !== 'POST' && isStatelessVersion(request.headers['mcp-protocol-version']))
+        return replyError(res, problems.methodNotAllowed('POST'));
       return replyError(res, problems.missingSessionHeader(), id);
     }
     const local = registry.get(sessionId);
@@ -120,8 +125,9 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
     const id = idOf(request.messages);
     if (!mayPost(session.principalId, request.principalId)) return replyError(res, problems.wrongPrincipal(), id);
     const header = request.headers['mcp-protocol-version'];
-    if (typeof header === 'string' && !isSupported(header)) return replyError(res, problems.unsupportedProtocolVersion(header, supportedProtocolVersions), id);
-    const protocolVersion = typeof header === 'string' ? header : session.protocolVersion ?? defaultProtocolVersion;
+    if (typeof header === 'string' && !isSupported(header))
+      return replyError(res, problems.unsupportedProtocolVersion(header, supportedProtocolVersions), id);
+    const protocolVersion = typeof header === 'string' ? header : (session.protocolVersion ?? defaultProtocolVersion);
     if (request.method === 'DELETE') {
       void session.closeSession().then(() => res.writeHead(200, { 'Content-Length': '0' }).end());
       return;
@@ -146,13 +152,25 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
     const resumed = session.resume(res, at);
     if (resumed === 'conflict') return replyError(res, problems.standaloneStreamOpen());
     if (resumed === 'gone') {
-      report(new McpSseError(ErrorCodes.resumeGap, 'Resume refused: the events after Last-Event-ID are no longer buffered (raise replayBufferSize or maxBufferedBytes).'), { sessionId: session.sessionId });
+      report(
+        new McpSseError(
+          ErrorCodes.resumeGap,
+          'Resume refused: the events after Last-Event-ID are no longer buffered (raise replayBufferSize or maxBufferedBytes).',
+        ),
+        { sessionId: session.sessionId },
+      );
       replyError(res, problems.unknownEventId());
     }
   };
 
   /** 202 for notifications and responses only; else a stream (or one JSON body) carrying the responses. */
-  const respond = (session: StreamableHTTPTransport, res: ServerResponse, messages: JSONRPCMessage[], extra: MessageExtra, protocolVersion: string): void => {
+  const respond = (
+    session: StreamableHTTPTransport,
+    res: ServerResponse,
+    messages: JSONRPCMessage[],
+    extra: MessageExtra,
+    protocolVersion: string,
+  ): void => {
     if (!messages.some(isRequest)) {
       session.receive(messages, extra);
       return replyAccepted(res);
@@ -179,14 +197,21 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
     return { result: 'accepted', handle: { cancel: () => res.destroy() } };
   };
 
-  const wrap = (method: string, handle: Handle): RequestHandler => (req, res, next) => {
-    Promise.resolve()
-      .then(() => handle(req, res))
-      .catch((error: unknown) => {
-        report(new McpSseError(ErrorCodes.request, `Unexpected failure while handling a Streamable HTTP ${method}; passed to the app's error handler.`, { cause: error }), { req });
-        next(error);
-      });
-  };
+  const wrap =
+    (method: string, handle: Handle): RequestHandler =>
+    (req, res, next) => {
+      Promise.resolve()
+        .then(() => handle(req, res))
+        .catch((error: unknown) => {
+          report(
+            new McpSseError(ErrorCodes.request, `Unexpected failure while handling a Streamable HTTP ${method}; passed to the app's error handler.`, {
+              cause: error,
+            }),
+            { req },
+          );
+          next(error);
+        });
+    };
   return { POST: wrap('POST', post), GET: wrap('GET', get), DELETE: wrap('DELETE', remove), serveRelayed };
 }
 

@@ -30,7 +30,11 @@ const packageName = '@modelcontextprotocol/server';
  * of its own copy: try both, as the app may have loaded either. Each resolves to `undefined` when not installed.
  */
 export const sdkV2Loaders: readonly (() => Promise<SdkV2 | undefined>)[] = [
-  () => import(packageName).then((sdk: SdkV2) => sdk, () => undefined),
+  () =>
+    import(packageName).then(
+      (sdk: SdkV2) => sdk,
+      () => undefined,
+    ),
   async () => {
     try {
       const require = createRequire(typeof __filename === 'string' ? __filename : import.meta.url);

@@ -105,7 +105,12 @@ export class StatelessLeg {
     let server: ServerLike;
     try {
       server = await this.#context.options.createServer({
-        transport: 'streamable-http', sessionId: undefined, user, authInfo, headers: req.headers, protocolVersion,
+        transport: 'streamable-http',
+        sessionId: undefined,
+        user,
+        authInfo,
+        headers: req.headers,
+        protocolVersion,
       });
       if (typeof server?.connect !== 'function') throw new TypeError('createServer() must return an MCP server (an object with connect(transport)).');
     } catch (error) {
@@ -147,7 +152,13 @@ export class StatelessLeg {
       const candidate = await this.#handlerFrom(loader);
       if (candidate !== undefined && (server instanceof candidate.sdk.McpServer || server instanceof candidate.sdk.Server)) return candidate;
     }
-    this.#context.report(new McpSseError(ErrorCodes.createServer, 'createServer() returned an SDK v2 server from a copy of @modelcontextprotocol/server this package cannot load; the 2026-07-28 request was answered as by a 2025-only server.'), {});
+    this.#context.report(
+      new McpSseError(
+        ErrorCodes.createServer,
+        'createServer() returned an SDK v2 server from a copy of @modelcontextprotocol/server this package cannot load; the 2026-07-28 request was answered as by a 2025-only server.',
+      ),
+      {},
+    );
     return undefined;
   }
 

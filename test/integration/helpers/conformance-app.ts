@@ -16,7 +16,9 @@ export interface ConformanceApp {
  * The Host guard is on, as a localhost deployment should have it (the suite's dns-rebinding-protection scenario sends
  * `Host: evil.example.com` and expects a 4xx); everything else is the router's defaults.
  */
-export async function startConformanceApp(options: Pick<McpSseRouterOptions, 'createServer'> & Partial<McpSseRouterOptions>): Promise<ConformanceApp> {
+export async function startConformanceApp(
+  options: Pick<McpSseRouterOptions, 'createServer'> & Partial<McpSseRouterOptions>,
+): Promise<ConformanceApp> {
   const router = createMcpSseRouter({ allowedHosts: ['127.0.0.1', 'localhost', '[::1]'], ...options });
   const app = express();
   app.use('/mcp', router);

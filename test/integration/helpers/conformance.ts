@@ -193,7 +193,14 @@ function parseRun(suite: ConformanceSuite, url: string, run: CollectedRun, resul
   if (scenarios.length === 0) {
     for (const [scenario, list] of checks) {
       const failed = list.filter((c) => c.status === 'FAILURE').length;
-      scenarios.push({ scenario, passed: failed === 0, scored: true, passedChecks: list.filter((c) => c.status === 'SUCCESS').length, failedChecks: failed, checks: list });
+      scenarios.push({
+        scenario,
+        passed: failed === 0,
+        scored: true,
+        passedChecks: list.filter((c) => c.status === 'SUCCESS').length,
+        failedChecks: failed,
+        checks: list,
+      });
     }
   }
   const announced = ANNOUNCED_LINE.exec(run.stdout);

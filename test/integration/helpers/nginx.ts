@@ -95,7 +95,10 @@ export async function startNginx(upstreamPorts: number[]): Promise<Nginx> {
       await stop();
       throw new Error(why);
     }
-    const ok = await fetch(`${baseUrl}/__nginx_health`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+    const ok = await fetch(`${baseUrl}/__nginx_health`, { signal: AbortSignal.timeout(1000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > deadline) {
       const why = `nginx did not answer on port ${port} within 10 s:\n${output}\n${errorLog()}`;

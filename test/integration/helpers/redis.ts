@@ -140,7 +140,15 @@ export interface InstanceState {
   instanceId: string;
   sessions: string[];
   stats: { active: number; detached: number; opened: number; closed: number };
-  bus: { sessions: number; forwarded: number; forwardRefused: number; received: number; broadcastsSent: number; broadcastsReceived: number; connected: boolean };
+  bus: {
+    sessions: number;
+    forwarded: number;
+    forwardRefused: number;
+    received: number;
+    broadcastsSent: number;
+    broadcastsReceived: number;
+    connected: boolean;
+  };
   errors: { code: string; message: string }[];
 }
 
@@ -200,11 +208,14 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
       return output;
     },
     state: () => control<InstanceState>('/state'),
-    broadcast: async (notification) => (await control<{ written: number }>('/broadcast', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify(notification),
-    })).written,
+    broadcast: async (notification) =>
+      (
+        await control<{ written: number }>('/broadcast', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify(notification),
+        })
+      ).written,
     received: async (sessionId) => (await control<{ received: number[] }>(`/received?sessionId=${encodeURIComponent(sessionId)}`)).received,
     kill: () => killAndWait(child, 'SIGKILL', 3000),
     stop: () => killAndWait(child, 'SIGTERM', 5000),

@@ -108,7 +108,11 @@ describe('the session a request names', () => {
     const { h } = await start({ createServer });
     const batch = [initializeRequest(), rpc(2, 'ping')];
     expectRefused(await send(h.mcpUrl, { body: batch }), 400, 'invalid_request', null, -32600);
-    expectRefused(await send(h.mcpUrl, { body: [initializeRequest(), { jsonrpc: '2.0', method: 'notifications/initialized' }] }), 400, 'invalid_request');
+    expectRefused(
+      await send(h.mcpUrl, { body: [initializeRequest(), { jsonrpc: '2.0', method: 'notifications/initialized' }] }),
+      400,
+      'invalid_request',
+    );
     expect(createServer).not.toHaveBeenCalled();
     expect(h.router.sessions.size).toBe(0);
   });
@@ -124,7 +128,13 @@ describe('the session a request names', () => {
   it('404 (-32001) for an unknown or deleted session, on every method', async () => {
     const { h } = await start();
     expectRefused(await send(h.mcpUrl, { sessionId: unknownSession, body: rpc('u', 'ping') }), 404, 'session_not_found', 'u', -32001);
-    expectRefused(await send(h.mcpUrl, { sessionId: unknownSession, body: { jsonrpc: '2.0', method: 'notifications/initialized' } }), 404, 'session_not_found', null, -32001);
+    expectRefused(
+      await send(h.mcpUrl, { sessionId: unknownSession, body: { jsonrpc: '2.0', method: 'notifications/initialized' } }),
+      404,
+      'session_not_found',
+      null,
+      -32001,
+    );
     expectRefused(await send(h.mcpUrl, { sessionId: unknownSession, method: 'GET' }), 404, 'session_not_found', null, -32001);
     expectRefused(await send(h.mcpUrl, { sessionId: unknownSession, method: 'DELETE' }), 404, 'session_not_found', null, -32001);
     const session = await openMcpSession(h.mcpUrl);
@@ -154,7 +164,12 @@ describe('the session a request names', () => {
   it('400 for an unsupported MCP-Protocol-Version; an absent one is fine', async () => {
     const { h } = await start();
     const session = await openMcpSession(h.mcpUrl);
-    const refused = expectRefused(await session.reply({ body: rpc(5, 'ping'), protocolVersion: '1999-01-01' }), 400, 'unsupported_protocol_version', 5);
+    const refused = expectRefused(
+      await session.reply({ body: rpc(5, 'ping'), protocolVersion: '1999-01-01' }),
+      400,
+      'unsupported_protocol_version',
+      5,
+    );
     expect(refused.error.message).toContain('1999-01-01');
     expectRefused(await session.reply({ method: 'GET', protocolVersion: 'garbage' }), 400, 'unsupported_protocol_version');
     expectRefused(await session.reply({ method: 'DELETE', protocolVersion: '' }), 400, 'unsupported_protocol_version');
@@ -193,7 +208,10 @@ describe('opening a session', () => {
     expectRefused(await send(h.mcpUrl, { sessionId: legacyId, body: rpc(1, 'ping') }), 404, 'session_not_found', 1, -32001);
     expectRefused(await send(h.mcpUrl, { sessionId: legacyId, method: 'GET' }), 404, 'session_not_found', null, -32001);
     // A POST to the legacy route naming a Streamable session would run requests whose responses go nowhere.
-    const wrongRoute = await send(`${h.baseUrl}/mcp/messages?sessionId=${streamable.sessionId}`, { accept: null, body: callTool(2, 'add', { a: 1, b: 1 }) });
+    const wrongRoute = await send(`${h.baseUrl}/mcp/messages?sessionId=${streamable.sessionId}`, {
+      accept: null,
+      body: callTool(2, 'add', { a: 1, b: 1 }),
+    });
     expectRefused(wrongRoute, 404, 'session_not_found', 2);
     expect(h.router.sessions.stats().messagesIn).toBe(2);
   });
@@ -206,7 +224,19 @@ describe('Last-Event-ID', () => {
     const stream = track(await session.request({ body: rpc(1, 'ping') }));
     await stream.done;
     const [key] = lastIdOf(stream).split('.');
-    for (const id of ['nope', '1', `${key}`, `${key}.x`, `${key}.-1`, `${key}.1.2.3`, `${key}.99.1`, `${key}.999`, `${'A'.repeat(22)}.1.1`, `${key}.01`, `${key}.1e3`]) {
+    for (const id of [
+      'nope',
+      '1',
+      `${key}`,
+      `${key}.x`,
+      `${key}.-1`,
+      `${key}.1.2.3`,
+      `${key}.99.1`,
+      `${key}.999`,
+      `${'A'.repeat(22)}.1.1`,
+      `${key}.01`,
+      `${key}.1e3`,
+    ]) {
       expectRefused(await session.reply({ method: 'GET', lastEventId: id }), 400, 'unknown_event_id', null);
     }
     // The session is still there and the standalone stream was never taken.
@@ -279,7 +309,11 @@ describe('principals (auth.endpoints.mcp)', () => {
     const h = await harnessWith({ auth, createServer });
     const refused = expectRefused(await send(h.mcpUrl, { body: initializeRequest() }), 401, 'missing_credentials');
     expect(refused.error.message).toBeTruthy();
-    for (const request of [{ body: initializeRequest(), headers: { 'X-API-Key': 'sk-wrong' } }, { method: 'GET', sessionId: unknownSession }, { method: 'DELETE', sessionId: unknownSession }]) {
+    for (const request of [
+      { body: initializeRequest(), headers: { 'X-API-Key': 'sk-wrong' } },
+      { method: 'GET', sessionId: unknownSession },
+      { method: 'DELETE', sessionId: unknownSession },
+    ]) {
       const reply = await send(h.mcpUrl, request);
       expect(reply.status).toBe(401);
       expect(reply.headers['www-authenticate']).toBe('ApiKey header="X-API-Key"');
@@ -305,7 +339,11 @@ describe('guards in front of the endpoint', () => {
     expectRefused(await send(h.mcpUrl, { headers: { Host: 'attacker.example' }, body: initializeRequest() }), 403, 'host_not_allowed');
     expectRefused(await send(h.mcpUrl, { headers: { ...alice, Host: 'attacker.example' }, body: initializeRequest() }), 403, 'host_not_allowed');
     expectRefused(await send(h.mcpUrl, { headers: { Origin: 'https://evil.example' }, body: initializeRequest() }), 403, 'origin_not_allowed');
-    expectRefused(await send(h.mcpUrl, { method: 'GET', headers: { Origin: 'https://evil.example' }, sessionId: unknownSession }), 403, 'origin_not_allowed');
+    expectRefused(
+      await send(h.mcpUrl, { method: 'GET', headers: { Origin: 'https://evil.example' }, sessionId: unknownSession }),
+      403,
+      'origin_not_allowed',
+    );
     expect(h.router.sessions.stats().authFailures).toBe(0);
     expect(createServer).not.toHaveBeenCalled();
     const allowed = await openMcpSession(h.mcpUrl, { headers: { ...alice, Origin: 'https://app.example.com' } });
@@ -370,7 +408,12 @@ describe('order of refusals where two apply', () => {
 
   it('session lookup (404, 403) before the protocol version, the version before the session rules (409, re-initialize)', async () => {
     const { h } = await start({ auth });
-    expectRefused(await send(h.mcpUrl, { headers: alice, sessionId: unknownSession, body: rpc(1, 'ping'), protocolVersion: 'garbage' }), 404, 'session_not_found', 1);
+    expectRefused(
+      await send(h.mcpUrl, { headers: alice, sessionId: unknownSession, body: rpc(1, 'ping'), protocolVersion: 'garbage' }),
+      404,
+      'session_not_found',
+      1,
+    );
     const session = await openMcpSession(h.mcpUrl, { headers: alice });
     expectRefused(await session.reply({ headers: bob, body: rpc(2, 'ping'), protocolVersion: 'garbage' }), 403, 'forbidden_session', 2);
     expectRefused(await session.reply({ body: initializeRequest(undefined, 3), protocolVersion: 'garbage' }), 400, 'unsupported_protocol_version', 3);
@@ -416,7 +459,7 @@ describe('caps: maxSessions and maxSessionsPerUser count both transports', () =>
     expect([...h.router.sessions].map((t) => t.sessionId)).toEqual([fresh.sessionId]);
   });
 
-  it('maxSessionsPerUser: evicts only the principal\'s own idle session, else 429', async () => {
+  it("maxSessionsPerUser: evicts only the principal's own idle session, else 429", async () => {
     const { h } = await start({ auth, maxSessionsPerUser: 1 });
     const aliceFirst = await openMcpSession(h.mcpUrl, { headers: alice });
     const bobs = await openMcpSession(h.mcpUrl, { headers: bob });
@@ -480,7 +523,7 @@ describe('sessionIdleMs', () => {
     await waitFor(() => h.router.sessions.size === 0, 3000, 'the session to expire');
   });
 
-  it('answers a cancelled request\'s POST in jsonResponse mode instead of holding it forever', async () => {
+  it("answers a cancelled request's POST in jsonResponse mode instead of holding it forever", async () => {
     const { h, gates } = await start({ jsonResponse: true });
     const session = await openMcpSession(h.mcpUrl);
     // The head of a JSON answer comes with its body: nothing arrives before the request settles.
@@ -507,7 +550,7 @@ describe('sessionIdleMs', () => {
 describe('CORS on the Streamable endpoint', () => {
   const origin = 'https://app.example.com';
 
-  it('preflights allow the MCP headers and methods without auth, even with the user\'s own header lists', async () => {
+  it("preflights allow the MCP headers and methods without auth, even with the user's own header lists", async () => {
     const { h } = await start({
       auth,
       cors: { origin: [origin], allowedHeaders: ['X-Custom'], exposedHeaders: 'X-Trace, X-Other' },
@@ -525,7 +568,9 @@ describe('CORS on the Streamable endpoint', () => {
     expect(preflight.headers['access-control-allow-origin']).toBe(origin);
     expect(preflight.headers['access-control-allow-methods']!.split(',')).toEqual(['GET', 'POST', 'DELETE']);
     const allowed = preflight.headers['access-control-allow-headers']!.toLowerCase().split(/\s*,\s*/);
-    expect(allowed).toEqual(expect.arrayContaining(['mcp-session-id', 'mcp-protocol-version', 'last-event-id', 'content-type', 'x-api-key', 'x-custom']));
+    expect(allowed).toEqual(
+      expect.arrayContaining(['mcp-session-id', 'mcp-protocol-version', 'last-event-id', 'content-type', 'x-api-key', 'x-custom']),
+    );
     expect(h.router.sessions.stats().authFailures).toBe(0);
 
     const init = await send(h.mcpUrl, { headers: { ...alice, Origin: origin }, body: initializeRequest() });
@@ -550,4 +595,3 @@ describe('CORS on the Streamable endpoint', () => {
     expect(Object.keys(init.headers).filter((name) => name.startsWith('access-control-'))).toEqual([]);
   });
 });
-

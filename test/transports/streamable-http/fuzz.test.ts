@@ -46,15 +46,23 @@ afterEach(async () => {
 // ---- arbitraries ----
 
 /** Header values Node will send: tab, printable ASCII and Latin-1, possibly with spaces around. */
-const headerValue = fc
-  .string({ unit: fc.oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.integer({ min: 0xa0, max: 0xff }), fc.constant(9)).map((c) => String.fromCharCode(c)), maxLength: 40 });
+const headerValue = fc.string({
+  unit: fc.oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.integer({ min: 0xa0, max: 0xff }), fc.constant(9)).map((c) => String.fromCharCode(c)),
+  maxLength: 40,
+});
 
 const accept = fc.oneof(
   { weight: 6, arbitrary: fc.constant<string | null>(acceptBoth) },
   {
     weight: 3,
     arbitrary: fc.constantFrom<string | null>(
-      'text/event-stream, application/json', 'application/json;q=0.9, text/event-stream', 'application/json', 'text/event-stream', '*/*', '', null,
+      'text/event-stream, application/json',
+      'application/json;q=0.9, text/event-stream',
+      'application/json',
+      'text/event-stream',
+      '*/*',
+      '',
+      null,
     ),
   },
   { weight: 1, arbitrary: headerValue },
@@ -75,7 +83,11 @@ const protocolVersion = fc.oneof(
 type EventIdKind = 'none' | 'live-last' | 'live-first' | 'foreign' | 'mangled' | 'garbage';
 const lastEventId = fc.record({
   kind: fc.constantFrom<EventIdKind>('none', 'none', 'none', 'live-last', 'live-first', 'foreign', 'mangled', 'garbage'),
-  suffix: fc.oneof(fc.nat({ max: 1_000_000 }).map(String), fc.tuple(fc.nat({ max: 50 }), fc.nat({ max: 10_000 })).map(([s, n]) => `${s}.${n}`), headerValue),
+  suffix: fc.oneof(
+    fc.nat({ max: 1_000_000 }).map(String),
+    fc.tuple(fc.nat({ max: 50 }), fc.nat({ max: 10_000 })).map(([s, n]) => `${s}.${n}`),
+    headerValue,
+  ),
   garbage: headerValue,
 });
 
@@ -162,25 +174,38 @@ function sessionIdFor(world: World, request: FuzzedRequest): string | undefined 
   // Deleting the live session would end the run's subject; a DELETE aims at a closed one instead.
   const kind = request.method === 'DELETE' && request.session.kind === 'live' ? 'closed' : request.session.kind;
   switch (kind) {
-    case 'live': return world.live.sessionId;
-    case 'absent': return undefined;
-    case 'empty': return '';
-    case 'garbage': return request.session.garbage;
-    case 'closed': return world.closedId;
-    case 'unknown': return '00000000-0000-4000-8000-000000000000';
-    case 'legacy': return world.legacyId;
+    case 'live':
+      return world.live.sessionId;
+    case 'absent':
+      return undefined;
+    case 'empty':
+      return '';
+    case 'garbage':
+      return request.session.garbage;
+    case 'closed':
+      return world.closedId;
+    case 'unknown':
+      return '00000000-0000-4000-8000-000000000000';
+    case 'legacy':
+      return world.legacyId;
   }
 }
 
 function lastEventIdFor(world: World, request: FuzzedRequest): string | undefined {
   const key = world.liveEventIds[0]!.split('.')[0]!;
   switch (request.lastEventId.kind) {
-    case 'none': return undefined;
-    case 'live-last': return world.liveEventIds.at(-1);
-    case 'live-first': return world.liveEventIds[0];
-    case 'foreign': return world.foreignEventId;
-    case 'mangled': return `${key}.${request.lastEventId.suffix}`;
-    case 'garbage': return request.lastEventId.garbage;
+    case 'none':
+      return undefined;
+    case 'live-last':
+      return world.liveEventIds.at(-1);
+    case 'live-first':
+      return world.liveEventIds[0];
+    case 'foreign':
+      return world.foreignEventId;
+    case 'mangled':
+      return `${key}.${request.lastEventId.suffix}`;
+    case 'garbage':
+      return request.lastEventId.garbage;
   }
 }
 
@@ -303,7 +328,10 @@ describe('the Streamable HTTP endpoint under fuzzing', () => {
   it('answers 2xx or a JSON-RPC error envelope with a 4xx, never a 5xx, and leaks nothing', async () => {
     const world = await fuzzWorld();
     const loop = watchEventLoop();
-    await fc.assert(fc.asyncProperty(fuzzedRequest, (request) => exercise(world, request, false)), { numRuns: 300 });
+    await fc.assert(
+      fc.asyncProperty(fuzzedRequest, (request) => exercise(world, request, false)),
+      { numRuns: 300 },
+    );
     loop.disable();
     for (const status of [200, 202, 400, 404, 406, 413, 415]) expect(world.statuses.get(status) ?? 0, `status ${status} seen`).toBeGreaterThan(0);
     // A liveness bound, not a performance target: a blocked loop would show as seconds.
@@ -313,7 +341,10 @@ describe('the Streamable HTTP endpoint under fuzzing', () => {
 
   it('with jsonResponse: true, answers application/json or an envelope, and leaks nothing', async () => {
     const world = await fuzzWorld({ jsonResponse: true });
-    await fc.assert(fc.asyncProperty(fuzzedRequest, (request) => exercise(world, request, true)), { numRuns: 150 });
+    await fc.assert(
+      fc.asyncProperty(fuzzedRequest, (request) => exercise(world, request, true)),
+      { numRuns: 150 },
+    );
     expect(world.statuses.get(200) ?? 0).toBeGreaterThan(0);
     await expectStillServing(world);
   });

@@ -6,11 +6,14 @@ import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport as SSEClientTransportV1 } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport as StreamableV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
-  CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema, ResourceListChangedNotificationSchema,
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  LoggingMessageNotificationSchema,
+  ResourceListChangedNotificationSchema,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { Client as ClientV2, StreamableHTTPClientTransport as StreamableV2 } from '@modelcontextprotocol/client';
-import { McpServer as McpServerV1 } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { McpServer as McpServerV1 } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { killableFetch } from '../../helpers/sse.js';
 import { buildServerV1, buildServerV2, startHarness, waitFor, type Harness, type HarnessOptions } from '../../helpers/server.js';
 
@@ -35,7 +38,9 @@ const reconnection = { initialReconnectionDelay: 20, maxReconnectionDelay: 100, 
 async function connectV1(url: string, fetch?: typeof globalThis.fetch): Promise<Connected> {
   const client = new ClientV1({ name: 'streamable-client-v1', version: '1.0.0' }, { capabilities: clientCapabilities });
   client.setRequestHandler(CreateMessageRequestSchema, async (request) => ({
-    role: 'assistant', model: 'test', content: { type: 'text', text: `v1 sampled ${(request.params.messages[0]!.content as { text: string }).text}` },
+    role: 'assistant',
+    model: 'test',
+    content: { type: 'text', text: `v1 sampled ${(request.params.messages[0]!.content as { text: string }).text}` },
   }));
   client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: { name: 'Ada' } }));
   const transport = new StreamableV1(new URL(url), { reconnectionOptions: reconnection, ...(fetch ? { fetch } : {}) });
@@ -47,7 +52,9 @@ async function connectV1(url: string, fetch?: typeof globalThis.fetch): Promise<
 async function connectV2(url: string, fetch?: typeof globalThis.fetch): Promise<Connected> {
   const client = new ClientV2({ name: 'streamable-client-v2', version: '2.0.0' }, { capabilities: clientCapabilities });
   client.setRequestHandler('sampling/createMessage', async (request) => ({
-    role: 'assistant', model: 'test', content: { type: 'text', text: `v2 sampled ${(request.params.messages[0]!.content as { text: string }).text}` },
+    role: 'assistant',
+    model: 'test',
+    content: { type: 'text', text: `v2 sampled ${(request.params.messages[0]!.content as { text: string }).text}` },
   }));
   client.setRequestHandler('elicitation/create', async () => ({ action: 'accept', content: { name: 'Ada' } }));
   const transport = new StreamableV2(new URL(url), { reconnectionOptions: reconnection, ...(fetch ? { fetch } : {}) });
@@ -69,10 +76,13 @@ function onNotification(client: AnyClient, method: keyof typeof schemas, handler
   else (client as ClientV2).setNotificationHandler(method as never, wrapped as never);
 }
 
-const textOf = (result: unknown): string => ((result as { content: { text: string }[] }).content[0]!.text);
+const textOf = (result: unknown): string => (result as { content: { text: string }[] }).content[0]!.text;
 /** v1 takes (params, resultSchema, options); v2 takes (params, options). */
-const callWithProgress = (client: AnyClient, request: { name: string; arguments: Record<string, unknown> }, onprogress: (p: { progress: number }) => void) =>
-  client instanceof ClientV1 ? client.callTool(request, undefined, { onprogress }) : (client as ClientV2).callTool(request, { onprogress });
+const callWithProgress = (
+  client: AnyClient,
+  request: { name: string; arguments: Record<string, unknown> },
+  onprogress: (p: { progress: number }) => void,
+) => (client instanceof ClientV1 ? client.callTool(request, undefined, { onprogress }) : (client as ClientV2).callTool(request, { onprogress }));
 
 const matrix = [
   { name: 'v1 client → v1 server', connect: connectV1, build: buildServerV1 },
@@ -90,16 +100,20 @@ describe.each(matrix)('Streamable HTTP, $name', ({ connect, build }) => {
     harness = await start({ createServer: (s) => (contexts.push(s), build(s)) });
     const { client, transport } = await connect(mcpUrl(harness));
     expect(transport.sessionId).toMatch(/^[0-9a-f-]{36}$/);
-    expect(contexts).toEqual([expect.objectContaining({ transport: 'streamable-http', sessionId: transport.sessionId, protocolVersion: '2025-11-25' })]);
+    expect(contexts).toEqual([
+      expect.objectContaining({ transport: 'streamable-http', sessionId: transport.sessionId, protocolVersion: '2025-11-25' }),
+    ]);
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['echo', 'add', 'sample', 'elicit']));
     expect(textOf(await client.callTool({ name: 'add', arguments: { a: 2, b: 40 } }))).toBe('42');
     expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'héllo\nworld' } }))).toBe('héllo\nworld');
     expect(harness.router.sessions.get(transport.sessionId!)?.transport).toBe('streamable-http');
-    expect(harness.router.sessions.stats().byTransport['streamable-http'].active + harness.router.sessions.stats().byTransport['streamable-http'].detached).toBe(1);
+    expect(
+      harness.router.sessions.stats().byTransport['streamable-http'].active + harness.router.sessions.stats().byTransport['streamable-http'].detached,
+    ).toBe(1);
   });
 
-  it('streams progress and logging during a call on the request\'s own stream', async () => {
+  it("streams progress and logging during a call on the request's own stream", async () => {
     harness = await start();
     const { client } = await connect(mcpUrl(harness));
     const logs: unknown[] = [];
@@ -127,7 +141,11 @@ describe.each(matrix)('Streamable HTTP, $name', ({ connect, build }) => {
     onNotification(client, 'notifications/resources/list_changed', () => got.push('resources'));
     onNotification(client, 'notifications/tools/list_changed', () => got.push('tools'));
     // The client opens its standalone stream after initialization: wait until the router holds it.
-    await waitFor(() => [...harness!.router.sessions].some((s) => s.transport === 'streamable-http' && s.hasStandaloneStream), 5000, 'the standalone stream');
+    await waitFor(
+      () => [...harness!.router.sessions].some((s) => s.transport === 'streamable-http' && s.hasStandaloneStream),
+      5000,
+      'the standalone stream',
+    );
     expect(harness.router.sessions.broadcast({ method: 'notifications/resources/list_changed' })).toBe(1);
     server!.registerTool('late', { inputSchema: {} }, async () => ({ content: [{ type: 'text', text: 'late' }] }));
     await waitFor(() => got.length === 2, 5000, 'the broadcast and the tool list change');
@@ -198,7 +216,7 @@ describe('Streamable HTTP next to HTTP+SSE', () => {
     expect(kinds).toEqual(['sse', 'streamable-http']);
   });
 
-  it('lets the SDK\'s documented fallback (Streamable HTTP first, then SSE) work with either URL', async () => {
+  it("lets the SDK's documented fallback (Streamable HTTP first, then SSE) work with either URL", async () => {
     harness = await startHarness();
     const connectWithFallback = async (url: string): Promise<string> => {
       const client = new ClientV1({ name: 'fallback', version: '1.0.0' });

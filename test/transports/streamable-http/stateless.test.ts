@@ -30,7 +30,8 @@ function countingV2(counts: { built: number; closed: number }, session?: Session
   server.registerTool('count', { inputSchema: countSchema }, async ({ to }, ctx) => {
     for (let step = 1; step <= to; step++) {
       const token = ctx.mcpReq._meta?.progressToken;
-      if (token !== undefined) await ctx.mcpReq.notify({ method: 'notifications/progress', params: { progressToken: token, progress: step, total: to } });
+      if (token !== undefined)
+        await ctx.mcpReq.notify({ method: 'notifications/progress', params: { progressToken: token, progress: step, total: to } });
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     return { content: [{ type: 'text', text: `counted to ${to}` }] };
@@ -50,9 +51,13 @@ function countingV2(counts: { built: number; closed: number }, session?: Session
   return server;
 }
 
-const textOf = (result: unknown): string => ((result as { content: { text: string }[] }).content[0]!.text);
+const textOf = (result: unknown): string => (result as { content: { text: string }[] }).content[0]!.text;
 
-async function sdkClient(url: string, mode: 'auto' | { pin: string }, headers: Record<string, string> = {}): Promise<{ client: ClientV2; transport: StreamableHTTPClientTransport }> {
+async function sdkClient(
+  url: string,
+  mode: 'auto' | { pin: string },
+  headers: Record<string, string> = {},
+): Promise<{ client: ClientV2; transport: StreamableHTTPClientTransport }> {
   const client = new ClientV2({ name: 'era-client', version: '2.0.0' }, { versionNegotiation: { mode } } as never);
   const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } });
   await client.connect(transport);
@@ -60,18 +65,28 @@ async function sdkClient(url: string, mode: 'auto' | { pin: string }, headers: R
   return { client, transport };
 }
 
-const post = (url: string, body: unknown, headers: Record<string, string> = {}) => fetch(url, {
-  method: 'POST',
-  headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...headers },
-  body: JSON.stringify(body),
-});
+const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...headers },
+    body: JSON.stringify(body),
+  });
 
 /** A 2026-07-28 request as the spec shapes it: version, client info and capabilities in `_meta`, plus headers. */
 function modern(method: string, params: Record<string, unknown> = {}, id = 1) {
   return {
     body: {
-      jsonrpc: '2.0', id, method,
-      params: { ...params, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': {} } },
+      jsonrpc: '2.0',
+      id,
+      method,
+      params: {
+        ...params,
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
+          'io.modelcontextprotocol/clientCapabilities': {},
+        },
+      },
     },
     headers: { 'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': method, ...(typeof params.name === 'string' ? { 'Mcp-Name': params.name } : {}) },
   };
@@ -81,7 +96,10 @@ describe('2026-07-28 requests with an SDK v2 server', () => {
   const start = (counts: { built: number; closed: number }, options: HarnessOptions = {}) =>
     startHarness({ createServer: (session) => countingV2(counts, session), ...options });
 
-  it.each([['auto', 'auto' as const], ['pinned', { pin: '2026-07-28' }]])('serves the SDK v2 client in %s mode without a session', async (_name, mode) => {
+  it.each([
+    ['auto', 'auto' as const],
+    ['pinned', { pin: '2026-07-28' }],
+  ])('serves the SDK v2 client in %s mode without a session', async (_name, mode) => {
     const counts = { built: 0, closed: 0 };
     const contexts: SessionContext[] = [];
     harness = await startHarness({ createServer: (session) => (contexts.push(session), countingV2(counts, session)) });
@@ -90,7 +108,9 @@ describe('2026-07-28 requests with an SDK v2 server', () => {
     expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['echo', 'count']);
     expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'hi' } }))).toBe('hi for anonymous');
     const progress: number[] = [];
-    expect(textOf(await client.callTool({ name: 'count', arguments: { to: 3 } }, { onprogress: (p) => progress.push(p.progress) }))).toBe('counted to 3');
+    expect(textOf(await client.callTool({ name: 'count', arguments: { to: 3 } }, { onprogress: (p) => progress.push(p.progress) }))).toBe(
+      'counted to 3',
+    );
     expect(progress).toEqual([1, 2, 3]);
     expect(harness.router.sessions.size).toBe(0);
     expect(contexts.every((c) => c.transport === 'streamable-http' && c.sessionId === undefined && c.protocolVersion === '2026-07-28')).toBe(true);
@@ -105,7 +125,9 @@ describe('2026-07-28 requests with an SDK v2 server', () => {
     const { client } = await sdkClient(`${harness.baseUrl}/mcp`, { pin: '2026-07-28' });
     let changed = 0;
     client.setNotificationHandler('notifications/tools/list_changed', () => void changed++);
-    const subscription = await (client as unknown as { listen(filter: object): Promise<{ close(): Promise<void> }> }).listen({ toolsListChanged: true });
+    const subscription = await (client as unknown as { listen(filter: object): Promise<{ close(): Promise<void> }> }).listen({
+      toolsListChanged: true,
+    });
     await waitFor(() => harness!.router.sessions.stats().listening === 1, 5000, 'the listen stream');
     expect(harness.router.sessions.broadcast({ method: 'notifications/tools/list_changed' })).toBe(1);
     // A kind the stream did not ask for, and a method listen streams never carry, reach nobody.
@@ -115,7 +137,7 @@ describe('2026-07-28 requests with an SDK v2 server', () => {
     await waitFor(() => harness!.router.sessions.stats().listening === 0, 5000, 'the listen stream to close');
   });
 
-  it('serves the AI SDK\'s MCP client (server/discover first, by default)', async () => {
+  it("serves the AI SDK's MCP client (server/discover first, by default)", async () => {
     const counts = { built: 0, closed: 0 };
     harness = await start(counts);
     const client = await createMCPClient({ transport: { type: 'http', url: `${harness.baseUrl}/mcp` } });
@@ -126,7 +148,7 @@ describe('2026-07-28 requests with an SDK v2 server', () => {
     expect(harness.router.sessions.stats().statelessRequests).toBeGreaterThanOrEqual(2);
   });
 
-  it('runs the router\'s chain first: authentication, and the principal reaches the tool', async () => {
+  it("runs the router's chain first: authentication, and the principal reaches the tool", async () => {
     const counts = { built: 0, closed: 0 };
     harness = await start(counts, { auth: { strategies: [apiKeyStrategy({ keys: { 'key-alice': 'alice' } })] } });
     const { body, headers } = modern('tools/call', { name: 'echo', arguments: { text: 'x' } });
@@ -137,7 +159,7 @@ describe('2026-07-28 requests with an SDK v2 server', () => {
     expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'hi' } }))).toBe('hi for alice');
   });
 
-  it('answers the spec\'s header checks, batches, GET/DELETE without a session, and draining', async () => {
+  it("answers the spec's header checks, batches, GET/DELETE without a session, and draining", async () => {
     const counts = { built: 0, closed: 0 };
     harness = await start(counts);
     const url = `${harness.baseUrl}/mcp`;
@@ -145,7 +167,14 @@ describe('2026-07-28 requests with an SDK v2 server', () => {
     const missingMethod = await post(url, call.body, { 'MCP-Protocol-Version': '2026-07-28' });
     expect(missingMethod.status).toBe(400);
     expect(await missingMethod.json()).toMatchObject({ id: 7, error: { code: -32020 } });
-    const wrongVersion = await post(url, { ...call.body, params: { ...call.body.params, _meta: { ...call.body.params._meta, 'io.modelcontextprotocol/protocolVersion': '2099-01-01' } } }, { ...call.headers, 'MCP-Protocol-Version': '2099-01-01' });
+    const wrongVersion = await post(
+      url,
+      {
+        ...call.body,
+        params: { ...call.body.params, _meta: { ...call.body.params._meta, 'io.modelcontextprotocol/protocolVersion': '2099-01-01' } },
+      },
+      { ...call.headers, 'MCP-Protocol-Version': '2099-01-01' },
+    );
     expect(wrongVersion.status).toBe(400);
     expect(await wrongVersion.json()).toMatchObject({ error: { code: -32022, data: { supported: ['2026-07-28'], requested: '2099-01-01' } } });
     const batch = await post(url, [call.body, { ...call.body, id: 8 }], call.headers);
@@ -173,7 +202,10 @@ describe('2026-07-28 requests with an SDK v1 server', () => {
     const { body, headers } = modern('tools/list', {}, 3);
     const response = await post(`${harness.baseUrl}/mcp`, body, headers);
     expect(response.status).toBe(400);
-    expect(await response.json()).toMatchObject({ id: 3, error: { code: -32000, message: expect.stringContaining('Unsupported protocol version: 2026-07-28') } });
+    expect(await response.json()).toMatchObject({
+      id: 3,
+      error: { code: -32000, message: expect.stringContaining('Unsupported protocol version: 2026-07-28') },
+    });
 
     const { client, transport } = await sdkClient(`${harness.baseUrl}/mcp`, 'auto');
     expect(transport.sessionId).toMatch(/^[0-9a-f-]{36}$/);

@@ -90,10 +90,16 @@ describe('POST initialize', () => {
     const sessionId = stream.headers['mcp-session-id'] as string;
     expect(sessionId).toMatch(uuid);
     await stream.done;
-    const match = new RegExp(`^id: (${key})\\.1\\.0\\nretry: 1234\\ndata: \\n\\nevent: message\\nid: \\1\\.1\\.1\\ndata: (\\{.*\\})\\n\\n$`).exec(stream.text);
+    const match = new RegExp(`^id: (${key})\\.1\\.0\\nretry: 1234\\ndata: \\n\\nevent: message\\nid: \\1\\.1\\.1\\ndata: (\\{.*\\})\\n\\n$`).exec(
+      stream.text,
+    );
     expect(match, stream.text).not.toBeNull();
     expect(match![1]).not.toContain(sessionId.slice(0, 8));
-    expect(JSON.parse(match![2]!)).toMatchObject({ jsonrpc: '2.0', id: 'init', result: { protocolVersion: latestVersion, serverInfo: { name: 'test-v1' } } });
+    expect(JSON.parse(match![2]!)).toMatchObject({
+      jsonrpc: '2.0',
+      id: 'init',
+      result: { protocolVersion: latestVersion, serverInfo: { name: 'test-v1' } },
+    });
 
     const session = h.router.sessions.get(sessionId);
     expect(session?.transport).toBe('streamable-http');
@@ -134,7 +140,9 @@ describe('POST on a session', () => {
     expect(notification.headers['content-type']).not.toMatch(/event-stream/);
     const response = await session.reply({ body: { jsonrpc: '2.0', id: 'answer-to-nothing', result: {} } });
     expect(response.status).toBe(202);
-    const batch = await session.reply({ body: [initializedNotification, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'x' } }] });
+    const batch = await session.reply({
+      body: [initializedNotification, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'x' } }],
+    });
     expect(batch.status).toBe(202);
   });
 
@@ -146,7 +154,9 @@ describe('POST on a session', () => {
     expectStreamHeaders(stream.headers);
     expect(stream.headers['mcp-session-id']).toBe(session.sessionId);
     await stream.done;
-    const match = new RegExp(`^id: ${key}\\.2\\.1\\nretry: 5000\\ndata: \\n\\nevent: message\\nid: ${key}\\.2\\.2\\ndata: (\\{.*\\})\\n\\n$`).exec(stream.text);
+    const match = new RegExp(`^id: ${key}\\.2\\.1\\nretry: 5000\\ndata: \\n\\nevent: message\\nid: ${key}\\.2\\.2\\ndata: (\\{.*\\})\\n\\n$`).exec(
+      stream.text,
+    );
     expect(match, stream.text).not.toBeNull();
     expect(JSON.parse(match![1]!)).toEqual({ jsonrpc: '2.0', id: 5, result: {} });
   });
@@ -154,7 +164,9 @@ describe('POST on a session', () => {
   it('carries every response of a batch on one stream, ending after the last', async () => {
     const { h } = await start();
     const session = await openMcpSession(h.mcpUrl);
-    const reply = await session.reply({ body: [rpc('a', 'ping'), initializedNotification, rpc('b', 'tools/list'), callTool('c', 'add', { a: 1, b: 2 })] });
+    const reply = await session.reply({
+      body: [rpc('a', 'ping'), initializedNotification, rpc('b', 'tools/list'), callTool('c', 'add', { a: 1, b: 2 })],
+    });
     expect(reply.status).toBe(200);
     const messages = reply.json as Record<string, unknown>[];
     expect(messages.map((m) => m.id).sort()).toEqual(['a', 'b', 'c']);
@@ -172,7 +184,10 @@ describe('POST on a session', () => {
     const reply = await session.reply({ body: callTool(9, 'countdown', { from: 2 }, 'tok') });
     const messages = reply.json as Record<string, unknown>[];
     expect(messages.map((m) => m.method ?? 'result')).toEqual(['notifications/progress', 'notifications/progress', 'result']);
-    expect(messages.slice(0, 2).map((m) => m.params)).toEqual([{ progressToken: 'tok', progress: 1, total: 2 }, { progressToken: 'tok', progress: 2, total: 2 }]);
+    expect(messages.slice(0, 2).map((m) => m.params)).toEqual([
+      { progressToken: 'tok', progress: 1, total: 2 },
+      { progressToken: 'tok', progress: 2, total: 2 },
+    ]);
     await standalone.until((events) => messagesOf(events).length === 2);
     expect(messagesOf(standalone.events).map(dataOf)).toEqual(['step 1', 'step 2']);
     expect(standalone.closed).toBe(false);
@@ -357,7 +372,9 @@ describe('GET: the standalone stream', () => {
     expect(stream.status).toBe(200);
     h.router.sessions.broadcast({ method: 'notifications/prompts/list_changed' });
     await stream.until((events) => events.length === 1);
-    expect(stream.text).toMatch(new RegExp(`^event: message\\nid: ${key}\\.\\d+\\ndata: \\{"jsonrpc":"2.0","method":"notifications/prompts/list_changed"\\}\\n\\n$`));
+    expect(stream.text).toMatch(
+      new RegExp(`^event: message\\nid: ${key}\\.\\d+\\ndata: \\{"jsonrpc":"2.0","method":"notifications/prompts/list_changed"\\}\\n\\n$`),
+    );
   });
 
   it('reaches sessions of both transports with one broadcast', async () => {
