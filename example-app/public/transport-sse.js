@@ -10,6 +10,9 @@ import { explainRefusal, refusalOf } from './rpc-error.js';
 
 /** @typedef {import('./transport.js').TransportHooks} TransportHooks */
 
+/** How long a refused stream waits before asking why (see `#onStreamError`). */
+const PROBE_DELAY_MS = 250;
+
 export class SseTransport {
   kind = 'sse';
   protocolVersion = '2024-11-05';
@@ -28,6 +31,8 @@ export class SseTransport {
   #sessionId = null;
   /** True between a stream error and the next `endpoint` event. */
   #reconnecting = false;
+  /** Set once the console closed this transport (Disconnect, switch, page unload): nothing more to report. */
+  #closed = false;
 
   /** @param {{ path: string, apiKey: string, hooks: TransportHooks }} options */
   constructor({ path, apiKey, hooks }) {
@@ -60,11 +65,16 @@ export class SseTransport {
 
   /** Closes the stream. The session is not ended: HTTP+SSE has no way to say so; it expires on the server. */
   close() {
+    this.#closed = true;
+    this.#stop();
+    return 'The server keeps the session for its resume window, then closes it.';
+  }
+
+  #stop() {
     const source = this.#source;
     this.#source = null;
     this.#postUrl = null;
     source?.close();
-    return 'The server keeps the session for its resume window, then closes it.';
   }
 
   /** @param {MessageEvent} event */
@@ -118,9 +128,11 @@ export class SseTransport {
       }
       return;
     }
-    // CLOSED: the server refused the stream (401, 403, 409, 503…) or the response was not an event stream.
-    this.close();
-    void this.#explainRefusal();
+    // CLOSED: the server refused the stream (401, 403, 409, 503…) or the response was not an event stream. Or the
+    // page is going away: Chromium fails the stream just before `pagehide`, and a probe sent then outlives the page
+    // as an open stream (a session nobody closes). So wait a moment; a page that unloads has closed us by then.
+    this.#stop();
+    setTimeout(() => this.#closed || void this.#explainRefusal(), PROBE_DELAY_MS);
   }
 
   /** EventSource hides the status of a refused stream; ask once with fetch to tell the user why. */
