@@ -37,8 +37,8 @@ app.use(express.static(fileURLToPath(new URL('./public/', import.meta.url))));
 app.get('/health', (_req, res) => res.json({ status: 'ok', sessions: mcp.sessions.stats() }));
 if (process.env.EXAMPLE_TEST_HOOKS === '1') {
   // Test only: POST /__test/cut-streams destroys open event streams, as a flaky network would. It cuts every kind
-  // unless `?only=` names some: `sse` (legacy GET /mcp/sse), `get` (the Streamable HTTP standalone GET /mcp stream)
-  // and `post` (the event streams answering POSTs to /mcp).
+  // unless `?only=` names some: `sse` (legacy GET /mcp/sse), `get` (Streamable HTTP GET /mcp: the standalone stream
+  // or a resumed one) and `post` (the event streams answering POSTs to /mcp).
   /** Open responses that may be event streams, by kind. */
   const streams = new Map();
   app.use('/mcp', (req, res, next) => {

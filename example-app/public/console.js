@@ -140,6 +140,7 @@ function brief(value, max = 140) {
   const line = (text ?? 'undefined').replace(/\s+/g, ' ');
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
+
 // ---------------------------------------------------------------- the connection
 
 function connect() {
@@ -217,7 +218,7 @@ function onFail(message, { status }) {
 
 /** The switch: remember the choice (storage and URL), then connect with the new transport. */
 function chooseTransport(kind, { reconnect }) {
-  if (!(kind in transports)) kind = 'streamable';
+  if (!Object.hasOwn(transports, kind)) kind = 'streamable';
   state.kind = kind;
   for (const input of ui.transportSwitch.querySelectorAll('input[name="transport"]')) {
     /** @type {HTMLInputElement} */ (input).checked = /** @type {HTMLInputElement} */ (input).value === kind;
@@ -238,10 +239,10 @@ function chooseTransport(kind, { reconnect }) {
 /** The URL's choice first, then the remembered one, else Streamable HTTP. */
 function initialTransport() {
   const fromUrl = params.get('transport');
-  if (fromUrl !== null && fromUrl in transports) return fromUrl;
+  if (fromUrl !== null && Object.hasOwn(transports, fromUrl)) return fromUrl;
   try {
     const saved = localStorage.getItem(TRANSPORT_STORAGE);
-    if (saved !== null && saved in transports) return saved;
+    if (saved !== null && Object.hasOwn(transports, saved)) return saved;
   } catch {
     // No storage: the default.
   }
