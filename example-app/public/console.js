@@ -165,7 +165,9 @@ function connect() {
       onMessage: live(handleMessage),
       onDrop: live((detail) => setStatus('reconnecting', 'reconnecting…', detail)),
       onResume: live((detail) => setStatus('resumed', 'resumed', detail)),
-      onLost: live((ids, error) => ids.forEach((id) => settle(id, error))),
+      onLost: live((ids, error) => {
+        for (const id of ids) settle(id, error);
+      }),
       onFail: live(onFail),
       log: live(log),
     },

@@ -21,13 +21,20 @@ export class RpcError extends Error {
 export async function refusalOf(response) {
   const body = await response.json().catch(() => null);
   const error = body?.error;
-  return new RpcError(error?.message ?? `HTTP ${response.status} ${response.statusText}`, error?.code ?? response.status, error?.data, response.status);
+  return new RpcError(
+    error?.message ?? `HTTP ${response.status} ${response.statusText}`,
+    error?.code ?? response.status,
+    error?.data,
+    response.status,
+  );
 }
 
 /** What to tell the user about a refused connection; 401 gets advice about the API key field. */
 export function explainRefusal(error, hasKey) {
   if (error.status === 401) {
-    return hasKey ? `HTTP 401: the API key was refused. ${error.message}` : 'HTTP 401: this server needs an API key. Enter it above and press Connect.';
+    return hasKey
+      ? `HTTP 401: the API key was refused. ${error.message}`
+      : 'HTTP 401: this server needs an API key. Enter it above and press Connect.';
   }
   return error.status === undefined || error.message.startsWith('HTTP ') ? error.message : `HTTP ${error.status}: ${error.message}`;
 }

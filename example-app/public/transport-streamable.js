@@ -237,7 +237,9 @@ export class StreamableTransport {
         continue;
       }
       this.#refused(error, sessionId);
-      if (!this.#closed && sessionId === this.#sessionId) this.#hooks.log('error', `The ${stream.name} was refused: ${explainRefusal(error, this.#apiKey !== '')}`);
+      if (!this.#closed && sessionId === this.#sessionId) {
+        this.#hooks.log('error', `The ${stream.name} was refused: ${explainRefusal(error, this.#apiKey !== '')}`);
+      }
       return undefined;
     }
   }
@@ -302,10 +304,14 @@ function sleep(ms, signal) {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve(false);
     const timer = setTimeout(() => resolve(true), ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve(false);
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve(false);
+      },
+      { once: true },
+    );
   });
 }
 
