@@ -18,17 +18,13 @@ export function buildMcpServer(session) {
     async ({ text }) => ({ content: [{ type: 'text', text }] }),
   );
 
-  server.registerTool(
-    'add',
-    { description: 'Adds two numbers.', inputSchema: { a: z.number(), b: z.number() } },
-    async ({ a, b }) => ({ content: [{ type: 'text', text: String(a + b) }] }),
-  );
+  server.registerTool('add', { description: 'Adds two numbers.', inputSchema: { a: z.number(), b: z.number() } }, async ({ a, b }) => ({
+    content: [{ type: 'text', text: String(a + b) }],
+  }));
 
-  server.registerTool(
-    'time',
-    { description: 'The server\'s current time (ISO 8601).', inputSchema: {} },
-    async () => ({ content: [{ type: 'text', text: new Date().toISOString() }] }),
-  );
+  server.registerTool('time', { description: "The server's current time (ISO 8601).", inputSchema: {} }, async () => ({
+    content: [{ type: 'text', text: new Date().toISOString() }],
+  }));
 
   server.registerTool(
     'countdown',
@@ -42,7 +38,8 @@ export function buildMcpServer(session) {
         await new Promise((resolve) => setTimeout(resolve, intervalMs));
         if (extra.signal.aborted) throw new Error('countdown cancelled');
         const left = from - step;
-        await server.sendLoggingMessage({ level: 'info', logger: 'countdown', data: `${left}…` }, extra.sessionId);
+        // Sent as part of this call, so on Streamable HTTP it travels on the call's own stream, before the result.
+        await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', logger: 'countdown', data: `${left}…` } });
         if (progressToken !== undefined) {
           await extra.sendNotification({
             method: 'notifications/progress',
@@ -63,16 +60,16 @@ export function buildMcpServer(session) {
     },
   );
 
-  server.registerResource(
-    'motd',
-    'example://motd',
-    { title: 'Message of the day', mimeType: 'text/plain' },
-    async (uri) => ({ contents: [{ uri: uri.href, text: motd.text }] }),
-  );
+  server.registerResource('motd', 'example://motd', { title: 'Message of the day', mimeType: 'text/plain' }, async (uri) => ({
+    contents: [{ uri: uri.href, text: motd.text }],
+  }));
 
   server.registerTool(
     'set_motd',
-    { description: 'Changes the message of the day; every connected client is told the resources changed.', inputSchema: { text: z.string().min(1).max(500) } },
+    {
+      description: 'Changes the message of the day; every connected client is told the resources changed.',
+      inputSchema: { text: z.string().min(1).max(500) },
+    },
     async ({ text }) => {
       motd.text = text;
       motd.onChange();

@@ -1,4 +1,5 @@
-// The example app: an ordinary Express app that serves the example MCP server over SSE at /mcp.
+// The example app: an ordinary Express app serving the example MCP server at /mcp over both transports (Streamable
+// HTTP at /mcp, legacy HTTP+SSE at /mcp/sse) and the browser console at /.
 import express from 'express';
 import { fileURLToPath } from 'node:url';
 import { createMcpSseRouter, apiKeyStrategy, jwtStrategy } from 'express-mcp-sse';
@@ -35,18 +36,31 @@ const app = express();
 app.use(express.static(fileURLToPath(new URL('./public/', import.meta.url))));
 app.get('/health', (_req, res) => res.json({ status: 'ok', sessions: mcp.sessions.stats() }));
 if (process.env.EXAMPLE_TEST_HOOKS === '1') {
-  // Test only: POST /__test/cut-streams destroys every open SSE socket, as a flaky network would.
-  const sseSockets = new Set();
-  app.use('/mcp/sse', (req, res, next) => {
-    sseSockets.add(req.socket);
-    res.on('close', () => sseSockets.delete(req.socket));
+  // Test only: POST /__test/cut-streams destroys open event streams, as a flaky network would. It cuts every kind
+  // unless `?only=` names some: `sse` (legacy GET /mcp/sse), `get` (Streamable HTTP GET /mcp: the standalone stream
+  // or a resumed one) and `post` (the event streams answering POSTs to /mcp).
+  /** Open responses that may be event streams, by kind. */
+  const streams = new Map();
+  app.use('/mcp', (req, res, next) => {
+    const kind =
+      req.path === '/sse' ? 'sse' : req.path === '/' && (req.method === 'GET' || req.method === 'POST') ? req.method.toLowerCase() : undefined;
+    if (kind !== undefined) {
+      streams.set(res, kind);
+      res.on('close', () => streams.delete(res));
+    }
     next();
   });
-  app.post('/__test/cut-streams', (_req, res) => {
-    const cut = sseSockets.size;
-    for (const socket of sseSockets) socket.destroy();
-    sseSockets.clear();
-    res.json({ cut });
+  app.post('/__test/cut-streams', (req, res) => {
+    const only = typeof req.query.only === 'string' ? req.query.only.split(',') : ['sse', 'get', 'post'];
+    const cut = { sse: 0, get: 0, post: 0 };
+    for (const [stream, kind] of streams) {
+      // A stream has sent its 200 head; a POST answered 202 or still being read is no stream to cut.
+      if (!only.includes(kind) || !stream.headersSent || stream.statusCode !== 200) continue;
+      stream.socket?.destroy();
+      streams.delete(stream);
+      cut[kind]++;
+    }
+    res.json({ cut: cut.sse + cut.get + cut.post, ...cut });
   });
 }
 app.use('/mcp', mcp);
@@ -54,12 +68,23 @@ app.use('/mcp', mcp);
 const server = app.listen(port, host, () => {
   const { port: actual } = server.address();
   const base = `http://${host === '0.0.0.0' ? 'localhost' : host}:${actual}`;
-  console.log(`MCP over SSE at ${base}/mcp/sse  (console: ${base}/)`);
   const key = process.env.API_KEY ? ' -H "X-API-Key: $API_KEY"' : '';
-  console.log(`Try it:  curl -N ${base}/mcp/sse${key}`);
-  console.log(`then, in another terminal, POST to the URL of the "endpoint" event:`);
-  console.log(`  curl -X POST '${base}/mcp/messages?sessionId=<id>'${key} -H 'Content-Type: application/json' \\`);
-  console.log(`    -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'`);
+  const json = `-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream'${key}`;
+  console.log(`MCP example app on ${base}  (browser console: ${base}/)`);
+  console.log(`  Streamable HTTP at ${base}/mcp       for modern clients (MCP 2025-03-26 and later)`);
+  console.log(`  HTTP+SSE        at ${base}/mcp/sse   for legacy clients (MCP 2024-11-05)`);
+  console.log('Try Streamable HTTP with curl. Initialize; -i shows the Mcp-Session-Id response header:');
+  console.log(`  curl -i ${base}/mcp ${json} \\`);
+  console.log(
+    `    -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'`,
+  );
+  console.log('then call a tool in that session; -N prints the event stream (progress, then the result) as it arrives:');
+  console.log(`  curl -N ${base}/mcp ${json} -H 'Mcp-Session-Id: <id>' -H 'MCP-Protocol-Version: 2025-11-25' \\`);
+  console.log(
+    `    -d '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"countdown","arguments":{"from":3},"_meta":{"progressToken":1}}}'`,
+  );
+  console.log(`and end the session:  curl -X DELETE ${base}/mcp -H 'Mcp-Session-Id: <id>'${key}`);
+  console.log(`Legacy HTTP+SSE:  curl -N ${base}/mcp/sse${key}  then POST JSON-RPC to the URL of its "endpoint" event.`);
 });
 
 let stopping = false;

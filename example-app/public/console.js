@@ -1,25 +1,29 @@
-// The example app's browser console: a small MCP client built on the browser's own EventSource and fetch.
+// The example app's browser console: a small MCP client over either transport, on the browser's own fetch and
+// EventSource, with no framework and no build step.
 //
-// Wire flow (MCP HTTP+SSE, protocol 2024-11-05): GET the SSE stream, wait for the `endpoint` event (the URL to
-// POST to, carrying the sessionId), POST `initialize` then `notifications/initialized`; every reply and
-// notification comes back as a `message` event. When the stream drops, EventSource reconnects by itself after
-// the server's `retry:` delay and sends `Last-Event-ID`; the server answers with the same `endpoint` event and
-// replays what was missed. Same sessionId: a resume, nothing to redo. New sessionId: a fresh session, so the
-// console initializes again.
+// This file is the UI and the MCP conversation (handshake, request ids, tools, calls). Moving the messages is a
+// transport's job, behind one interface (transport.js): Streamable HTTP (transport-streamable.js, the default) or
+// the legacy HTTP+SSE (transport-sse.js). The switch in the header picks one; the choice is kept in localStorage
+// and in the URL (`?transport=streamable` or `?transport=sse`).
 
-const PROTOCOL_VERSION = '2024-11-05';
+import { RpcError } from './rpc-error.js';
+import { createTransport, transports } from './transport.js';
+
 const CLIENT_INFO = { name: 'express-mcp-sse console', version: '0.1.0' };
-/** Where the stream lives, relative to this page; `?sse=/other/sse` points the console elsewhere. */
-const SSE_PATH = new URLSearchParams(location.search).get('sse') ?? 'mcp/sse';
+const params = new URLSearchParams(location.search);
+/** Where each transport lives, relative to this page; `?mcp=/other/mcp` or `?sse=/other/sse` points elsewhere. */
+const PATHS = { streamable: params.get('mcp'), sse: params.get('sse') };
 const HANDSHAKE_TIMEOUT_MS = 15_000;
 const MAX_LOG_ENTRIES = 2000;
 const KEY_STORAGE = 'express-mcp-sse-console:api-key';
+const TRANSPORT_STORAGE = 'express-mcp-sse-console:transport';
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const ui = {
   pill: $('status-pill'),
   detail: $('status-detail'),
   sessionId: $('session-id'),
+  transportSwitch: $('transport-switch'),
   connectForm: /** @type {HTMLFormElement} */ ($('connect-form')),
   apiKey: /** @type {HTMLInputElement} */ ($('api-key')),
   connect: /** @type {HTMLButtonElement} */ ($('connect-button')),
@@ -45,34 +49,19 @@ const ui = {
   clearLog: /** @type {HTMLButtonElement} */ ($('clear-log')),
 };
 
-/** A JSON-RPC error from the server, or an HTTP refusal of a POST. */
-class RpcError extends Error {
-  constructor(message, code, data) {
-    super(message);
-    this.name = 'RpcError';
-    this.code = code;
-    this.data = data;
-  }
-}
-
 const state = {
-  /** @type {EventSource | null} The one live stream; events from any other source are ignored. */
-  source: null,
-  /** @type {URL | null} */
-  sseUrl: null,
-  /** @type {URL | null} Where to POST, from the latest `endpoint` event. */
-  postUrl: null,
+  /** @type {'streamable' | 'sse'} Which transport the switch picked. */
+  kind: /** @type {'streamable' | 'sse'} */ ('streamable'),
+  /** @type {import('./transport.js').Transport | null} The live transport; hooks of any other one are ignored. */
+  transport: null,
   /** @type {string | null} */
   sessionId: null,
-  apiKey: '',
-  /** True between a stream error and the next `endpoint` event. */
-  reconnecting: false,
-  /** Bumped for every new session, so a stale handshake stops halfway. */
+  /** Bumped for every new session and every disconnect, so a stale handshake stops halfway. */
   generation: 0,
   nextId: 1,
   /** @type {Map<number | string, PendingRequest>} */
   pending: new Map(),
-  /** @type {Array<{ name: string, description?: string, inputSchema?: object }>} */
+  /** @type {Array<{ name: string, title?: string, description?: string, inputSchema?: object }>} */
   tools: [],
   /** @type {string | null} */
   selected: null,
@@ -100,15 +89,10 @@ function setStatus(phase, text, detail = '') {
   ui.pill.textContent = text;
   ui.detail.textContent = detail;
   document.body.dataset.phase = phase;
-  const live = state.source !== null;
+  const live = state.transport !== null;
   ui.disconnect.disabled = !live;
   ui.connect.textContent = live ? 'Reconnect' : 'Connect';
   updateCallButton();
-}
-
-function showSession(sessionId) {
-  ui.sessionId.textContent = sessionId ?? '—';
-  ui.sessionId.title = sessionId ? `Session id from the endpoint event: ${sessionId}` : 'Not connected';
 }
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
@@ -157,140 +141,125 @@ function brief(value, max = 140) {
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
-// ---------------------------------------------------------------- the stream
+// ---------------------------------------------------------------- the connection
 
 function connect() {
-  closeStream('reconnecting by hand');
+  endTransport('reconnecting by hand');
   const key = ui.apiKey.value.trim();
-  state.apiKey = key;
   try {
     if (key) sessionStorage.setItem(KEY_STORAGE, key);
     else sessionStorage.removeItem(KEY_STORAGE);
   } catch {
     // Storage may be off (private mode); the key then lives only in the input.
   }
-  const url = new URL(SSE_PATH, location.href);
-  // EventSource cannot send headers, so the key rides in the query; the server keeps it out of the endpoint URL.
-  if (key) url.searchParams.set('api_key', key);
-  state.sseUrl = url;
-  state.reconnecting = false;
-
-  const source = new EventSource(url);
-  state.source = source;
-  // One listener of each kind per EventSource, and only the current source is heard: no double handling.
-  source.addEventListener('endpoint', (event) => source === state.source && onEndpoint(/** @type {MessageEvent} */ (event)));
-  source.addEventListener('message', (event) => source === state.source && onMessage(event));
-  source.addEventListener('error', () => source === state.source && onStreamError(source));
-  setStatus('connecting', 'connecting…', url.pathname);
-  log('stream', `Opening ${url.pathname}${key ? ' with an API key' : ''}`);
+  /** @type {import('./transport.js').Transport} */
+  let transport;
+  // Hooks of a transport that is no longer the live one (disconnected, switched) are ignored.
+  const live =
+    (handler) =>
+    (...args) =>
+      transport === state.transport && handler(...args);
+  transport = createTransport(state.kind, {
+    path: PATHS[state.kind],
+    apiKey: key,
+    hooks: {
+      onSession: live(onSession),
+      onSessionId: live(onSessionId),
+      onMessage: live(handleMessage),
+      onDrop: live((detail) => setStatus('reconnecting', 'reconnecting…', detail)),
+      onResume: live((detail) => setStatus('resumed', 'resumed', detail)),
+      onLost: live((ids, error) => {
+        for (const id of ids) settle(id, error);
+      }),
+      onFail: live(onFail),
+      log: live(log),
+    },
+  });
+  state.transport = transport;
+  setStatus('connecting', 'connecting…', `${transports[state.kind].label} · ${transport.endpoint.pathname}`);
+  transport.connect();
 }
 
-/** Closes the stream on purpose, failing whatever was still waiting for a reply. */
-function closeStream(reason) {
-  const source = state.source;
-  state.source = null;
+/** Stops the live transport on purpose, failing whatever was still waiting for a reply; says what became of the session. */
+function endTransport(reason) {
+  const transport = state.transport;
+  state.transport = null;
   state.generation++;
-  if (source !== null) source.close();
+  const said = transport?.close() ?? '';
   failPending(new Error(`Connection closed (${reason}).`));
-  state.sessionId = null;
-  state.postUrl = null;
-  state.reconnecting = false;
-  showSession(null);
-  return source !== null;
+  onSessionId(null);
+  return transport === null ? null : said;
 }
 
 function disconnect() {
-  if (!closeStream('disconnected')) return;
-  setStatus('closed', 'disconnected', 'The server keeps the session for its resume window, then closes it.');
-  log('stream', 'Disconnected');
+  const said = endTransport('disconnected');
+  if (said === null) return;
+  setStatus('closed', 'disconnected', said);
+  log('stream', `Disconnected. ${said}`);
   renderTools([]);
 }
 
-/** @param {MessageEvent} event */
-function onEndpoint(event) {
-  const postUrl = new URL(event.data, state.sseUrl ?? location.href);
-  const sessionId = postUrl.searchParams.get('sessionId');
-  const previous = state.sessionId;
-  const wasReconnecting = state.reconnecting;
-  state.reconnecting = false;
-  state.postUrl = postUrl;
+/** A session is ready to initialize: the first one, or a new one because the server lost the old one. */
+function onSession({ replaced, reason }) {
+  if (replaced) failPending(new Error(reason ?? 'The session was replaced.'));
+  void handshake(replaced);
+}
 
-  if (wasReconnecting && previous !== null && sessionId === previous) {
-    // A resume: the server replays what we missed right after this event. No new handshake.
-    setStatus('resumed', 'resumed', 'Same session; missed messages were replayed.');
-    log('stream', `Stream resumed: session ${sessionId} kept, missed messages follow`, { dir: 'in' });
-    return;
-  }
-
+function onSessionId(sessionId) {
   state.sessionId = sessionId;
-  showSession(sessionId);
-  if (previous !== null) {
-    // Resume refused (session expired, server restarted, buffer overrun): a fresh session, so start over.
-    failPending(new Error('The session was replaced by a new one; the call was lost.'));
-    log('notice', `Resume refused: the server opened a new session ${sessionId}; initializing again`, { dir: 'in' });
-  } else {
-    log('stream', `Stream open: session ${sessionId}`, { dir: 'in', title: `POST to ${postUrl.pathname}${postUrl.search}` });
-  }
-  void handshake(previous !== null);
+  ui.sessionId.textContent = sessionId ?? '—';
+  ui.sessionId.title = sessionId ? `Session id: ${sessionId}` : 'Not connected';
+  updateCallButton();
 }
 
-/** @param {EventSource} source */
-function onStreamError(source) {
-  if (source.readyState === EventSource.CONNECTING) {
-    // EventSource retries on its own after the `retry:` delay, sending Last-Event-ID; log the drop once.
-    if (!state.reconnecting) {
-      state.reconnecting = true;
-      setStatus('reconnecting', 'reconnecting…', 'Stream dropped; the browser reconnects with Last-Event-ID.');
-      log('stream', 'Stream dropped: reconnecting…');
-    }
-    return;
-  }
-  // CLOSED: the server refused the stream (401, 403, 409, 503…) or the response was not an event stream.
-  const url = state.sseUrl;
+/** The transport gave up (the server refused it): say why, and point at the API key when that is the reason. */
+function onFail(message, { status }) {
   const hadSession = state.sessionId !== null;
-  closeStream('stream refused');
-  setStatus('error', 'disconnected', 'The server refused the stream.');
-  if (url !== null) void explainRefusal(url, hadSession);
-}
-
-/** EventSource hides the status of a refused stream; ask once with fetch to tell the user why. */
-async function explainRefusal(url, hadSession) {
-  const controller = new AbortController();
-  let message;
-  try {
-    const response = await fetch(url, { signal: controller.signal, headers: { Accept: 'text/event-stream' }, cache: 'no-store' });
-    if (response.ok) {
-      controller.abort();
-      message = 'The stream ended unexpectedly. Press Connect to try again.';
-    } else {
-      const body = await response.json().catch(() => null);
-      const reason = body?.error?.message ?? response.statusText;
-      message = `HTTP ${response.status}: ${reason}`;
-      if (response.status === 401) {
-        message = state.apiKey ? `HTTP 401: the API key was refused. ${reason}` : 'HTTP 401: this server needs an API key. Enter it above and press Connect.';
-        ui.apiKey.focus();
-      }
-    }
-  } catch (error) {
-    message = controller.signal.aborted ? 'The stream ended unexpectedly.' : `The server is unreachable (${error.message}).`;
-  }
-  if (state.source !== null) return; // the user reconnected meanwhile
+  endTransport('refused');
   setStatus('error', hadSession ? 'disconnected' : 'refused', message);
   log('error', message);
+  if (status === 401) ui.apiKey.focus();
 }
 
-// ---------------------------------------------------------------- JSON-RPC over POST + SSE
-
-async function post(message) {
-  if (state.postUrl === null) throw new Error('Not connected: no endpoint yet.');
-  const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
-  if (state.apiKey) headers['X-API-Key'] = state.apiKey;
-  const response = await fetch(state.postUrl, { method: 'POST', headers, body: JSON.stringify(message) });
-  if (!response.ok) {
-    const body = await response.json().catch(() => null);
-    const error = body?.error;
-    throw new RpcError(error?.message ?? `HTTP ${response.status} ${response.statusText}`, error?.code ?? response.status, error?.data);
+/** The switch: remember the choice (storage and URL), then connect with the new transport. */
+function chooseTransport(kind, { reconnect }) {
+  if (!Object.hasOwn(transports, kind)) kind = 'streamable';
+  state.kind = kind;
+  for (const input of ui.transportSwitch.querySelectorAll('input[name="transport"]')) {
+    /** @type {HTMLInputElement} */ (input).checked = /** @type {HTMLInputElement} */ (input).value === kind;
   }
+  try {
+    localStorage.setItem(TRANSPORT_STORAGE, kind);
+  } catch {
+    // No storage: the URL still remembers.
+  }
+  const url = new URL(location.href);
+  url.searchParams.set('transport', kind);
+  history.replaceState(history.state, '', url);
+  if (!reconnect) return;
+  log('notice', `Switched to ${transports[kind].label}`);
+  connect();
+}
+
+/** The URL's choice first, then the remembered one, else Streamable HTTP. */
+function initialTransport() {
+  const fromUrl = params.get('transport');
+  if (fromUrl !== null && Object.hasOwn(transports, fromUrl)) return fromUrl;
+  try {
+    const saved = localStorage.getItem(TRANSPORT_STORAGE);
+    if (saved !== null && Object.hasOwn(transports, saved)) return saved;
+  } catch {
+    // No storage: the default.
+  }
+  return 'streamable';
+}
+
+// ---------------------------------------------------------------- JSON-RPC over the transport
+
+/** Hands one message to the live transport; rejects when it was refused or nothing is connected. */
+function post(message) {
+  if (state.transport === null) return Promise.reject(new Error('Not connected.'));
+  return state.transport.send(message);
 }
 
 /**
@@ -332,20 +301,7 @@ function failPending(error) {
   for (const id of [...state.pending.keys()]) settle(id, error);
 }
 
-/** @param {MessageEvent} event */
-function onMessage(event) {
-  const eventId = event.lastEventId;
-  let message;
-  try {
-    message = JSON.parse(event.data);
-  } catch {
-    log('error', `Unparseable message: ${brief(event.data)}`, { dir: 'in', eventId });
-    return;
-  }
-  const batch = Array.isArray(message) ? message : [message];
-  for (const item of batch) handleMessage(item, eventId);
-}
-
+/** A message from the server: a reply to one of our requests, a request of its own, or a notification. */
 function handleMessage(message, eventId) {
   const meta = { dir: /** @type {'in'} */ ('in'), eventId };
   if (message.method === undefined) {
@@ -377,7 +333,11 @@ function handleMessage(message, eventId) {
   switch (message.method) {
     case 'notifications/message': {
       const logger = params.logger ? `[${params.logger}] ` : '';
-      log('log', `${logger}${typeof params.data === 'string' ? params.data : brief(params.data)}`, { ...meta, level: params.level ?? 'info', method: message.method });
+      log('log', `${logger}${typeof params.data === 'string' ? params.data : brief(params.data)}`, {
+        ...meta,
+        level: params.level ?? 'info',
+        method: message.method,
+      });
       break;
     }
     case 'notifications/progress':
@@ -391,7 +351,10 @@ function handleMessage(message, eventId) {
       void loadTools().catch((error) => log('error', `tools/list failed: ${error.message}`));
       break;
     case 'notifications/cancelled':
-      log('notice', `Server cancelled request ${brief(params.requestId)}${params.reason ? `: ${params.reason}` : ''}`, { ...meta, method: message.method });
+      log('notice', `Server cancelled request ${brief(params.requestId)}${params.reason ? `: ${params.reason}` : ''}`, {
+        ...meta,
+        method: message.method,
+      });
       break;
     default:
       log('notice', `${message.method} ${brief(params)}`, { ...meta, method: message.method });
@@ -401,9 +364,10 @@ function handleMessage(message, eventId) {
 /** The server may ask us things; the console answers ping and politely refuses the rest. */
 function handleServerRequest(message, meta) {
   log('notice', `Server request ${message.method}`, { ...meta, method: message.method });
-  const reply = message.method === 'ping'
-    ? { jsonrpc: '2.0', id: message.id, result: {} }
-    : { jsonrpc: '2.0', id: message.id, error: { code: -32601, message: `The console does not support ${message.method}.` } };
+  const reply =
+    message.method === 'ping'
+      ? { jsonrpc: '2.0', id: message.id, result: {} }
+      : { jsonrpc: '2.0', id: message.id, error: { code: -32601, message: `The console does not support ${message.method}.` } };
   post(reply).catch((error) => log('error', `Could not answer ${message.method}: ${error.message}`));
 }
 
@@ -413,13 +377,14 @@ async function handshake(fresh) {
   const generation = ++state.generation;
   const stale = () => generation !== state.generation;
   setStatus('initializing', 'initializing…', fresh ? 'New session: initializing again.' : '');
+  const protocolVersion = state.transport?.protocolVersion;
   try {
     const result = await request(
       'initialize',
-      { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: CLIENT_INFO },
+      { protocolVersion, capabilities: {}, clientInfo: CLIENT_INFO },
       {
         timeoutMs: HANDSHAKE_TIMEOUT_MS,
-        logText: `initialize (protocol ${PROTOCOL_VERSION})`,
+        logText: `initialize (protocol ${protocolVersion})`,
         describe: (r) => `→ ${r.serverInfo?.name ?? 'server'} ${r.serverInfo?.version ?? ''} (protocol ${r.protocolVersion})`,
       },
     );
@@ -432,7 +397,7 @@ async function handshake(fresh) {
     const server = `${result.serverInfo?.name ?? 'server'} ${result.serverInfo?.version ?? ''}`.trim();
     await loadTools();
     if (stale()) return;
-    setStatus('ready', 'connected', fresh ? `New session (the resume was refused) · ${server}` : server);
+    setStatus('ready', 'connected', fresh ? `New session (the server lost the old one) · ${server}` : server);
   } catch (error) {
     if (stale()) return;
     setStatus('error', 'error', `Handshake failed: ${error.message}`);
@@ -477,8 +442,8 @@ function renderTools(tools) {
   );
   ui.toolCount.textContent = tools.length ? String(tools.length) : '';
   ui.toolsEmpty.hidden = tools.length > 0;
-  ui.toolsEmpty.textContent = state.source === null ? 'Connect to list the server\'s tools.' : 'This server has no tools.';
-  ui.refreshTools.disabled = state.source === null;
+  ui.toolsEmpty.textContent = state.transport === null ? "Connect to list the server's tools." : 'This server has no tools.';
+  ui.refreshTools.disabled = state.transport === null;
   if (state.selected !== null && !tools.some((t) => t.name === state.selected)) selectTool(null);
   else if (state.selected === null && tools.length > 0) selectTool(tools[0].name);
   else selectTool(state.selected);
@@ -552,7 +517,7 @@ function exampleFor(schema, depth = 0) {
 // ---------------------------------------------------------------- calling a tool
 
 function updateCallButton() {
-  const ready = state.postUrl !== null && state.selected !== null && state.tools.length > 0;
+  const ready = state.sessionId !== null && state.selected !== null && state.tools.length > 0;
   ui.call.disabled = !ready;
 }
 
@@ -611,7 +576,11 @@ async function callSelected() {
 function onProgress(params, meta) {
   const { progressToken, progress, total, message } = params;
   const ofTotal = typeof total === 'number' ? `/${total}` : '';
-  log('progress', `${progress}${ofTotal}${message ? ` · ${message}` : ''}`, { ...meta, method: 'notifications/progress', title: `progress token ${progressToken}` });
+  log('progress', `${progress}${ofTotal}${message ? ` · ${message}` : ''}`, {
+    ...meta,
+    method: 'notifications/progress',
+    title: `progress token ${progressToken}`,
+  });
   if (progressToken !== state.activeProgressToken) return;
   ui.progressRow.hidden = false;
   if (typeof total === 'number' && total > 0) {
@@ -705,6 +674,13 @@ ui.connectForm.addEventListener('submit', (event) => {
   connect();
 });
 ui.disconnect.addEventListener('click', disconnect);
+ui.transportSwitch.addEventListener('change', (event) => {
+  const input = /** @type {HTMLInputElement} */ (event.target);
+  if (input.name === 'transport' && input.checked) chooseTransport(/** @type {'streamable' | 'sse'} */ (input.value), { reconnect: true });
+});
+// Leaving the page ends a Streamable HTTP session (a keepalive DELETE); coming back from the back/forward cache reconnects.
+window.addEventListener('pagehide', () => endTransport('page closed'));
+window.addEventListener('pageshow', (event) => event.persisted && connect());
 ui.refreshTools.addEventListener('click', () => void loadTools().catch((error) => log('error', `tools/list failed: ${error.message}`)));
 ui.clearLog.addEventListener('click', () => ui.log.replaceChildren());
 ui.resetArgs.addEventListener('click', () => {
@@ -732,7 +708,12 @@ ui.toolList.addEventListener('keydown', (event) => {
   const index = buttons.indexOf(/** @type {HTMLButtonElement} */ (document.activeElement));
   if (index === -1) return;
   event.preventDefault();
-  const next = event.key === 'Home' ? 0 : event.key === 'End' ? buttons.length - 1 : (index + (event.key === 'ArrowDown' ? 1 : -1) + buttons.length) % buttons.length;
+  const next =
+    event.key === 'Home'
+      ? 0
+      : event.key === 'End'
+        ? buttons.length - 1
+        : (index + (event.key === 'ArrowDown' ? 1 : -1) + buttons.length) % buttons.length;
   /** @type {HTMLButtonElement} */ (buttons[next]).focus();
 });
 
@@ -749,6 +730,7 @@ try {
 } catch {
   // No storage: start with an empty key.
 }
-showSession(null);
+chooseTransport(initialTransport(), { reconnect: false });
+onSessionId(null);
 setStatus('idle', 'not connected');
 connect();

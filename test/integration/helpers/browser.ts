@@ -1,9 +1,9 @@
 // Helpers for the browser suite: Debian's Chromium through playwright-core, the example app as a child process,
-// a tiny static server for cross-origin pages, and readers for the console page's activity log.
+// a tiny static server for cross-origin pages, and readers for the console page's activity log and requests.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page, type Request } from 'playwright-core';
 import { freePort, requireProgram } from './programs.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -27,19 +27,36 @@ export async function launchChromium(): Promise<Browser> {
   });
 }
 
+/** Kinds of event stream the example app's test route can cut. */
+export type StreamKind = 'sse' | 'get' | 'post';
+export type CutStreams = Record<StreamKind | 'cut', number>;
+
 export interface ExampleApp {
   readonly port: number;
   readonly origin: string;
   /** Everything the app printed, for failure messages. */
   output(): string;
   /** Current `GET /health` session stats. */
-  stats(): Promise<Record<string, number>>;
-  /** Destroys every open SSE socket (the `EXAMPLE_TEST_HOOKS` route); resolves with how many were cut. */
-  cutStreams(): Promise<number>;
+  stats(): Promise<SessionStats>;
+  /**
+   * Destroys open event streams (the `EXAMPLE_TEST_HOOKS` route): every kind, or those named in `only` (`sse` for
+   * legacy `/mcp/sse` streams, `get` and `post` for Streamable HTTP streams on `/mcp`). Resolves with the counts.
+   */
+  cutStreams(only?: StreamKind[]): Promise<CutStreams>;
   /** SIGTERM (graceful drain), then SIGKILL after 5 s. Safe to call twice. */
   stop(): Promise<void>;
   /** Stops the app and starts a new process on the same port with the same environment. */
   restart(): Promise<void>;
+}
+
+/** What `GET /health` reports: the router's `sessions.stats()`. */
+export interface SessionStats {
+  active: number;
+  detached: number;
+  opened: number;
+  closed: number;
+  resumed: number;
+  byTransport: Record<'sse' | 'streamable-http', { active: number; detached: number }>;
 }
 
 /** Environment variables of the outer shell that would change the example app's behaviour. */
@@ -76,7 +93,7 @@ export async function startExampleApp(env: Record<string, string> = {}): Promise
       };
       proc.stdout!.on('data', (chunk: Buffer) => {
         output += chunk.toString();
-        if (output.includes('MCP over SSE at')) {
+        if (output.includes('Streamable HTTP at')) {
           clearTimeout(timer);
           resolve();
         }
@@ -103,11 +120,12 @@ export async function startExampleApp(env: Record<string, string> = {}): Promise
     port,
     origin,
     output: () => output,
-    stats: async () => ((await (await fetch(`${origin}/health`)).json()) as { sessions: Record<string, number> }).sessions,
-    cutStreams: async () => {
-      const response = await fetch(`${origin}/__test/cut-streams`, { method: 'POST' });
+    stats: async () => ((await (await fetch(`${origin}/health`)).json()) as { sessions: SessionStats }).sessions,
+    cutStreams: async (only) => {
+      const query = only === undefined ? '' : `?only=${only.join(',')}`;
+      const response = await fetch(`${origin}/__test/cut-streams${query}`, { method: 'POST' });
       if (!response.ok) throw new Error(`POST /__test/cut-streams answered ${response.status}; is EXAMPLE_TEST_HOOKS on?`);
-      return ((await response.json()) as { cut: number }).cut;
+      return (await response.json()) as CutStreams;
     },
     stop,
     restart: async () => {
@@ -185,4 +203,23 @@ export async function recordStatus(page: Page): Promise<void> {
 
 export async function statusHistory(page: Page): Promise<string[]> {
   return page.evaluate(() => (window as unknown as { statusHistory: string[] }).statusHistory);
+}
+
+/** One request the page sent to the Streamable HTTP endpoint (`/mcp`), with the JSON-RPC method of a POST body. */
+export interface McpRequest {
+  httpMethod: string;
+  rpcMethod: string | undefined;
+  headers: Record<string, string>;
+  url: string;
+}
+
+/** Records every request the page sends to `/mcp` itself (not `/mcp/sse` or `/mcp/messages`). */
+export function recordMcpRequests(page: Page): McpRequest[] {
+  const requests: McpRequest[] = [];
+  page.on('request', (request: Request) => {
+    if (new URL(request.url()).pathname !== '/mcp') return;
+    const body = request.method() === 'POST' ? (JSON.parse(request.postData() ?? '{}') as { method?: string }) : undefined;
+    requests.push({ httpMethod: request.method(), rpcMethod: body?.method, headers: request.headers(), url: request.url() });
+  });
+  return requests;
 }
