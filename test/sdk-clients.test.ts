@@ -4,9 +4,10 @@ import compression from 'compression';
 import express from 'express';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport as SSEClientTransportV1 } from '@modelcontextprotocol/sdk/client/sse.js';
-import { ListRootsRequestSchema, LoggingMessageNotificationSchema, ResourceListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Client as ClientV2, SSEClientTransport as SSEClientTransportV2 } from '@modelcontextprotocol/client';
 import { buildServerV1, buildServerV2, startHarness, waitFor, type Harness, type HarnessOptions } from './helpers/server.js';
+import { callWithProgress, onNotification, textOf, type AnyClient } from './helpers/clients.js';
 
 let harness: Harness | undefined;
 const clients: { close(): Promise<void> }[] = [];
@@ -16,8 +17,6 @@ afterEach(async () => {
   await harness?.close();
   harness = undefined;
 });
-
-type AnyClient = ClientV1 | ClientV2;
 
 async function connectV1(url: string): Promise<ClientV1> {
   const client = new ClientV1({ name: 'test-client-v1', version: '1.0.0' }, { capabilities: { roots: { listChanged: true } } });
@@ -34,20 +33,6 @@ async function connectV2(url: string): Promise<ClientV2> {
   clients.push(client);
   return client;
 }
-
-const schemas = {
-  'notifications/message': LoggingMessageNotificationSchema,
-  'notifications/resources/list_changed': ResourceListChangedNotificationSchema,
-} as const;
-
-/** v1 clients register notification handlers by schema, v2 clients by method name. */
-function onNotification(client: AnyClient, method: keyof typeof schemas, handler: (params: Record<string, unknown>) => void): void {
-  const wrapped = (n: { params?: Record<string, unknown> }) => handler(n.params ?? {});
-  if (client instanceof ClientV1) client.setNotificationHandler(schemas[method], wrapped as never);
-  else (client as ClientV2).setNotificationHandler(method as never, wrapped as never);
-}
-
-const textOf = (result: unknown): string => (result as { content: { text: string }[] }).content[0]!.text;
 
 const matrix = [
   { name: 'v1 client → v1 server', connect: connectV1, build: buildServerV1 },
@@ -75,13 +60,7 @@ describe.each(matrix)('$name', ({ connect, build }) => {
     const logs: unknown[] = [];
     onNotification(client, 'notifications/message', (params) => logs.push(params.data));
     const progress: number[] = [];
-    const onprogress = (p: { progress: number }) => progress.push(p.progress);
-    const request = { name: 'countdown', arguments: { from: 5 } };
-    // v1 takes (params, resultSchema, options); v2 takes (params, options).
-    const result =
-      client instanceof ClientV1
-        ? await client.callTool(request, undefined, { onprogress })
-        : await (client as ClientV2).callTool(request, { onprogress });
+    const result = await callWithProgress(client, { name: 'countdown', arguments: { from: 5 } }, (p) => progress.push(p.progress));
     expect(textOf(result)).toBe('done');
     expect(progress).toEqual([1, 2, 3, 4, 5]);
     await waitFor(() => logs.length === 5, 5000, 'log notifications');

@@ -5,17 +5,12 @@ import express from 'express';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport as SSEClientTransportV1 } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport as StreamableV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import {
-  CreateMessageRequestSchema,
-  ElicitRequestSchema,
-  LoggingMessageNotificationSchema,
-  ResourceListChangedNotificationSchema,
-  ToolListChangedNotificationSchema,
-} from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Client as ClientV2, StreamableHTTPClientTransport as StreamableV2 } from '@modelcontextprotocol/client';
 import type { McpServer as McpServerV1 } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { killableFetch } from '../../helpers/sse.js';
 import { buildServerV1, buildServerV2, startHarness, waitFor, type Harness, type HarnessOptions } from '../../helpers/server.js';
+import { callWithProgress, onNotification, textOf, type AnyClient } from '../../helpers/clients.js';
 
 let harness: Harness | undefined;
 const clients: { close(): Promise<void> }[] = [];
@@ -26,7 +21,6 @@ afterEach(async () => {
   harness = undefined;
 });
 
-type AnyClient = ClientV1 | ClientV2;
 type AnyTransport = StreamableV1 | StreamableV2;
 interface Connected {
   client: AnyClient;
@@ -62,27 +56,6 @@ async function connectV2(url: string, fetch?: typeof globalThis.fetch): Promise<
   clients.push(client);
   return { client, transport };
 }
-
-const schemas = {
-  'notifications/message': LoggingMessageNotificationSchema,
-  'notifications/resources/list_changed': ResourceListChangedNotificationSchema,
-  'notifications/tools/list_changed': ToolListChangedNotificationSchema,
-} as const;
-
-/** v1 clients register notification handlers by schema, v2 clients by method name. */
-function onNotification(client: AnyClient, method: keyof typeof schemas, handler: (params: Record<string, unknown>) => void): void {
-  const wrapped = (n: { params?: Record<string, unknown> }) => handler(n.params ?? {});
-  if (client instanceof ClientV1) client.setNotificationHandler(schemas[method], wrapped as never);
-  else (client as ClientV2).setNotificationHandler(method as never, wrapped as never);
-}
-
-const textOf = (result: unknown): string => (result as { content: { text: string }[] }).content[0]!.text;
-/** v1 takes (params, resultSchema, options); v2 takes (params, options). */
-const callWithProgress = (
-  client: AnyClient,
-  request: { name: string; arguments: Record<string, unknown> },
-  onprogress: (p: { progress: number }) => void,
-) => (client instanceof ClientV1 ? client.callTool(request, undefined, { onprogress }) : (client as ClientV2).callTool(request, { onprogress }));
 
 const matrix = [
   { name: 'v1 client → v1 server', connect: connectV1, build: buildServerV1 },
