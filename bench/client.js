@@ -1,4 +1,4 @@
-// bench/client.js: the protocol-level load client (node:http, and bare sockets for fan-out): one process, the same cost for every contender.
+// bench/client.js: the protocol-level load client for both transports (node:http, and bare sockets for fan-out): one process, the same cost for every contender.
 import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -60,6 +60,22 @@ export async function control(target, method, path, timeoutMs = 30_000) {
   return JSON.parse(r.body);
 }
 
+/** One SSE event block (the text between blank lines): its `event` name (default `message`) and joined `data`. */
+export function parseSseBlock(text) {
+  let event = 'message';
+  let data;
+  for (const line of text.split('\n')) {
+    if (line === '' || line.charCodeAt(0) === 58 /* : */) continue;
+    const colon = line.indexOf(':');
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? '' : line.slice(colon + 1);
+    if (value.charCodeAt(0) === 32) value = value.slice(1);
+    if (field === 'event') event = value;
+    else if (field === 'data') data = data === undefined ? value : `${data}\n${value}`;
+  }
+  return { event, data };
+}
+
 const live = new Set();
 let sweeper;
 /** One timer for every pending call of every session: replies older than their deadline are rejected. */
@@ -111,17 +127,7 @@ export class Session {
   }
 
   block(text) {
-    let event = 'message';
-    let data;
-    for (const line of text.split('\n')) {
-      if (line === '' || line.charCodeAt(0) === 58 /* : */) continue;
-      const colon = line.indexOf(':');
-      const field = colon === -1 ? line : line.slice(0, colon);
-      let value = colon === -1 ? '' : line.slice(colon + 1);
-      if (value.charCodeAt(0) === 32) value = value.slice(1);
-      if (field === 'event') event = value;
-      else if (field === 'data') data = data === undefined ? value : `${data}\n${value}`;
-    }
+    const { event, data } = parseSseBlock(text);
     if (data === undefined) return;
     if (event === 'endpoint') {
       const url = new URL(data, `http://${this.target.host}:${this.target.port}/mcp/sse`);

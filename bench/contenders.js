@@ -1,0 +1,45 @@
+// bench/contenders.js: every contender's name, the transport the load client speaks to it, and the groups ratios are taken in.
+
+/**
+ * Each contender is one `bench/server.js <name>` process. `wire` is what the load client speaks: `sse` is the
+ * HTTP+SSE transport (GET /mcp/sse + POST /mcp/messages), `streamable` the Streamable HTTP transport (/mcp).
+ */
+export const CONTENDERS = {
+  pkg: { wire: 'sse', what: 'this package, default options' },
+  'pkg-secured': { wire: 'sse', what: 'this package with apiKeyStrategy, cors and both rate limiters' },
+  sdk: { wire: 'sse', what: "SDK v1 SSEServerTransport as in the SDK README" },
+  ceiling: { wire: 'sse', what: 'the smallest correct hand-written SSE transport' },
+  'pkg-streamable': { wire: 'streamable', what: "this package's Streamable HTTP route, default options" },
+  'pkg-streamable-secured': { wire: 'streamable', what: 'the same with apiKeyStrategy, cors and the mcp rate limiter' },
+  'sdk1-streamable': { wire: 'streamable', what: 'SDK v1 StreamableHTTPServerTransport, stateful, as in the SDK README' },
+  'sdk2-streamable': { wire: 'streamable', what: "SDK v2 NodeStreamableHTTPServerTransport (@modelcontextprotocol/node), stateful, as in the SDK's guide" },
+};
+
+export const ALL_CONTENDERS = Object.keys(CONTENDERS);
+
+/**
+ * Ratios are taken within a group, against its baseline: HTTP+SSE against the SDK's SSEServerTransport, Streamable
+ * HTTP against the faster (by server CPU per call in phase a) of the two SDK Streamable HTTP transports.
+ */
+export const GROUPS = [
+  { wire: 'sse', title: 'HTTP+SSE transport', baselines: ['sdk'] },
+  { wire: 'streamable', title: 'Streamable HTTP transport', baselines: ['sdk1-streamable', 'sdk2-streamable'] },
+];
+
+export function wireOf(contender) {
+  const c = CONTENDERS[contender];
+  if (c === undefined) throw new TypeError(`unknown contender ${contender} (expected ${ALL_CONTENDERS.join(', ')})`);
+  return c.wire;
+}
+
+export const isStreamable = (contender) => wireOf(contender) === 'streamable';
+
+/** Headers every request of a contender carries. */
+export function headersFor(contender) {
+  return contender.endsWith('-secured') ? { 'x-api-key': 'bench-key' } : {};
+}
+
+/** Phases that apply to a wire: the slow consumer (e) is measured on HTTP+SSE streams only. */
+export function phaseApplies(phase, contender) {
+  return !(phase === 'slowConsumer' && isStreamable(contender));
+}
