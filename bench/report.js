@@ -81,6 +81,12 @@ export function headline(results) {
     }
     lines.push(`${line}.`);
   }
+  // The same MCP server on both sides: the package with SDK v2's McpServer against the v2 transport.
+  const cpu = results.values.cpuUsPerCall ?? {};
+  if (Number.isFinite(cpu['pkg-streamable-v2']) && Number.isFinite(cpu['sdk2-streamable'])) {
+    lines.push(`Same server on both sides (SDK v2 McpServer): \`pkg-streamable-v2\` ${fmt(cpu['pkg-streamable-v2'], 0)} µs vs \`sdk2-streamable\` ` +
+      `${fmt(cpu['sdk2-streamable'], 0)} µs: ${(cpu['pkg-streamable-v2'] / cpu['sdk2-streamable']).toFixed(2)}×.`);
+  }
   return lines;
 }
 
@@ -177,7 +183,7 @@ function describeDetail(phase, d) {
 
 const COLORS = {
   pkg: '#2f7ed8', 'pkg-secured': '#8bbc21', sdk: '#910000', ceiling: '#888888',
-  'pkg-streamable': '#1a4f9c', 'pkg-streamable-secured': '#5e8a12', 'sdk1-streamable': '#c0392b', 'sdk2-streamable': '#e08e0b',
+  'pkg-streamable': '#1a4f9c', 'pkg-streamable-secured': '#5e8a12', 'pkg-streamable-v2': '#6fa8dc', 'sdk1-streamable': '#c0392b', 'sdk2-streamable': '#e08e0b',
 };
 
 function esc(s) {

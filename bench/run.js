@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { benchDir, tmpDir, killAll, childLogs } from './children.js';
 import { roundTrip, roundTripInterleaved, idleMemory, fanOut, openRate, slowConsumer, churn, redisForwarding, median } from './phases.js';
 import { METRICS, fmt, headline, markdown, svg } from './report.js';
-import { ALL_CONTENDERS, GROUPS, phaseApplies, wireOf } from './contenders.js';
+import { ALL_CONTENDERS, GROUPS, parseContender, phaseApplies, wireOf } from './contenders.js';
 import { PROTOCOL_VERSION } from './streamable-client.js';
 import { summarise } from './summarise-profile.js';
 
@@ -54,7 +54,7 @@ const notes = [];
 const distIndex = path.join(benchDir, '..', 'dist', 'index.js');
 
 let contenders = (env.BENCH_CONTENDERS ? env.BENCH_CONTENDERS.split(',') : ALL).map((s) => s.trim()).filter(Boolean);
-for (const c of contenders) if (!ALL.includes(c)) throw new TypeError(`BENCH_CONTENDERS: unknown contender ${c} (expected ${ALL.join(', ')})`);
+for (const c of contenders) parseContender(c);
 if (!fs.existsSync(distIndex) && contenders.some((c) => c.startsWith('pkg'))) {
   notes.push('dist/index.js is missing (run `npm run build`): the pkg contenders were skipped.');
   contenders = contenders.filter((c) => !c.startsWith('pkg'));
@@ -115,7 +115,7 @@ const log = (...a) => console.error(...a);
 // --- profile mode: one contender, round trip only, under --cpu-prof ---------------------------------------
 if (env.BENCH_PROFILE) {
   const contender = env.BENCH_PROFILE;
-  if (!ALL.includes(contender)) throw new TypeError(`BENCH_PROFILE: unknown contender ${contender}`);
+  parseContender(contender);
   fs.mkdirSync(tmpDir, { recursive: true });
   const file = path.join(tmpDir, `${contender}.cpuprofile`);
   fs.rmSync(file, { force: true });
@@ -239,9 +239,10 @@ for (const [wire, ours] of [['sse', 'pkg'], ['streamable', 'pkg-streamable']]) {
     try {
       const r = await redisForwarding(cfg, { streamable: wire === 'streamable' });
       if (r.unsupported) {
+        const status = /→ (\d{3})/.exec(r.unsupported)?.[1] ?? 'an error';
         redis[wire] = {
           ...r,
-          text: `not measured: the instance that does not hold the session does not serve requests for it yet (it answered: ${r.unsupported.slice(0, 160)})`,
+          text: `not measured: the instance that does not hold a session answers a request for it with ${status}, so requests are not forwarded through the bus (yet); its answer is in results.json`,
         };
       } else {
         const ratio = (k) => (r.forwarded[k] / r.local[k]).toFixed(2);
