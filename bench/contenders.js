@@ -14,9 +14,13 @@ export const CONTENDERS = {
   'pkg-streamable-v2': { wire: 'streamable', what: 'pkg-streamable serving an SDK v2 McpServer, the server sdk2-streamable has' },
   'sdk1-streamable': { wire: 'streamable', what: 'SDK v1 StreamableHTTPServerTransport, stateful, as in the SDK README' },
   'sdk2-streamable': { wire: 'streamable', what: "SDK v2 NodeStreamableHTTPServerTransport (@modelcontextprotocol/node), stateful, as in the SDK's guide" },
+  // Started by phase g only: the package on a Redis bus.
+  'pkg-redis': { wire: 'sse', what: 'pkg on the Redis bus (phase g)', internal: true },
+  'pkg-streamable-redis': { wire: 'streamable', what: 'pkg-streamable on the Redis bus (phase g)', internal: true },
 };
 
-export const ALL_CONTENDERS = Object.keys(CONTENDERS);
+/** The contenders a run selects from (phase g starts its own). */
+export const ALL_CONTENDERS = Object.keys(CONTENDERS).filter((c) => !CONTENDERS[c].internal);
 
 /**
  * Ratios are taken within a group, against its baseline: HTTP+SSE against the SDK's SSEServerTransport, Streamable

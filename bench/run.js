@@ -54,7 +54,9 @@ const notes = [];
 const distIndex = path.join(benchDir, '..', 'dist', 'index.js');
 
 let contenders = (env.BENCH_CONTENDERS ? env.BENCH_CONTENDERS.split(',') : ALL).map((s) => s.trim()).filter(Boolean);
-for (const c of contenders) parseContender(c);
+for (const c of contenders) {
+  if (!ALL.includes(parseContender(c).base)) throw new TypeError(`BENCH_CONTENDERS: ${c} is started by phase g only`);
+}
 if (!fs.existsSync(distIndex) && contenders.some((c) => c.startsWith('pkg'))) {
   notes.push('dist/index.js is missing (run `npm run build`): the pkg contenders were skipped.');
   contenders = contenders.filter((c) => !c.startsWith('pkg'));
