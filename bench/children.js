@@ -154,7 +154,12 @@ export async function startRedis() {
   }
   let pid;
   try {
-    pid = Number(execFileSync('pgrep', ['-P', String(child.pid), 'redis-server'], { encoding: 'utf8' }).trim().split('\n')[0]) || undefined;
+    pid =
+      Number(
+        execFileSync('pgrep', ['-P', String(child.pid), 'redis-server'], { encoding: 'utf8' })
+          .trim()
+          .split('\n')[0],
+      ) || undefined;
   } catch {}
   return {
     url: `redis://127.0.0.1:${port}`,

@@ -1,4 +1,4 @@
-// bench/client.js: the protocol-level load client (node:http, and bare sockets for fan-out): one process, the same cost for every contender.
+// bench/client.js: the protocol-level load client for both transports (node:http, and bare sockets for fan-out): one process, the same cost for every contender.
 import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -30,18 +30,15 @@ export function request(target, method, path, { body, headers = {}, agent, timeo
       h['content-type'] = 'application/json';
       h['content-length'] = Buffer.byteLength(body);
     }
-    const req = http.request(
-      { host: target.host, port: target.port, method, path, headers: h, agent: agent ?? target.postAgent },
-      (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => {
-          clearTimeout(timer);
-          resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8') });
-        });
-        res.on('error', fail);
-      },
-    );
+    const req = http.request({ host: target.host, port: target.port, method, path, headers: h, agent: agent ?? target.postAgent }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', fail);
+    });
     const timer = setTimeout(() => fail(new Error(`${method} ${path} timed out after ${timeoutMs} ms`)), timeoutMs);
     function fail(err) {
       clearTimeout(timer);
@@ -58,6 +55,22 @@ export async function control(target, method, path, timeoutMs = 30_000) {
   const r = await request(target, method, path, { agent: target.controlAgent, timeoutMs });
   if (r.status !== 200) throw new Error(`${method} ${path} → ${r.status} ${r.body.slice(0, 200)}`);
   return JSON.parse(r.body);
+}
+
+/** One SSE event block (the text between blank lines): its `event` name (default `message`) and joined `data`. */
+export function parseSseBlock(text) {
+  let event = 'message';
+  let data;
+  for (const line of text.split('\n')) {
+    if (line === '' || line.charCodeAt(0) === 58 /* : */) continue;
+    const colon = line.indexOf(':');
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? '' : line.slice(colon + 1);
+    if (value.charCodeAt(0) === 32) value = value.slice(1);
+    if (field === 'event') event = value;
+    else if (field === 'data') data = data === undefined ? value : `${data}\n${value}`;
+  }
+  return { event, data };
 }
 
 const live = new Set();
@@ -111,17 +124,7 @@ export class Session {
   }
 
   block(text) {
-    let event = 'message';
-    let data;
-    for (const line of text.split('\n')) {
-      if (line === '' || line.charCodeAt(0) === 58 /* : */) continue;
-      const colon = line.indexOf(':');
-      const field = colon === -1 ? line : line.slice(0, colon);
-      let value = colon === -1 ? '' : line.slice(colon + 1);
-      if (value.charCodeAt(0) === 32) value = value.slice(1);
-      if (field === 'event') event = value;
-      else if (field === 'data') data = data === undefined ? value : `${data}\n${value}`;
-    }
+    const { event, data } = parseSseBlock(text);
     if (data === undefined) return;
     if (event === 'endpoint') {
       const url = new URL(data, `http://${this.target.host}:${this.target.port}/mcp/sse`);
@@ -322,7 +325,9 @@ export function openRawStream(target, { timeoutMs = 10_000 } = {}) {
     socket.on('error', fail);
     socket.on('close', () => fail(new Error('stream closed')));
     socket.on('connect', () => {
-      const extra = Object.entries(target.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      const extra = Object.entries(target.headers)
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('');
       socket.write(`GET /mcp/sse HTTP/1.1\r\nHost: ${target.host}:${target.port}\r\nAccept: text/event-stream\r\n${extra}\r\n`);
     });
     socket.on('data', (chunk) => {

@@ -1,20 +1,17 @@
-// bench/phases.js: one function per metric; each starts a fresh contender process, measures, and stops it.
+// bench/phases.js: one function per metric, for both transports; each starts a fresh contender process, measures, and stops it.
 import http from 'node:http';
 import { execSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { Target, control, openRawStream, openSession, pool, percentile, request, sleep } from './client.js';
 import { startChild, cpuTicks } from './children.js';
+import { headersFor, isStreamable } from './contenders.js';
+import { openRawStandaloneStream, openStreamableSession } from './streamable-client.js';
 
 let clkTck = 100;
 try {
   clkTck = Number(execSync('getconf CLK_TCK', { encoding: 'utf8' }).trim()) || 100;
 } catch {}
 export const CLK_TCK = clkTck;
-
-/** Headers every request of a contender carries. */
-export function headersFor(contender) {
-  return contender === 'pkg-secured' ? { 'x-api-key': 'bench-key' } : {};
-}
 
 async function withChild(contender, label, cfg, fn) {
   const child = await startChild(contender, { label, env: cfg.childEnv, nodeArgs: cfg.nodeArgs ?? [] });
@@ -27,9 +24,13 @@ async function withChild(contender, label, cfg, fn) {
   }
 }
 
-/** Opens and (optionally) initializes `n` sessions; throws if more than 1% fail, with the first error. */
-async function openMany(target, n, concurrency, { initialize = false } = {}) {
+/**
+ * Opens and (optionally) initializes `n` sessions; throws if more than 1% fail, with the first error. A
+ * Streamable HTTP session is always initialized: it exists only from `initialize` on, and holds no stream.
+ */
+async function openMany(target, n, concurrency, { initialize = false, streamable = false } = {}) {
   const results = await pool(n, concurrency, async () => {
+    if (streamable) return openStreamableSession(target);
     const s = await openSession(target);
     if (initialize) {
       try {
@@ -53,7 +54,7 @@ async function openMany(target, n, concurrency, { initialize = false } = {}) {
 /** a. Round trip: S sessions × K in-flight `tools/call echo`, timed window after a warm-up. */
 export async function roundTrip(contender, cfg) {
   return withChild(contender, 'roundtrip', cfg, async (child, target) => {
-    const { sessions } = await openMany(target, cfg.rtSessions, cfg.rtSessions, { initialize: true });
+    const { sessions } = await openMany(target, cfg.rtSessions, cfg.rtSessions, { initialize: true, streamable: isStreamable(contender) });
     try {
       return await callLoad(sessions, {
         inflight: cfg.rtInflight,
@@ -83,7 +84,7 @@ export async function roundTripInterleaved(contenders, cfg, log = () => {}) {
       try {
         entry.child = await startChild(c, { label: 'roundtrip', env: cfg.childEnv, nodeArgs: cfg.nodeArgs ?? [] });
         entry.target = new Target(entry.child.port, headersFor(c));
-        entry.sessions = (await openMany(entry.target, cfg.rtSessions, cfg.rtSessions, { initialize: true })).sessions;
+        entry.sessions = (await openMany(entry.target, cfg.rtSessions, cfg.rtSessions, { initialize: true, streamable: isStreamable(c) })).sessions;
         // A first warm-up, so that every contender's code is optimised before its first measured turn.
         await callLoad(entry.sessions, { inflight: cfg.rtInflight, warmupS: cfg.rtWarmupS, seconds: 0.2, pids: [entry.child.pid] });
         live.push(entry);
@@ -106,10 +107,20 @@ export async function roundTripInterleaved(contenders, cfg, log = () => {}) {
         e.latencies.push(...r.latencies);
         e.errors += r.errors;
         e.firstError ??= r.firstError;
-        e.rounds.push({ callsPerSec: r.callsPerSec, cpuUsPerCall: r.cpuUsPerCall, p50: r.p50, p99: r.p99, serverCpuUtil: r.serverCpuUtil, clientCpuUsPerCall: r.clientCpuUsPerCall, calls: r.calls });
+        e.rounds.push({
+          callsPerSec: r.callsPerSec,
+          cpuUsPerCall: r.cpuUsPerCall,
+          p50: r.p50,
+          p99: r.p99,
+          serverCpuUtil: r.serverCpuUtil,
+          clientCpuUsPerCall: r.clientCpuUsPerCall,
+          calls: r.calls,
+        });
       }
-      log(`  roundTrip round ${round + 1}/${cfg.rtRounds}: ` +
-        ready.map((e) => `${e.contender} ${e.rounds.at(-1).callsPerSec.toFixed(0)}/s ${e.rounds.at(-1).cpuUsPerCall.toFixed(0)} µs`).join(', '));
+      log(
+        `  roundTrip round ${round + 1}/${cfg.rtRounds}: ` +
+          ready.map((e) => `${e.contender} ${e.rounds.at(-1).callsPerSec.toFixed(0)}/s ${e.rounds.at(-1).cpuUsPerCall.toFixed(0)} µs`).join(', '),
+      );
     }
     for (const e of ready) {
       e.latencies.sort((a, b) => a - b);
@@ -199,13 +210,17 @@ export async function callLoad(sessions, { inflight, warmupS, seconds, pids, bef
   };
 }
 
-/** b. Idle memory: RSS and heap growth (after gc) per open, initialized session. */
+/**
+ * b. Idle memory: RSS and heap growth (after gc) per open, initialized session. An HTTP+SSE session holds its
+ * event stream; a Streamable HTTP one holds no stream (no GET), as an idle client of that transport does.
+ */
 export async function idleMemory(contender, cfg) {
   return withChild(contender, 'memory', cfg, async (child, target) => {
-    const warm = await openMany(target, 50, 25, { initialize: true });
+    const streamable = isStreamable(contender);
+    const warm = await openMany(target, 50, 25, { initialize: true, streamable });
     await sleep(300);
     const before = await control(target, 'GET', '/__stats');
-    const { sessions, failed } = await openMany(target, cfg.memSessions, cfg.openConcurrency, { initialize: true });
+    const { sessions, failed } = await openMany(target, cfg.memSessions, cfg.openConcurrency, { initialize: true, streamable });
     await sleep(500);
     const after = await control(target, 'GET', '/__stats');
     const n = sessions.length;
@@ -226,18 +241,21 @@ export async function idleMemory(contender, cfg) {
  */
 export async function fanOut(contender, cfg) {
   return withChild(contender, 'fanout', cfg, async (child, target) => {
-    const results = await pool(cfg.fanoutSessions, cfg.openConcurrency * 2, () => openRawStream(target));
+    const streamable = isStreamable(contender);
+    // Streamable HTTP: each session is initialized, then opens its standalone GET stream (where broadcasts go).
+    const open = streamable
+      ? async () => openRawStandaloneStream(target, (await openStreamableSession(target)).sessionId)
+      : () => openRawStream(target);
+    const results = await pool(cfg.fanoutSessions, cfg.openConcurrency * 2, open);
     const streams = results.filter((r) => r.ok).map((r) => r.value);
     const failed = results.length - streams.length;
     try {
       if (failed > cfg.fanoutSessions * 0.01) {
         throw new Error(`${failed}/${cfg.fanoutSessions} streams failed to open: ${results.find((r) => !r.ok).error.message}`);
       }
-      const runs = [];
-      for (let r = 0; r < cfg.fanoutRepeats + 1; r++) {
-        await sleep(300);
-        // The server numbers broadcasts 1, 2, 3…, and serialises data as {"seq":N,"text":"broadcast"}.
-        const marker = Buffer.from(`{"seq":${r + 1},"text":"broadcast"}`);
+      // The server numbers broadcasts 1, 2, 3…, and serialises data as {"seq":N,"text":"broadcast"}.
+      let seq = 0;
+      const broadcastTo = async (marker) => {
         let left = streams.length;
         let done;
         const all = new Promise((resolve) => (done = resolve));
@@ -257,11 +275,33 @@ export async function fanOut(contender, cfg) {
         const reply = control(target, 'POST', '/__broadcast');
         const end = await Promise.race([all, sleep(30_000).then(() => 'timeout')]);
         const server = await reply;
-        if (server.seq !== r + 1) throw new Error(`broadcast seq mismatch ${server.seq} vs ${r + 1}`);
-        const received = streams.length - left;
+        if (server.seq !== seq) throw new Error(`broadcast seq mismatch ${server.seq} vs ${seq}`);
         for (const st of streams) st.onChunk = undefined;
+        return { ms: end === 'timeout' ? NaN : end - t0, serverMs: server.ms, received: streams.length - left, count: server.count };
+      };
+      if (streamable) {
+        // Until the server has attached every GET (the SDK transports say nothing before the first event),
+        // broadcast; a stream counts once it heard one.
+        const t0 = performance.now();
+        for (;;) {
+          await sleep(300);
+          const r = await broadcastTo(Buffer.from(`{"seq":${++seq},"text":"broadcast"}`));
+          if (r.received === streams.length) break;
+          const refused = streams.find((st) => st.refused !== undefined);
+          if (refused || performance.now() - t0 > 20_000) {
+            throw new Error(
+              `only ${r.received}/${streams.length} standalone streams receive broadcasts${refused ? ` (one got ${refused.refused})` : ''}`,
+            );
+          }
+        }
+      }
+      const runs = [];
+      for (let r = 0; r < cfg.fanoutRepeats + 1; r++) {
+        await sleep(300);
+        const marker = Buffer.from(`{"seq":${++seq},"text":"broadcast"}`);
+        const run = await broadcastTo(marker);
         if (r === 0) continue; // the first broadcast warms the path up
-        runs.push({ ms: end === 'timeout' ? NaN : end - t0, serverMs: server.ms, received, count: server.count });
+        runs.push(run);
       }
       const med = (k) => median(runs.map((x) => x[k]));
       return {
@@ -278,15 +318,19 @@ export async function fanOut(contender, cfg) {
   });
 }
 
-/** d. Session open rate: GET until the `endpoint` event, bounded concurrency. */
+/**
+ * d. Session open rate, bounded concurrency: HTTP+SSE, GET until the `endpoint` event; Streamable HTTP,
+ * `initialize` until its response, then `notifications/initialized` (the first step that yields a session).
+ */
 export async function openRate(contender, cfg) {
   return withChild(contender, 'open', cfg, async (child, target) => {
-    const warm = await openMany(target, 50, 25);
+    const streamable = isStreamable(contender);
+    const warm = await openMany(target, 50, 25, { streamable });
     for (const s of warm.sessions) s.close();
     await sleep(300);
     const ticks0 = cpuTicks(child.pid);
     const t0 = performance.now();
-    const { sessions, failed } = await openMany(target, cfg.openSessions, cfg.openConcurrency);
+    const { sessions, failed } = await openMany(target, cfg.openSessions, cfg.openConcurrency, { streamable });
     const elapsed = (performance.now() - t0) / 1000;
     const ticks1 = cpuTicks(child.pid);
     for (const s of sessions) s.close();
@@ -382,13 +426,15 @@ export async function slowConsumer(contender, cfg) {
   });
 }
 
-/** f. Churn: heap growth (after gc) over N open-stream/get-endpoint/close cycles, once the server dropped them. */
+/**
+ * f. Churn: heap growth (after gc) over N cycles, once the server dropped the sessions. HTTP+SSE: open a stream,
+ * get the endpoint, close the stream. Streamable HTTP: initialize, initialized, DELETE.
+ */
 export async function churn(contender, cfg) {
   return withChild(contender, 'churn', cfg, async (child, target) => {
-    const cycle = async () => {
-      const s = await openSession(target);
-      s.close();
-    };
+    const cycle = isStreamable(contender)
+      ? async () => (await openStreamableSession(target)).terminate()
+      : async () => (await openSession(target)).close();
     const warm = await pool(200, cfg.churnConcurrency, cycle);
     const drain0 = await waitDrained(target, cfg.churnDrainS);
     const before = await control(target, 'GET', '/__stats');
@@ -433,24 +479,27 @@ export function median(xs) {
 export { request };
 
 /**
- * g. Redis bus: two `pkg` instances sharing sessions through a local redis-server. Sessions stream from
- * instance A; the same calls are POSTed to A (local) and to B (forwarded through Redis), alternating.
+ * g. Redis bus: two instances of the package sharing sessions through a local redis-server. Sessions live on
+ * instance A; the same calls are POSTed to A (local) and to B (forwarded through Redis), alternating. With
+ * `streamable`, the sessions are Streamable HTTP ones; when B does not serve a request for a session it does
+ * not hold, the result is `{ unsupported }` with B's answer instead of figures.
  */
-export async function redisForwarding(cfg) {
+export async function redisForwarding(cfg, { streamable = false } = {}) {
   const { startRedis } = await import('./children.js');
   const redis = await startRedis();
+  const contender = streamable ? 'pkg-streamable-redis' : 'pkg-redis';
   const env = { ...cfg.childEnv, BENCH_REDIS_URL: redis.url, BENCH_REDIS_PREFIX: `bench${process.pid}:` };
   const started = [];
   const targets = [];
   try {
-    const a = await startChild('pkg-redis', { label: 'redis-a', env });
+    const a = await startChild(contender, { label: 'redis-a', env });
     started.push(a);
-    const b = await startChild('pkg-redis', { label: 'redis-b', env });
+    const b = await startChild(contender, { label: 'redis-b', env });
     started.push(b);
     const ta = new Target(a.port);
     const tb = new Target(b.port);
     targets.push(ta, tb);
-    const { sessions } = await openMany(ta, cfg.rtSessions, cfg.rtSessions, { initialize: true });
+    const { sessions } = await openMany(ta, cfg.rtSessions, cfg.rtSessions, { initialize: true, streamable });
     try {
       // The directory entry is written asynchronously: wait until B can forward to every session.
       const t0 = performance.now();
@@ -461,7 +510,10 @@ export async function redisForwarding(cfg) {
             await s.call('tools/call', { name: 'echo', arguments: { text: 'probe' } });
             break;
           } catch (err) {
-            if (performance.now() - t0 > 10_000) throw new Error(`forwarding never worked: ${err.message}`);
+            if (performance.now() - t0 > 10_000) {
+              if (streamable) return { unsupported: err.message.slice(0, 300) };
+              throw new Error(`forwarding never worked: ${err.message}`);
+            }
             await sleep(100);
           }
         }
@@ -471,17 +523,18 @@ export async function redisForwarding(cfg) {
       for (let rep = 0; rep < cfg.rtRounds; rep++) {
         for (const mode of rep % 2 ? ['forwarded', 'local'] : ['local', 'forwarded']) {
           for (const s of sessions) s.postTarget = mode === 'local' ? ta : tb;
-          runs[mode].push(await callLoad(sessions, {
-            inflight: cfg.rtInflight,
-            warmupS: rep === 0 ? cfg.rtWarmupS : 0.5,
-            seconds: cfg.rtSeconds,
-            pids,
-          }));
+          runs[mode].push(
+            await callLoad(sessions, {
+              inflight: cfg.rtInflight,
+              warmupS: rep === 0 ? cfg.rtWarmupS : 0.5,
+              seconds: cfg.rtSeconds,
+              pids,
+            }),
+          );
         }
       }
-      const summary = (rs) => Object.fromEntries(
-        ['callsPerSec', 'p50', 'p99', 'cpuUsPerCall', 'errors'].map((k) => [k, median(rs.map((r) => r[k]))]),
-      );
+      const summary = (rs) =>
+        Object.fromEntries(['callsPerSec', 'p50', 'p99', 'cpuUsPerCall', 'errors'].map((k) => [k, median(rs.map((r) => r[k]))]));
       return { local: summary(runs.local), forwarded: summary(runs.forwarded), redisCpuCounted: Boolean(redis.pid) };
     } finally {
       for (const s of sessions) s.close();

@@ -1,4 +1,4 @@
-// bench/run.js: `npm run bench` — runs every metric for every contender in rotating order and writes the results.
+// bench/run.js: `npm run bench` — runs every metric for every contender of both transports in rotating order and writes the results.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,7 +6,9 @@ import { spawnSync, execSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { benchDir, tmpDir, killAll, childLogs } from './children.js';
 import { roundTrip, roundTripInterleaved, idleMemory, fanOut, openRate, slowConsumer, churn, redisForwarding, median } from './phases.js';
-import { METRICS, fmt, markdown, svg } from './report.js';
+import { METRICS, fmt, headline, markdown, svg } from './report.js';
+import { ALL_CONTENDERS, GROUPS, parseContender, phaseApplies, wireOf } from './contenders.js';
+import { PROTOCOL_VERSION } from './streamable-client.js';
 import { summarise } from './summarise-profile.js';
 
 const env = process.env;
@@ -38,36 +40,48 @@ const cfg = {
   churnCycles: num('BENCH_CHURN_CYCLES', 10_000, 1000),
   churnConcurrency: num('BENCH_CHURN_CONCURRENCY', 50, 50),
   churnDrainS: num('BENCH_CHURN_DRAIN_S', 45, 10),
-  maxMinutes: num('BENCH_MAX_MINUTES', 20, 5),
+  maxMinutes: num('BENCH_MAX_MINUTES', 35, 8),
   childEnv: {},
 };
 // A smoke run cannot wait out the package's 30 s resume window in the churn phase; the full run never does this.
 const pkgResumeMs = env.BENCH_PKG_RESUME_MS ?? (quick ? '1000' : undefined);
 if (pkgResumeMs !== undefined) cfg.childEnv.BENCH_PKG_RESUME_MS = pkgResumeMs;
 
-const ALL = ['pkg', 'pkg-secured', 'sdk', 'ceiling'];
+const ALL = ALL_CONTENDERS;
 const PHASES = { roundTrip, idleMemory, fanOut, openRate, slowConsumer, churn };
 const PHASE_ALIASES = { a: 'roundTrip', b: 'idleMemory', c: 'fanOut', d: 'openRate', e: 'slowConsumer', f: 'churn' };
 const notes = [];
 const distIndex = path.join(benchDir, '..', 'dist', 'index.js');
 
 let contenders = (env.BENCH_CONTENDERS ? env.BENCH_CONTENDERS.split(',') : ALL).map((s) => s.trim()).filter(Boolean);
-for (const c of contenders) if (!ALL.includes(c)) throw new TypeError(`BENCH_CONTENDERS: unknown contender ${c} (expected ${ALL.join(', ')})`);
+for (const c of contenders) {
+  if (!ALL.includes(parseContender(c).base)) throw new TypeError(`BENCH_CONTENDERS: ${c} is started by phase g only`);
+}
 if (!fs.existsSync(distIndex) && contenders.some((c) => c.startsWith('pkg'))) {
   notes.push('dist/index.js is missing (run `npm run build`): the pkg contenders were skipped.');
   contenders = contenders.filter((c) => !c.startsWith('pkg'));
 }
-const only = env.BENCH_ONLY ? env.BENCH_ONLY.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+const only = env.BENCH_ONLY
+  ? env.BENCH_ONLY.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+  : undefined;
 const runRedis = !only || only.includes('g') || only.includes('redis');
-const phases = only
-  ? only.filter((s) => s !== 'g' && s !== 'redis').map((s) => PHASE_ALIASES[s] ?? s)
-  : Object.keys(PHASES);
-for (const p of phases) if (!PHASES[p]) throw new TypeError(`BENCH_ONLY: unknown phase ${p} (expected a–g or ${Object.keys(PHASES).join(', ')}, redis)`);
+const phases = only ? only.filter((s) => s !== 'g' && s !== 'redis').map((s) => PHASE_ALIASES[s] ?? s) : Object.keys(PHASES);
+for (const p of phases)
+  if (!PHASES[p]) throw new TypeError(`BENCH_ONLY: unknown phase ${p} (expected a–g or ${Object.keys(PHASES).join(', ')}, redis)`);
 
 // File descriptors: a stream costs one fd in the client and one in the server, plus POST and control sockets.
 function nofile() {
-  const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
-  const [soft, hard] = line.trim().split(/\s+/).slice(3, 5).map((x) => (x === 'unlimited' ? Infinity : Number(x)));
+  const line = fs
+    .readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max open files'));
+  const [soft, hard] = line
+    .trim()
+    .split(/\s+/)
+    .slice(3, 5)
+    .map((x) => (x === 'unlimited' ? Infinity : Number(x)));
   return { soft, hard };
 }
 const biggest = Math.max(cfg.fanoutSessions, cfg.memSessions + 100, cfg.openSessions + 100);
@@ -113,7 +127,7 @@ const log = (...a) => console.error(...a);
 // --- profile mode: one contender, round trip only, under --cpu-prof ---------------------------------------
 if (env.BENCH_PROFILE) {
   const contender = env.BENCH_PROFILE;
-  if (!ALL.includes(contender)) throw new TypeError(`BENCH_PROFILE: unknown contender ${contender}`);
+  parseContender(contender);
   fs.mkdirSync(tmpDir, { recursive: true });
   const file = path.join(tmpDir, `${contender}.cpuprofile`);
   fs.rmSync(file, { force: true });
@@ -137,7 +151,6 @@ if (env.BENCH_PROFILE) {
 const t0 = performance.now();
 const loadBefore = os.loadavg()[0];
 log(`bench${quick ? ' (quick)' : ''}: contenders ${contenders.join(', ')}; phases ${phases.join(', ')}`);
-if (!contenders.includes('sdk')) notes.push('The sdk contender did not run: no ratios.');
 const values = Object.fromEntries(METRICS.map((m) => [m.key, {}]));
 const details = {};
 const errors = {};
@@ -164,7 +177,7 @@ for (const [pi, phase] of phases.entries()) {
     }
   }
   for (let rep = 0; rep < (phase === 'roundTrip' ? 0 : 1); rep++) {
-    for (const c of rotate(contenders, pi + rep)) {
+    for (const c of rotate(contenders, pi + rep).filter((c) => phaseApplies(phase, c))) {
       const started = performance.now();
       try {
         const r = await PHASES[phase](c, cfg);
@@ -209,7 +222,8 @@ function brief(phase, r) {
 }
 
 // g. Redis-bus forwarding: needs the package's redis entry (exporting redisSessionBus) and a redis-server binary.
-let redis;
+// Measured for each transport whose bare package contender is selected.
+const redis = {};
 const redisDist = path.join(benchDir, '..', 'dist', 'redis.js');
 let haveRedisBus = false;
 if (fs.existsSync(redisDist)) {
@@ -222,37 +236,64 @@ try {
   execSync('command -v redis-server', { stdio: 'ignore', shell: '/bin/sh' });
   haveRedisServer = true;
 } catch {}
-if (!runRedis) {
-  redis = { text: 'skipped: not selected (BENCH_ONLY)' };
-} else if (!haveRedisBus || !haveRedisServer || !contenders.includes('pkg')) {
-  const why = [
-    !haveRedisBus && 'dist/redis.js does not export redisSessionBus (build the package)',
-    !haveRedisServer && 'no redis-server on PATH',
-    !contenders.includes('pkg') && 'the pkg contender is not selected',
-  ].filter(Boolean);
-  redis = { text: `skipped: ${why.join('; ')}` };
-} else {
-  try {
-    const r = await redisForwarding(cfg);
-    const ratio = (k) => (r.forwarded[k] / r.local[k]).toFixed(2);
-    redis = {
-      ...r,
-      text: `local ${fmt(r.local.callsPerSec, 0)} calls/s, p50 ${fmt(r.local.p50, 2)} ms, ${fmt(r.local.cpuUsPerCall, 0)} µs CPU/call; ` +
-        `forwarded ${fmt(r.forwarded.callsPerSec, 0)} calls/s (${ratio('callsPerSec')}×), p50 ${fmt(r.forwarded.p50, 2)} ms (${ratio('p50')}×), ` +
-        `${fmt(r.forwarded.cpuUsPerCall, 0)} µs CPU/call (${ratio('cpuUsPerCall')}×)` +
-        `${r.redisCpuCounted ? ' (CPU: both instances + redis-server)' : ' (CPU: both instances)'}` +
-        `${r.forwarded.errors || r.local.errors ? `; errors local ${r.local.errors}, forwarded ${r.forwarded.errors}` : ''}`,
-    };
-  } catch (err) {
-    errors['redis:pkg'] = String(err?.message ?? err).split('\n')[0];
-    log(`  g. redis: ERROR ${err?.stack ?? err}`);
-    redis = { text: `error: ${errors['redis:pkg']}` };
+for (const [wire, ours] of [
+  ['sse', 'pkg'],
+  ['streamable', 'pkg-streamable'],
+]) {
+  if (!contenders.some((c) => wireOf(c) === wire)) continue;
+  if (!runRedis) {
+    redis[wire] = { text: 'skipped: not selected (BENCH_ONLY)' };
+  } else if (!haveRedisBus || !haveRedisServer || !contenders.includes(ours)) {
+    const why = [
+      !haveRedisBus && 'dist/redis.js does not export redisSessionBus (build the package)',
+      !haveRedisServer && 'no redis-server on PATH',
+      !contenders.includes(ours) && `the ${ours} contender is not selected`,
+    ].filter(Boolean);
+    redis[wire] = { text: `skipped: ${why.join('; ')}` };
+  } else {
+    try {
+      const r = await redisForwarding(cfg, { streamable: wire === 'streamable' });
+      if (r.unsupported) {
+        const status = /→ (\d{3})/.exec(r.unsupported)?.[1] ?? 'an error';
+        redis[wire] = {
+          ...r,
+          text: `not measured: the instance that does not hold a session answers a request for it with ${status}, so requests are not forwarded through the bus (yet); its answer is in results.json`,
+        };
+      } else {
+        const ratio = (k) => (r.forwarded[k] / r.local[k]).toFixed(2);
+        redis[wire] = {
+          ...r,
+          text:
+            `local ${fmt(r.local.callsPerSec, 0)} calls/s, p50 ${fmt(r.local.p50, 2)} ms, ${fmt(r.local.cpuUsPerCall, 0)} µs CPU/call; ` +
+            `forwarded ${fmt(r.forwarded.callsPerSec, 0)} calls/s (${ratio('callsPerSec')}×), p50 ${fmt(r.forwarded.p50, 2)} ms (${ratio('p50')}×), ` +
+            `${fmt(r.forwarded.cpuUsPerCall, 0)} µs CPU/call (${ratio('cpuUsPerCall')}×)` +
+            `${r.redisCpuCounted ? ' (CPU: both instances + redis-server)' : ' (CPU: both instances)'}` +
+            `${r.forwarded.errors || r.local.errors ? `; errors local ${r.local.errors}, forwarded ${r.forwarded.errors}` : ''}`,
+        };
+      }
+    } catch (err) {
+      errors[`redis:${ours}`] = String(err?.message ?? err).split('\n')[0];
+      log(`  g. redis (${wire}): ERROR ${err?.stack ?? err}`);
+      redis[wire] = { text: `error: ${errors[`redis:${ours}`]}` };
+    }
   }
+  log(`  g. redis (${wire}): ${redis[wire].text}`);
 }
-log(`  g. redis: ${redis.text}`);
+
+// Ratios within each transport, against its baseline: sdk for HTTP+SSE; for Streamable HTTP the SDK transport
+// with the lower server CPU per call in the round trip (the target is relative to the faster one).
+const groups = GROUPS.map((g) => {
+  const members = contenders.filter((c) => wireOf(c) === g.wire);
+  const present = g.baselines.filter((b) => members.includes(b));
+  const cpu = (b) => values.cpuUsPerCall?.[b] ?? Infinity;
+  const baseline = present.length ? present.reduce((a, b) => (cpu(b) < cpu(a) ? b : a)) : undefined;
+  return { wire: g.wire, title: g.title, baselines: g.baselines, baseline, contenders: members };
+}).filter((g) => g.contenders.length > 0);
+for (const g of groups) if (g.baseline === undefined) notes.push(`${g.title}: no SDK baseline contender ran, so no ratios.`);
+const baselineOf = Object.fromEntries(groups.flatMap((g) => g.contenders.map((c) => [c, g.baseline])));
 
 const cpu = os.cpus();
-let nofileNow = nofile();
+const nofileNow = nofile();
 const results = {
   quick,
   machine: {
@@ -269,11 +310,19 @@ const results = {
   contenders,
   durationS: (performance.now() - t0) / 1000,
   values,
-  ratiosToSdk: Object.fromEntries(METRICS.map((m) => [m.key, Object.fromEntries(contenders.map((c) => {
-    const v = values[m.key][c];
-    const b = values[m.key].sdk;
-    return [c, Number.isFinite(v) && Number.isFinite(b) && b !== 0 ? v / b : null];
-  }))])),
+  groups,
+  ratios: Object.fromEntries(
+    METRICS.map((m) => [
+      m.key,
+      Object.fromEntries(
+        contenders.map((c) => {
+          const v = values[m.key][c];
+          const b = values[m.key][baselineOf[c]];
+          return [c, Number.isFinite(v) && Number.isFinite(b) && b !== 0 ? v / b : null];
+        }),
+      ),
+    ]),
+  ),
   metrics: METRICS.map(({ key, phase, label, unit, better, goals }) => ({ key, phase, label, unit, better, goals })),
   details,
   errors,
@@ -282,8 +331,15 @@ const results = {
   childStderr: childLogs,
 };
 if (pkgResumeMs !== undefined) notes.push(`pkg contenders ran with resumeWindowMs=${pkgResumeMs} (BENCH_PKG_RESUME_MS), not the default 30000.`);
-notes.push('sdk and ceiling broadcast by looping over their Map of transports calling transport.send(); pkg calls router.sessions.broadcast().');
-notes.push('Every contender is a separate process per phase, and contenders run in rotating order. In the round trip all four run at once and take turns of BENCH_RT_SECONDS, round-robin, for BENCH_RT_ROUNDS rounds; calls/s and CPU per call are the medians over rounds, latencies are over all rounds.');
+notes.push(
+  "The SDK contenders and ceiling broadcast by looping over their Map of transports calling transport.send() (on Streamable HTTP that goes to each session's standalone GET stream); the pkg contenders call router.sessions.broadcast().",
+);
+notes.push(
+  'Every contender is a separate process per phase, and contenders run in rotating order. In the round trip all of them run at once and take turns of BENCH_RT_SECONDS, round-robin, for BENCH_RT_ROUNDS rounds; calls/s and CPU per call are the medians over rounds, latencies are over all rounds.',
+);
+notes.push(
+  `Streamable HTTP contenders are driven as an SDK client drives them: protocol ${PROTOCOL_VERSION}, each tools/call a POST whose response is an event stream read until the matching response; the package at this version writes a priming event (id + retry) first on each such stream, as the spec asks when it can resume, while the SDK transports (no eventStore configured) do not. Idle sessions (b) of Streamable HTTP hold no GET stream; fan-out (c) gives each session a standalone GET stream. The slow consumer (e) is not measured on Streamable HTTP.`,
+);
 
 const outDir = env.BENCH_OUT ? path.resolve(env.BENCH_OUT) : quick ? tmpDir : benchDir;
 const base = quick && !env.BENCH_OUT ? 'results-quick' : 'results';
@@ -293,6 +349,7 @@ fs.writeFileSync(path.join(outDir, `${base}.md`), md);
 fs.writeFileSync(path.join(outDir, `${base}.json`), `${JSON.stringify(results, null, 2)}\n`);
 fs.writeFileSync(path.join(outDir, `${base}.svg`), svg(results));
 console.log(md);
+for (const line of headline(results)) log(line);
 log(`wrote ${path.relative(process.cwd(), path.join(outDir, base))}.{md,json,svg} in ${results.durationS.toFixed(0)} s`);
 killAll();
 process.exit(Object.keys(errors).length ? 1 : 0);

@@ -1,12 +1,20 @@
-// bench/server.js: one contender in its own process. `node --expose-gc bench/server.js <pkg|pkg-secured|sdk|ceiling>`
-// prints `{"port":…,"pid":…}` on stdout, serves GET /mcp/sse and POST /mcp/messages, and the control routes
-// GET /__stats, POST /__broadcast and POST /__flood. It exits when its stdin closes (the runner died) or on SIGTERM.
+// bench/server.js: one contender in its own process. `node --expose-gc bench/server.js <contender>` (names in
+// bench/contenders.js) prints `{"port":…,"pid":…}` on stdout, serves HTTP+SSE (GET /mcp/sse, POST /mcp/messages)
+// or Streamable HTTP (POST/GET/DELETE /mcp), and the control routes GET /__stats, POST /__broadcast and
+// POST /__flood. It exits when its stdin closes (the runner died) or on SIGTERM.
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import express from 'express';
-import { buildServer } from './mcp-server.js';
+import { buildServer, buildServerV2 } from './mcp-server.js';
 import { CeilingTransport } from './ceiling-transport.js';
 
+import { parseContender } from './contenders.js';
+
 const contender = process.argv[2];
+// A variant (`pkg-streamable~name`, see bench/contenders.js) is its base contender with options of its own.
+const { base, variant = {} } = parseContender(contender);
 let problems = 0;
 process.on('uncaughtException', (err) => {
   problems++;
@@ -23,15 +31,21 @@ app.disable('x-powered-by');
 /** What the control routes need from a contender: count, look up, broadcast the way its users would. */
 let sessions;
 
-if (contender === 'pkg' || contender === 'pkg-secured' || contender === 'pkg-redis') {
-  const { createMcpSseRouter, apiKeyStrategy } = await import('../dist/index.js');
-  const options = { createServer: () => buildServer() };
-  if (contender === 'pkg-redis') {
+if (base.startsWith('pkg')) {
+  // pkg and pkg-streamable are the same router with its defaults (it serves both transports); they differ in
+  // what the load client speaks to them. The -secured ones add auth, CORS and rate limits on every route.
+  const { dist, ...variantOptions } = variant;
+  const distDir = dist === undefined ? new URL('../dist/', import.meta.url) : pathToFileURL(`${path.resolve(dist)}/`);
+  const { createMcpSseRouter, apiKeyStrategy } = await import(new URL('index.js', distDir).href);
+  // pkg-streamable-v2 serves SDK v2's McpServer, the server sdk2-streamable has, to compare the transports alone.
+  const build = base === 'pkg-streamable-v2' ? buildServerV2 : buildServer;
+  const options = { createServer: () => build() };
+  if (base === 'pkg-redis' || base === 'pkg-streamable-redis') {
     // Phase g: two instances share sessions through Redis (BENCH_REDIS_URL, set by the runner).
-    const { redisSessionBus } = await import('../dist/redis.js');
+    const { redisSessionBus } = await import(new URL('redis.js', distDir).href);
     options.bus = redisSessionBus({ url: process.env.BENCH_REDIS_URL, prefix: process.env.BENCH_REDIS_PREFIX });
   }
-  if (contender === 'pkg-secured') {
+  if (base === 'pkg-secured' || base === 'pkg-streamable-secured') {
     // BENCH_SECURED_PARTS (diagnosis only: e.g. `auth` or `cors,rate`) keeps just some of the three layers.
     const parts = (process.env.BENCH_SECURED_PARTS ?? 'auth,cors,rate').split(',');
     if (parts.includes('auth')) options.auth = { strategies: [apiKeyStrategy({ keys: ['bench-key'] })] };
@@ -40,11 +54,13 @@ if (contender === 'pkg' || contender === 'pkg-secured' || contender === 'pkg-red
       options.rateLimit = {
         sse: { windowMs: 60_000, limit: 1e9 },
         messages: { windowMs: 60_000, limit: 1e9 },
+        mcp: { windowMs: 60_000, limit: 1e9 },
       };
     }
   }
   // Only a quick (smoke) run shortens the resume window, so that churn need not wait 30 s for detached sessions.
   if (process.env.BENCH_PKG_RESUME_MS) options.resumeWindowMs = Number(process.env.BENCH_PKG_RESUME_MS);
+  Object.assign(options, variantOptions);
   const router = createMcpSseRouter(options);
   app.use('/mcp', router);
   sessions = {
@@ -56,7 +72,7 @@ if (contender === 'pkg' || contender === 'pkg-secured' || contender === 'pkg-red
       return router.sessions.size;
     },
   };
-} else if (contender === 'sdk') {
+} else if (base === 'sdk') {
   // Exactly the SDK README's HTTP+SSE example, on Express 5, with no body parser in front.
   const { SSEServerTransport } = await import('@modelcontextprotocol/sdk/server/sse.js');
   const transports = new Map();
@@ -79,7 +95,85 @@ if (contender === 'pkg' || contender === 'pkg-secured' || contender === 'pkg-red
     }
   });
   sessions = mapSessions(transports);
-} else if (contender === 'ceiling') {
+} else if (base === 'sdk1-streamable') {
+  // The SDK v1 README's stateful Streamable HTTP example on Express 5: express.json(), a Map of transports keyed
+  // by session id (filled in onsessioninitialized, emptied in onclose), one route per method.
+  const { StreamableHTTPServerTransport } = await import('@modelcontextprotocol/sdk/server/streamableHttp.js');
+  const { isInitializeRequest } = await import('@modelcontextprotocol/sdk/types.js');
+  const transports = new Map();
+  app.use(express.json());
+  app.post('/mcp', async (req, res) => {
+    const sessionId = req.headers['mcp-session-id'];
+    let transport;
+    if (sessionId && transports.has(sessionId)) {
+      transport = transports.get(sessionId);
+    } else if (!sessionId && isInitializeRequest(req.body)) {
+      transport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id) => {
+          transports.set(id, transport);
+        },
+      });
+      transport.onclose = () => {
+        if (transport.sessionId) transports.delete(transport.sessionId);
+      };
+      await buildServer().connect(transport);
+    } else {
+      res.status(400).json({ jsonrpc: '2.0', error: { code: -32000, message: 'Bad Request: No valid session ID provided' }, id: null });
+      return;
+    }
+    await transport.handleRequest(req, res, req.body);
+  });
+  const handleSessionRequest = async (req, res) => {
+    const sessionId = req.headers['mcp-session-id'];
+    if (!sessionId || !transports.has(sessionId)) {
+      res.status(400).send('Invalid or missing session ID');
+      return;
+    }
+    await transports.get(sessionId).handleRequest(req, res);
+  };
+  app.get('/mcp', handleSessionRequest);
+  app.delete('/mcp', handleSessionRequest);
+  sessions = mapSessions(transports);
+} else if (base === 'sdk2-streamable') {
+  // SDK v2: @modelcontextprotocol/node's NodeStreamableHTTPServerTransport serving a v2 McpServer, routed by
+  // session id as the SDK's "Sessions, state, and scaling" guide does, behind express.json() (which is what
+  // createMcpExpressApp() installs; its localhost Host/Origin guard is left out, as no other contender has one).
+  const { NodeStreamableHTTPServerTransport } = await import('@modelcontextprotocol/node');
+  const { isInitializeRequest } = await import('@modelcontextprotocol/server');
+  const transports = new Map();
+  app.use(express.json());
+  const route = async (req, res) => {
+    const sessionId = req.headers['mcp-session-id'];
+    if (sessionId && transports.has(sessionId)) {
+      await transports.get(sessionId).handleRequest(req, res, req.body);
+      return;
+    }
+    if (!sessionId && isInitializeRequest(req.body)) {
+      const transport = new NodeStreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id) => {
+          transports.set(id, transport);
+        },
+      });
+      transport.onclose = () => {
+        if (transport.sessionId) transports.delete(transport.sessionId);
+      };
+      await buildServerV2().connect(transport);
+      await transport.handleRequest(req, res, req.body);
+      return;
+    }
+    if (sessionId) {
+      res.status(404).json({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null });
+      return;
+    }
+    res.status(400).json({ jsonrpc: '2.0', error: { code: -32000, message: 'Bad Request: Session ID required' }, id: null });
+  };
+  app.post('/mcp', route);
+  app.get('/mcp', route);
+  app.delete('/mcp', route);
+  sessions = mapSessions(transports);
+} else if (base === 'ceiling') {
   const transports = new Map();
   app.get('/mcp/sse', async (req, res) => {
     const transport = new CeilingTransport('/mcp/messages', res);
@@ -209,8 +303,7 @@ if (process.env.BENCH_CPU_PROF_FILE) {
   const fs = await import('node:fs');
   const session = new inspector.Session();
   session.connect();
-  const post = (method, params) =>
-    new Promise((resolve, reject) => session.post(method, params, (err, r) => (err ? reject(err) : resolve(r))));
+  const post = (method, params) => new Promise((resolve, reject) => session.post(method, params, (err, r) => (err ? reject(err) : resolve(r))));
   app.post('/__profile/start', async (req, res) => {
     await post('Profiler.enable');
     await post('Profiler.setSamplingInterval', { interval: Number(process.env.BENCH_PROF_INTERVAL_US ?? 250) });

@@ -1,6 +1,7 @@
-// bench/summarise-profile.js: top self-time functions (and packages) of a V8 .cpuprofile.
+// bench/summarise-profile.js: top self-time functions (and packages) of a V8 .cpuprofile, and the package's own functions mapped to lib/.
 // Usage: node bench/summarise-profile.js <file.cpuprofile> [top=30] [calls, to print µs per call]
 import fs from 'node:fs';
+import { SourceMap } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,7 +29,28 @@ function shortUrl(url) {
   return p.startsWith(root) ? path.relative(root, p) : p;
 }
 
-/** Self time per function (from timeDeltas, so it is exact for any sampling interval) and per owner. */
+const sourceMaps = new Map();
+/** `lib/…ts:line` for a frame in the built package (dist/), through its source map; else `undefined`. */
+function libLocation(url, line, column) {
+  const p = url.replace(/^file:\/\//, '');
+  if (!p.startsWith(path.join(root, 'dist') + path.sep)) return undefined;
+  if (!sourceMaps.has(p)) {
+    let map;
+    try {
+      map = new SourceMap(JSON.parse(fs.readFileSync(`${p}.map`, 'utf8')));
+    } catch {}
+    sourceMaps.set(p, map);
+  }
+  const entry = sourceMaps.get(p)?.findEntry(line, column);
+  if (!entry?.originalSource) return undefined;
+  const source = path.relative(root, path.resolve(path.dirname(p), entry.originalSource));
+  return `${source}:${entry.originalLine + 1}`;
+}
+
+/**
+ * Self time per function (from timeDeltas, so it is exact for any sampling interval) and per owner; then the
+ * functions of the package itself (dist/, shown at their lib/ source), which is what a change to lib/ can move.
+ */
 export function summarise(profile, { top = 30, calls } = {}) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map();
@@ -40,6 +62,7 @@ export function summarise(profile, { top = 30, calls } = {}) {
   }
   const total = [...self.values()].reduce((a, b) => a + b, 0) || 1;
   const fns = new Map();
+  const own = new Map();
   const owners = new Map();
   let idle = 0;
   for (const [id, us] of self) {
@@ -48,25 +71,42 @@ export function summarise(profile, { top = 30, calls } = {}) {
     if (name === '(idle)') idle += us;
     const key = `${name} ${shortUrl(f.url)}${f.url ? `:${f.lineNumber + 1}` : ''}`;
     fns.set(key, (fns.get(key) ?? 0) + us);
+    const lib = f.url ? libLocation(f.url, f.lineNumber, f.columnNumber) : undefined;
+    if (lib !== undefined) own.set(`${name} ${lib}`, (own.get(`${name} ${lib}`) ?? 0) + us);
     const o = name.startsWith('(') && !f.url ? name : owner(f.url);
     owners.set(o, (owners.get(o) ?? 0) + us);
   }
   const busy = total - idle || 1;
   const pct = (us) => `${((100 * us) / busy).toFixed(1).padStart(5)}%`;
-  const ms = (us) =>
-    `${(us / 1000).toFixed(1).padStart(8)} ms${calls ? `${(us / calls).toFixed(1).padStart(8)} µs/call` : ''}`;
+  const ms = (us) => `${(us / 1000).toFixed(1).padStart(8)} ms${calls ? `${(us / calls).toFixed(1).padStart(8)} µs/call` : ''}`;
   const lines = [];
-  lines.push(`profile: ${(total / 1e6).toFixed(2)} s sampled, ${(idle / 1e6).toFixed(2)} s idle; percentages are of non-idle time` +
-    (calls ? `; ${calls} calls in the window, ${((total - idle) / calls).toFixed(0)} µs of main-thread time per call` : ''));
+  lines.push(
+    `profile: ${(total / 1e6).toFixed(2)} s sampled, ${(idle / 1e6).toFixed(2)} s idle; percentages are of non-idle time` +
+      (calls ? `; ${calls} calls in the window, ${((total - idle) / calls).toFixed(0)} µs of main-thread time per call` : ''),
+  );
   lines.push('');
   lines.push(`top ${top} functions by self time:`);
-  for (const [k, us] of [...fns].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, top)) {
+  for (const [k, us] of [...fns]
+    .filter(([k]) => !k.startsWith('(idle)'))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)) {
     lines.push(`${pct(us)} ${ms(us)}  ${k}`);
   }
   lines.push('');
   lines.push('self time by owner (package / folder):');
-  for (const [k, us] of [...owners].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, 20)) {
+  for (const [k, us] of [...owners]
+    .filter(([k]) => k !== '(idle)')
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 20)) {
     lines.push(`${pct(us)} ${ms(us)}  ${k}`);
+  }
+  if (own.size > 0) {
+    const total = [...own.values()].reduce((a, b) => a + b, 0);
+    lines.push('');
+    lines.push(
+      `the package's own functions (dist/ mapped to lib/), ${(total / 1000).toFixed(1)} ms${calls ? `, ${(total / calls).toFixed(1)} µs/call` : ''} in all:`,
+    );
+    for (const [k, us] of [...own].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`${pct(us)} ${ms(us)}  ${k}`);
   }
   return lines.join('\n');
 }
@@ -77,5 +117,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     console.error('usage: node bench/summarise-profile.js <file.cpuprofile> [top]');
     process.exit(2);
   }
-  console.log(summarise(JSON.parse(fs.readFileSync(file, 'utf8')), { top: Number(process.argv[3] ?? 30), calls: Number(process.argv[4]) || undefined }));
+  console.log(
+    summarise(JSON.parse(fs.readFileSync(file, 'utf8')), { top: Number(process.argv[3] ?? 30), calls: Number(process.argv[4]) || undefined }),
+  );
 }

@@ -1,0 +1,78 @@
+// bench/contenders.js: every contender's name, the transport the load client speaks to it, and the groups ratios are taken in.
+
+/**
+ * Each contender is one `bench/server.js <name>` process. `wire` is what the load client speaks: `sse` is the
+ * HTTP+SSE transport (GET /mcp/sse + POST /mcp/messages), `streamable` the Streamable HTTP transport (/mcp).
+ */
+export const CONTENDERS = {
+  pkg: { wire: 'sse', what: 'this package, default options' },
+  'pkg-secured': { wire: 'sse', what: 'this package with apiKeyStrategy, cors and both rate limiters' },
+  sdk: { wire: 'sse', what: 'SDK v1 SSEServerTransport as in the SDK README' },
+  ceiling: { wire: 'sse', what: 'the smallest correct hand-written SSE transport' },
+  'pkg-streamable': { wire: 'streamable', what: "this package's Streamable HTTP route, default options" },
+  'pkg-streamable-secured': { wire: 'streamable', what: 'the same with apiKeyStrategy, cors and the mcp rate limiter' },
+  'pkg-streamable-v2': { wire: 'streamable', what: 'pkg-streamable serving an SDK v2 McpServer, the server sdk2-streamable has' },
+  'sdk1-streamable': { wire: 'streamable', what: 'SDK v1 StreamableHTTPServerTransport, stateful, as in the SDK README' },
+  'sdk2-streamable': {
+    wire: 'streamable',
+    what: "SDK v2 NodeStreamableHTTPServerTransport (@modelcontextprotocol/node), stateful, as in the SDK's guide",
+  },
+  // Started by phase g only: the package on a Redis bus.
+  'pkg-redis': { wire: 'sse', what: 'pkg on the Redis bus (phase g)', internal: true },
+  'pkg-streamable-redis': { wire: 'streamable', what: 'pkg-streamable on the Redis bus (phase g)', internal: true },
+};
+
+/** The contenders a run selects from (phase g starts its own). */
+export const ALL_CONTENDERS = Object.keys(CONTENDERS).filter((c) => !CONTENDERS[c].internal);
+
+/**
+ * Ratios are taken within a group, against its baseline: HTTP+SSE against the SDK's SSEServerTransport, Streamable
+ * HTTP against the faster (by server CPU per call in phase a) of the two SDK Streamable HTTP transports.
+ */
+export const GROUPS = [
+  { wire: 'sse', title: 'HTTP+SSE transport', baselines: ['sdk'] },
+  { wire: 'streamable', title: 'Streamable HTTP transport', baselines: ['sdk1-streamable', 'sdk2-streamable'] },
+];
+
+/**
+ * Variants, for diagnosis: `BENCH_VARIANTS='{"json":{"jsonResponse":true},"b":{"dist":"/tmp/dist-b"}}'` makes
+ * `pkg-streamable~json` (the router with those options on top) and `pkg-streamable~b` (the router built into
+ * another folder, to A/B a change to lib/) selectable in BENCH_CONTENDERS, so both run in one interleaved round trip.
+ */
+export function variants() {
+  const text = process.env.BENCH_VARIANTS;
+  if (!text) return {};
+  const parsed = JSON.parse(text);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new TypeError('BENCH_VARIANTS must be a JSON object of name → options');
+  return parsed;
+}
+
+/** `{ base, variant }` of a contender name such as `pkg-streamable~json`; throws for an unknown one. */
+export function parseContender(contender) {
+  const [base, variant, ...rest] = contender.split('~');
+  if (CONTENDERS[base] === undefined || rest.length > 0) {
+    throw new TypeError(`unknown contender ${contender} (expected ${ALL_CONTENDERS.join(', ')}, or pkg…~variant)`);
+  }
+  if (variant !== undefined) {
+    if (!base.startsWith('pkg')) throw new TypeError(`contender ${contender}: only the pkg contenders have variants`);
+    if (variants()[variant] === undefined) throw new TypeError(`contender ${contender}: BENCH_VARIANTS has no "${variant}"`);
+  }
+  return { base, variant: variant === undefined ? undefined : variants()[variant] };
+}
+
+export function wireOf(contender) {
+  return CONTENDERS[parseContender(contender).base].wire;
+}
+
+export const isStreamable = (contender) => wireOf(contender) === 'streamable';
+
+/** Headers every request of a contender carries. */
+export function headersFor(contender) {
+  return parseContender(contender).base.endsWith('-secured') ? { 'x-api-key': 'bench-key' } : {};
+}
+
+/** Phases that apply to a wire: the slow consumer (e) is measured on HTTP+SSE streams only. */
+export function phaseApplies(phase, contender) {
+  return !(phase === 'slowConsumer' && isStreamable(contender));
+}
