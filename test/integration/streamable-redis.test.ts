@@ -185,3 +185,25 @@ describe('Streamable HTTP over the Redis bus', () => {
     await waitFor(() => b.bus.stats().relaysOpen === 0, 5000, 'the relay to be forgotten');
   });
 });
+
+describe('2026-07-28 listen streams over the Redis bus', () => {
+  it('a broadcast on one instance reaches a subscriptions/listen stream held by another', async () => {
+    const { buildServerV2 } = await import('../helpers/server.js');
+    const { Client: ClientV2, StreamableHTTPClientTransport: StreamableV2 } = await import('@modelcontextprotocol/client');
+    const [a, b] = await startPair({ createServer: (session) => buildServerV2(session) });
+    const client = new ClientV2({ name: 'listener', version: '2.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } } as never);
+    await client.connect(new StreamableV2(new URL(`${b.harness.baseUrl}/mcp`)));
+    open.push(client);
+    let changed = 0;
+    client.setNotificationHandler('notifications/tools/list_changed', () => void changed++);
+    const subscription = await (client as unknown as { listen(filter: object): Promise<{ close(): Promise<void> }> }).listen({
+      toolsListChanged: true,
+    });
+    await waitFor(() => b.harness.router.sessions.stats().listening === 1, 5000, 'the listen stream on B');
+    a.harness.router.sessions.broadcast({ method: 'notifications/tools/list_changed' });
+    await waitFor(() => changed === 1, 5000, 'the broadcast from A');
+    await new Promise((resolve) => setTimeout(resolve, 200)); // room for a duplicate to show up
+    expect(changed).toBe(1);
+    await subscription.close();
+  });
+});
