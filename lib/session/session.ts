@@ -227,14 +227,14 @@ export abstract class McpSession implements TransportLike {
     return this.#replay?.since(seq, this.#seq, stream);
   }
 
-  /** @internal Starts an event stream on `res`: the shared headers (plus `extraHeaders`), no socket timeout, keep-alive. */
+  /** @internal Starts an event stream on `res`: `headers` (the shared ones by default), no socket timeout, keep-alive. */
   protected openStream(
     res: ServerResponse,
     ended: (stream: SseStream, cut: McpSseError | undefined) => void,
-    extraHeaders?: Record<string, string>,
+    headers: Readonly<Record<string, string>> = this.settings.streamHeaders,
   ): SseStream {
     const { settings } = this;
-    res.writeHead(200, extraHeaders === undefined ? settings.streamHeaders : { ...settings.streamHeaders, ...extraHeaders });
+    res.writeHead(200, headers);
     res.socket?.setNoDelay(true);
     res.setTimeout(0);
     const stream = new SseStream(res, {

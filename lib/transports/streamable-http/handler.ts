@@ -200,17 +200,16 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
   const wrap =
     (method: string, handle: Handle): RequestHandler =>
     (req, res, next) => {
-      Promise.resolve()
-        .then(() => handle(req, res))
-        .catch((error: unknown) => {
-          report(
-            new McpSseError(ErrorCodes.request, `Unexpected failure while handling a Streamable HTTP ${method}; passed to the app's error handler.`, {
-              cause: error,
-            }),
-            { req },
-          );
-          next(error);
-        });
+      const fail = (error: unknown): void => {
+        const message = `Unexpected failure while handling a Streamable HTTP ${method}; passed to the app's error handler.`;
+        report(new McpSseError(ErrorCodes.request, message, { cause: error }), { req });
+        next(error);
+      };
+      try {
+        handle(req, res)?.catch(fail);
+      } catch (error) {
+        fail(error);
+      }
     };
   return { POST: wrap('POST', post), GET: wrap('GET', get), DELETE: wrap('DELETE', remove), serveRelayed };
 }

@@ -43,11 +43,15 @@ export class StreamableHTTPTransport extends McpSession {
   readonly #streams = new Map<number, ResponseStream>();
   readonly #byRequest = new Map<RequestId, ResponseStream>();
   #nextStream = 1;
+  /** Headers of this session's event streams: the shared ones and `Mcp-Session-Id`. */
+  readonly #headers: Readonly<Record<string, string>>;
   #busy = true;
 
   /** @internal Made by the router. */
   constructor(init: SessionInit, settings: SessionSettings) {
     super(init, settings);
+    // Built once: every POST with requests opens a stream with them.
+    this.#headers = Object.freeze({ ...settings.streamHeaders, 'Mcp-Session-Id': init.sessionId });
   }
 
   /** True while the client reads the standalone `GET` stream. */
@@ -213,7 +217,7 @@ export class StreamableHTTPTransport extends McpSession {
   }
 
   #open(res: ServerResponse, stream: ResponseStream | undefined): SseStream {
-    return this.openStream(res, (ended) => this.#streamEnded(ended, stream), { 'Mcp-Session-Id': this.sessionId });
+    return this.openStream(res, (ended) => this.#streamEnded(ended, stream), this.#headers);
   }
 
   #emit(streamId: number, json: string): void {
