@@ -151,6 +151,7 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
     if (at === undefined || registry.byStreamKey(at.key) !== session) return replyError(res, problems.unknownEventId());
     const resumed = session.resume(res, at);
     if (resumed === 'conflict') return replyError(res, problems.standaloneStreamOpen());
+    if (resumed === 'unknown') return replyError(res, problems.unknownEventId());
     if (resumed === 'gone') {
       report(
         new McpSseError(
@@ -180,7 +181,8 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
       protocolVersion,
       json: (responses) => {
         if (res.writableEnded || res.destroyed) return;
-        if (responses === undefined) return replyError(res, problems.mcpSessionNotFound());
+        // The session closed before every response came: a drain is worth a retry, anything else a new session.
+        if (responses === undefined) return replyError(res, settings.draining ? problems.draining() : problems.mcpSessionNotFound());
         const text = JSON.stringify(responses.length === 1 ? responses[0] : responses);
         res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Mcp-Session-Id': session.sessionId });
         res.end(text);

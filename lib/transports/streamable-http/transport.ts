@@ -27,7 +27,11 @@ interface SendOptions {
 }
 
 /** What a resume asks for; the handler turns refusals into HTTP errors. */
-export type ResumeResult = 'ok' | 'conflict' | 'gone';
+/**
+ * What a resume came to: `ok`; `conflict` (that stream is open); `unknown` (an id this session never wrote);
+ * `gone` (its events are no longer buffered).
+ */
+export type ResumeResult = 'ok' | 'conflict' | 'unknown' | 'gone';
 
 /** The first protocol version whose clients take priming events (empty data) and resume POST streams. */
 const pollingVersion = '2025-11-25';
@@ -140,9 +144,13 @@ export class StreamableHTTPTransport extends McpSession {
     if (this.#standalone !== undefined) return false;
     const stream = this.#open(res, undefined);
     this.#standalone = stream;
-    if (protocolVersion >= pollingVersion) stream.write(formatPriming(this.eventId(0, this.lastSeq), this.settings.retryMs));
-    // Nothing to write yet: send the head now, or the client waits for the first event to learn its stream is open.
-    else res.flushHeaders();
+    // Priming, as on POST streams, only when the client can resume from it.
+    if (protocolVersion >= pollingVersion && this.settings.resumeWindowMs > 0) {
+      stream.write(formatPriming(this.eventId(0, this.lastSeq), this.settings.retryMs));
+    } else {
+      // Nothing to write yet: send the head now, or the client waits for the first event to learn its stream is open.
+      res.flushHeaders();
+    }
     this.#refreshBusy();
     return true;
   }
@@ -154,7 +162,7 @@ export class StreamableHTTPTransport extends McpSession {
   resume(res: ServerResponse, at: EventPosition): ResumeResult {
     const stream = this.#streams.get(at.stream);
     if (at.stream === 0 ? this.#standalone !== undefined : stream?.sse !== undefined) return 'conflict';
-    if (at.stream >= this.#nextStream || stream?.json !== undefined) return 'gone';
+    if (at.stream >= this.#nextStream || at.seq > this.lastSeq || stream?.json !== undefined) return 'unknown';
     const missed = this.framesSince(at.seq, at.stream);
     if (missed === undefined) return 'gone';
     this.settings.counters.resumed++;

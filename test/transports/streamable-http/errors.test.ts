@@ -218,8 +218,9 @@ describe('opening a session', () => {
 });
 
 describe('Last-Event-ID', () => {
-  it('400 for an id this session never wrote, whatever its shape', async () => {
-    const { h } = await start();
+  it('400 for an id this session never wrote, whatever its shape, never reported as a resume gap', async () => {
+    const errors: string[] = [];
+    const { h } = await start({ onError: (error) => errors.push(error.code) });
     const session = await openMcpSession(h.mcpUrl);
     const stream = track(await session.request({ body: rpc(1, 'ping') }));
     await stream.done;
@@ -239,6 +240,8 @@ describe('Last-Event-ID', () => {
     ]) {
       expectRefused(await session.reply({ method: 'GET', lastEventId: id }), 400, 'unknown_event_id', null);
     }
+    // Nothing was ever buffered for these ids: telling the operator to raise replayBufferSize would mislead.
+    expect(errors).not.toContain('ERR_MCP_SSE_RESUME_GAP');
     // The session is still there and the standalone stream was never taken.
     expect(track(await session.listen()).status).toBe(200);
   });
@@ -537,6 +540,20 @@ describe('sessionIdleMs', () => {
     expect(call.status).toBe(200);
     expect(call.text).not.toContain('doomed done');
     await waitFor(() => h.router.sessions.stats().detached === 1, 3000, 'the session to go idle');
+  });
+
+  it('answers a jsonResponse POST still waiting when the router drains with 503 shutting_down, not 404', async () => {
+    const { h, gates } = await start({ jsonResponse: true });
+    const session = await openMcpSession(h.mcpUrl);
+    const answer = session.request({ body: callTool('late', 'steps', { name: 'late', count: 1 }) });
+    await gates.reached('late 1');
+    const closing = h.router.close({ timeoutMs: 2000 });
+    const call = track(await answer);
+    await call.done;
+    expect(call.status).toBe(503);
+    expect(JSON.parse(call.text)).toMatchObject({ id: null, error: { data: { reason: 'shutting_down' } } });
+    gates.open('late 1');
+    await closing;
   });
 
   it('0 keeps idle sessions', async () => {

@@ -377,6 +377,17 @@ describe('GET: the standalone stream', () => {
     );
   });
 
+  it('has no priming event when resuming is off (resumeWindowMs: 0), as on POST streams', async () => {
+    const { h } = await start({ keepAliveMs: 0, resumeWindowMs: 0 });
+    const session = await openMcpSession(h.mcpUrl);
+    const stream = track(await session.listen());
+    expect(stream.status).toBe(200);
+    h.router.sessions.broadcast({ method: 'notifications/prompts/list_changed' });
+    await stream.until((events) => events.length === 1);
+    expect(stream.events[0]!.data).toBe('{"jsonrpc":"2.0","method":"notifications/prompts/list_changed"}');
+    expect(stream.text).not.toMatch(/retry:/);
+  });
+
   it('reaches sessions of both transports with one broadcast', async () => {
     const { h } = await start();
     const session = await openMcpSession(h.mcpUrl);
