@@ -196,10 +196,11 @@ export class SessionRegistry implements Iterable<SessionTransport> {
     };
   }
 
-  /** @internal Hands messages to a local session after checking who sent them. */
+  /** @internal Hands the messages of an HTTP+SSE POST to a local session after checking who sent them. */
   deliver(sessionId: string, delivery: Delivery): DeliveryResult {
     const transport = this.#sessions.get(sessionId);
-    if (transport === undefined || transport.isClosed) return 'unknown';
+    // Deliveries are HTTP+SSE POSTs: a Streamable HTTP session could never answer them (its requests are relayed).
+    if (transport?.transport !== 'sse' || transport.isClosed) return 'unknown';
     if (!mayPost(transport.principalId, delivery.principalId)) return 'forbidden';
     const extra: MessageExtra = {};
     if (delivery.authInfo !== undefined) extra.authInfo = delivery.authInfo;

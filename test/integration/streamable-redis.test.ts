@@ -155,6 +155,19 @@ describe('Streamable HTTP over the Redis bus', () => {
     expect(await alice.text()).toContain('"tools"');
   });
 
+  it('keeps the transports apart across instances: a Streamable session id is unknown on POST /messages elsewhere', async () => {
+    const [a, b] = await startPair();
+    const { transport } = await connect(`${a.harness.baseUrl}/mcp`, fetch);
+    const response = await fetch(`${b.harness.baseUrl}/mcp/messages?sessionId=${transport.sessionId!}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }),
+    });
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ id: 9, error: { data: { reason: 'session_not_found' } } });
+    expect(a.bus.stats().received).toBe(0);
+  });
+
   it('ends relayed streams when the owner goes away, so clients do not hang', async () => {
     const [a, b] = await startPair();
     const init = await fetch(`${a.harness.baseUrl}/mcp`, {
