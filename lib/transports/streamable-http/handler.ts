@@ -13,6 +13,7 @@ import { openSession, type SessionOpener } from '../open-session.js';
 import { RelayResponse } from './relay-response.js';
 import { isStatelessMessage, type StatelessLeg } from './stateless.js';
 import { StreamableHTTPTransport } from './transport.js';
+import { defaultProtocolVersion, isSessionVersion, isStatelessVersion, sessionProtocolVersions } from './versions.js';
 
 export interface StreamableHandlerContext extends SessionOpener, BodyLimits {
   bus: SessionBus;
@@ -22,11 +23,6 @@ export interface StreamableHandlerContext extends SessionOpener, BodyLimits {
   /** Serves 2026-07-28 (stateless) requests. */
   stateless: StatelessLeg;
 }
-
-/** Protocol versions a client may name in `MCP-Protocol-Version` (the SDK's list). */
-export const supportedProtocolVersions = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05', '2024-10-07'] as const;
-/** What a request without `MCP-Protocol-Version` is taken to speak (the spec's rule). */
-const defaultProtocolVersion = '2025-03-26';
 
 type Id = string | number | undefined;
 type Handle = (req: Request, res: Response) => Promise<void> | void;
@@ -125,8 +121,8 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
     const id = idOf(request.messages);
     if (!mayPost(session.principalId, request.principalId)) return replyError(res, problems.wrongPrincipal(), id);
     const header = request.headers['mcp-protocol-version'];
-    if (typeof header === 'string' && !isSupported(header))
-      return replyError(res, problems.unsupportedProtocolVersion(header, supportedProtocolVersions), id);
+    if (typeof header === 'string' && !isSessionVersion(header))
+      return replyError(res, problems.unsupportedProtocolVersion(header, sessionProtocolVersions), id);
     const protocolVersion = typeof header === 'string' ? header : (session.protocolVersion ?? defaultProtocolVersion);
     if (request.method === 'DELETE') {
       void session.closeSession().then(() => res.writeHead(200, { 'Content-Length': '0' }).end());
@@ -251,15 +247,6 @@ function sinkFor(res: Response, maxBufferedBytes: number): RelaySink {
       if (!res.destroyed && !res.writableEnded) res.end(chunk);
     },
   };
-}
-
-/** A protocol version after the 2025 ones: the stateless era. */
-function isStatelessVersion(version: string | string[] | undefined): boolean {
-  return typeof version === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(version) && version > supportedProtocolVersions[0];
-}
-
-function isSupported(version: string): boolean {
-  return (supportedProtocolVersions as readonly string[]).includes(version);
 }
 
 function isRequest(message: JSONRPCMessage): boolean {

@@ -10,6 +10,7 @@ import type { ResolvedOptions } from '../../options.js';
 import type { Counters } from '../../stats.js';
 import type { JSONRPCMessage, ServerLike } from '../../types.js';
 import { isSdkV2Server, sdkV2Loaders, type McpHandler, type SdkV2 } from './sdk-v2.js';
+import { sessionProtocolVersions } from './versions.js';
 
 const logStateless = log.extend('stateless');
 
@@ -120,7 +121,7 @@ export class StatelessLeg {
     const served = await this.#handlerFor(server);
     if (served === undefined) {
       void closeQuietly(server);
-      return replyError(res, problems.unsupportedProtocolVersion(protocolVersion, stateful2025Versions), message.id);
+      return replyError(res, problems.unsupportedProtocolVersion(protocolVersion, sessionProtocolVersions), message.id);
     }
     this.#context.counters.statelessRequests++;
     const abort = new AbortController();
@@ -199,9 +200,6 @@ function protocolVersionOf(message: JSONRPCMessage, req: ExpressRequest): string
   const header = req.headers['mcp-protocol-version'];
   return typeof header === 'string' ? header : 'unknown';
 }
-
-/** The versions a 2025-only server names when refusing a 2026 request (the SDK 2025 transports' list). */
-const stateful2025Versions = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05', '2024-10-07'];
 
 async function closeQuietly(server: ServerLike): Promise<void> {
   try {

@@ -6,6 +6,7 @@ import type { EventPosition } from '../../session/event-id.js';
 import { formatMessage, formatPriming, formatRetry } from '../../sse/format.js';
 import type { SseStream } from '../../sse/stream.js';
 import type { JSONRPCMessage, MessageExtra } from '../../types.js';
+import { pollingVersion } from './versions.js';
 
 type RequestId = string | number;
 
@@ -32,9 +33,6 @@ interface SendOptions {
  * `gone` (its events are no longer buffered).
  */
 export type ResumeResult = 'ok' | 'conflict' | 'unknown' | 'gone';
-
-/** The first protocol version whose clients take priming events (empty data) and resume POST streams. */
-const pollingVersion = '2025-11-25';
 
 /**
  * One Streamable HTTP session's transport. Each POST holding requests gets its own response stream, which carries
