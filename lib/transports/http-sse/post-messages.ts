@@ -34,12 +34,11 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
     const sessionId = sessionIdOf(req);
     if (sessionId === undefined) return replyError(res, problems.missingSessionId(context.messagesPath), requestId);
 
-    // A Streamable HTTP session is not reachable here: the responses to requests POSTed this way would go nowhere.
-    if (registry.get(sessionId)?.transport === 'streamable-http') return replyError(res, refusals.unknown(req), requestId);
     const delivery = { messages: body.messages, principalId: principalKeyOf(req), authInfo: authInfoOf(req), headers: req.headers };
-    // A session held here takes the messages at once; any other is the bus's to find.
+    // A session held here takes the messages at once (a Streamable HTTP one refuses them: its answers would go
+    // nowhere); a session not held here is the bus's to find.
     let result = registry.deliver(sessionId, delivery);
-    if (result === 'unknown') {
+    if (result === 'unknown' && registry.get(sessionId) === undefined) {
       try {
         result = await bus.forward(sessionId, delivery);
       } catch (error) {
