@@ -86,7 +86,7 @@ export class StatelessLeg {
     return this.#listeners.size;
   }
 
-  /** Sends a serialised notification to every listen stream that asked for its kind; how many it reached. */
+  /** Offers a serialised notification to every open listen stream (each keeps only the kinds it asked for); returns how many were open. */
   broadcast(json: string): number {
     if (this.#listeners.size === 0) return 0;
     const { method, params } = JSON.parse(json) as { method?: unknown; params?: Record<string, unknown> };
