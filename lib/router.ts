@@ -18,6 +18,7 @@ import { createWellKnown } from './http/well-known.js';
 import { log } from './log.js';
 import { resolveOptions, type ErrorContext, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
 import { SessionRegistry } from './session/registry.js';
+import { ReplayBudget } from './session/replay.js';
 import { sseHeaders } from './sse/format.js';
 import { KeepAliveTicker } from './sse/keep-alive.js';
 import type { SessionSettings } from './session/session.js';
@@ -70,6 +71,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     sessionIdleMs: options.sessionIdleMs,
     replayBufferSize: options.replayBufferSize,
     maxBufferedBytes: options.maxBufferedBytes,
+    replayBudget: new ReplayBudget(options.maxReplayBytes, (bytes) => registry.reclaimReplay(bytes)),
     ticker,
     counters: registry.counters,
     lifecycle: registry,

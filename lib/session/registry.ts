@@ -169,6 +169,19 @@ export class SessionRegistry implements Iterable<SessionTransport> {
     return this.#byStreamKey.get(streamKey);
   }
 
+  /** @internal The replay buffers hold more than `maxReplayBytes`: the oldest idle sessions give bytes back first. */
+  reclaimReplay(bytes: number): void {
+    let freed = 0;
+    for (const session of this.#idle) {
+      if (freed >= bytes) return;
+      freed += session.trimReplay(bytes - freed);
+    }
+    for (const session of this.#sessions.values()) {
+      if (freed >= bytes) return;
+      freed += session.trimReplay(bytes - freed);
+    }
+  }
+
   /** @internal Broadcasts also reach the listen streams of stateless clients. */
   addStatelessTarget(target: BroadcastTarget): void {
     this.#stateless = target;
