@@ -5,6 +5,7 @@ import { hintsOf } from './auth/hints.js';
 import { createAuthenticate } from './http/authenticate.js';
 import { ErrorCodes, McpSseError } from './errors.js';
 import { createMessagesHandler } from './transports/http-sse/post-messages.js';
+import { deliverToSse } from './transports/http-sse/deliver.js';
 import { hostOriginGuard } from './http/host-origin.js';
 import { problems, replyError } from './http/reply.js';
 import { corsFor, rateLimitFor } from './http/security.js';
@@ -93,6 +94,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   const streamable = createStreamableHandlers({ ...options, options, registry, settings, report, bus, stateless });
   const busNode: BusNode = {
     ...registry.busNode((error, sessionId) => report(error as McpSseError, { sessionId })),
+    deliver: (sessionId, delivery) => deliverToSse(registry, sessionId, delivery, draining),
     serve: options.streamableHttpPath === false ? () => ({ result: 'unknown' }) : streamable.serveRelayed,
   };
   Promise.resolve()
@@ -140,7 +142,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     ...front(messagesMethods),
     ...authenticate(options.guardMessages),
     ...limit(options.rateLimitMessages),
-    createMessagesHandler({ ...options, registry, bus, report }),
+    createMessagesHandler({ ...options, registry, bus, report, settings }),
   ];
   // Preflights (when CORS is on) and every other method (HEAD too) get a 4xx before any auth or rate limit,
   // so clients probing transports move on.
@@ -165,19 +167,28 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     closing ??= drain(closeOptions.timeoutMs ?? 10_000);
     return closing;
   };
+  /**
+   * New sessions and requests get 503 from now; requests in flight run to their end and reach their clients (until
+   * the deadline); then streams end with a `retry:` hint and every server closes.
+   */
   const drain = async (timeoutMs: number): Promise<void> => {
     draining = true;
-    for (const transport of registry) transport.endStreams(options.retryMs);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, timeoutMs);
       timer.unref();
     });
-    const done = Promise.all([registry.closeAll(), stateless.close()]).then(() => bus.close());
-    await Promise.race([done, deadline]).finally(() => {
+    try {
+      await Promise.race([Promise.all([...registry].map((session) => session.whenSettled())), deadline]);
+      for (const session of registry) session.endStreams(options.retryMs);
+      const done = Promise.all([registry.closeAll(), stateless.close()])
+        .then(() => bus.close())
+        .catch((error: unknown) => report(new McpSseError(ErrorCodes.bus, 'Closing the session bus failed.', { cause: error }), {}));
+      await Promise.race([done, deadline]);
+    } finally {
       clearTimeout(timer);
       ticker.stop();
-    });
+    }
   };
 
   const wellKnown = createWellKnown(options.strategies);

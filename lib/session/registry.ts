@@ -1,10 +1,10 @@
 // SessionRegistry: the live sessions of one router (both transports), their caps, broadcast and stats. Knows nothing of HTTP.
-import type { BusNode, Delivery, DeliveryResult, SessionBus } from '../bus.js';
+import type { BusNode, SessionBus } from '../bus.js';
 import { ErrorCodes, McpSseError } from '../errors.js';
 import { createCounters, type Counters, type SessionStats } from '../stats.js';
 import type { SSETransport } from '../transports/http-sse/transport.js';
 import type { StreamableHTTPTransport } from '../transports/streamable-http/transport.js';
-import type { MessageExtra, NotificationLike } from '../types.js';
+import type { NotificationLike } from '../types.js';
 import type { McpSession } from './session.js';
 
 /** A session's transport object, of either kind; `transport` tells which. */
@@ -82,7 +82,7 @@ export class SessionRegistry implements Iterable<SessionTransport> {
       }
       return count;
     }
-    this.#bus.publishBroadcast(json);
+    this.#tellBus(() => this.#bus.publishBroadcast(json));
     return this.broadcastLocal(json);
   }
 
@@ -134,7 +134,7 @@ export class SessionRegistry implements Iterable<SessionTransport> {
     const principalId = transport.principalId;
     if (principalId !== undefined) this.#perUser.set(principalId, (this.#perUser.get(principalId) ?? 0) + 1);
     this.counters.opened++;
-    this.#bus.sessionOpened({ sessionId: transport.sessionId, principalId });
+    this.#tellBus(() => this.#bus.sessionOpened({ sessionId: transport.sessionId, principalId }));
   }
 
   /** @internal Forgets a session; called once by the session when it closes. */
@@ -150,7 +150,7 @@ export class SessionRegistry implements Iterable<SessionTransport> {
       else this.#perUser.set(principalId, count);
     }
     this.counters.closed++;
-    this.#bus.sessionClosed(session.sessionId);
+    this.#tellBus(() => this.#bus.sessionClosed(session.sessionId));
   }
 
   /** @internal */
@@ -197,29 +197,23 @@ export class SessionRegistry implements Iterable<SessionTransport> {
     return count;
   }
 
-  /** @internal The side of this registry a bus delivers into (the router adds `serve`). */
-  busNode(report: (error: Error, sessionId?: string) => void): Omit<BusNode, 'serve'> {
+  /** @internal The side of this registry a bus delivers into (the router adds `deliver` and `serve`). */
+  busNode(report: (error: Error, sessionId?: string) => void): Omit<BusNode, 'deliver' | 'serve'> {
     this.#report = report;
     return {
-      /** @internal */
-      deliver: (sessionId, delivery) => this.deliver(sessionId, delivery),
       /** @internal */
       broadcastLocal: (json) => this.broadcastLocal(json),
       reportError: (error) => this.#report(new McpSseError(ErrorCodes.bus, `Session bus: ${error.message}`, { cause: error })),
     };
   }
 
-  /** @internal Hands the messages of an HTTP+SSE POST to a local session after checking who sent them. */
-  deliver(sessionId: string, delivery: Delivery): DeliveryResult {
-    const transport = this.#sessions.get(sessionId);
-    // Deliveries are HTTP+SSE POSTs: a Streamable HTTP session could never answer them (its requests are relayed).
-    if (transport?.transport !== 'sse' || transport.isClosed) return 'unknown';
-    if (!mayPost(transport.principalId, delivery.principalId)) return 'forbidden';
-    const extra: MessageExtra = {};
-    if (delivery.authInfo !== undefined) extra.authInfo = delivery.authInfo;
-    if (delivery.headers !== undefined) extra.requestInfo = { headers: delivery.headers };
-    transport.receive(delivery.messages, extra);
-    return 'accepted';
+  /** A bus (the app's own, perhaps) that throws never breaks a session's open, close or a broadcast: it is reported. */
+  #tellBus(call: () => void): void {
+    try {
+      call();
+    } catch (error) {
+      this.#report(new McpSseError(ErrorCodes.bus, `Session bus: ${(error as Error)?.message ?? String(error)}`, { cause: error }));
+    }
   }
 
   #evictOldestIdle(principalId: string | undefined): boolean {
@@ -233,12 +227,4 @@ export class SessionRegistry implements Iterable<SessionTransport> {
     }
     return false;
   }
-}
-
-/**
- * A session opened by a principal accepts requests from that principal only. An anonymous session, or a request
- * on an unguarded route (no principal), is bound to the session id alone.
- */
-export function mayPost(owner: string | undefined, poster: string | undefined): boolean {
-  return owner === undefined || poster === undefined || owner === poster;
 }

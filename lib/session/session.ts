@@ -119,6 +119,15 @@ export abstract class McpSession implements TransportLike {
     return this.#closed;
   }
 
+  /**
+   * True when a request by `principalId` may use this session: the principal that opened it, or anyone when the
+   * session is anonymous or the route is not guarded (no principal: bound to the session id alone).
+   */
+  accepts(principalId: string | undefined): boolean {
+    const owner = this.principalId;
+    return owner === undefined || principalId === undefined || owner === principalId;
+  }
+
   /** Called by the SDK's `connect()`; streams are attached by the router. */
   async start(): Promise<void> {
     if (this.#started) {
