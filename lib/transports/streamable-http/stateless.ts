@@ -55,9 +55,8 @@ export interface StatelessContext {
   readonly draining: boolean;
 }
 
-/** One request in flight: `settled` resolves once it is over or has become an open listen stream. */
+/** One request in flight: `settled` resolves once it is over or has become an open listen stream, `done` once it is over. */
 interface Exchange {
-  listening: boolean;
   settled: Promise<void>;
   done: Promise<void>;
 }
@@ -122,11 +121,8 @@ export class StatelessLeg {
     // Watch the client before the first await, so that leaving at any later point is seen.
     const presence = new ClientPresence(res);
     let becameListening = (): void => {};
-    const exchange: Exchange = { listening: false, settled: new Promise((resolve) => (becameListening = resolve)), done: Promise.resolve() };
-    exchange.done = this.#serve(req, res, message, presence, () => {
-      exchange.listening = true;
-      becameListening();
-    })
+    const exchange: Exchange = { settled: new Promise((resolve) => (becameListening = resolve)), done: Promise.resolve() };
+    exchange.done = this.#serve(req, res, message, presence, () => becameListening())
       .catch((error: unknown) => {
         this.#context.report(new McpSseError(ErrorCodes.request, 'A 2026-07-28 request failed unexpectedly.', { cause: error }), { req });
         if (!presence.gone) replyError(res, problems.internal(), message.id);
@@ -227,10 +223,10 @@ export class StatelessLeg {
       if (!presence.gone) replyError(res, problems.internal(), message.id);
       return;
     }
-    // 499: the SDK's exchange was closed before it answered. With the client still here, that was a drain.
+    // 499: the SDK's exchange was closed before it answered; with the client still here, by close() or by the server itself.
     if (response.status === 499 && !presence.gone) {
       await response.body?.cancel().catch(() => {});
-      return replyError(res, problems.draining(), message.id);
+      return replyError(res, this.#forced ? problems.draining() : problems.internal(), message.id);
     }
     if (message.method === 'subscriptions/listen' && (response.headers.get('content-type') ?? '').startsWith('text/event-stream')) listening();
     await pipeWebResponse(response, res, presence, {
