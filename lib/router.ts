@@ -153,7 +153,9 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   else routes[options.messagesPath] = { byMethod: { POST: postMessages }, other: [...front(messagesMethods), methodNotAllowed('POST')] };
   if (options.streamableHttpPath !== false) {
     const mcpMethods = ['GET', 'POST', 'DELETE'];
-    const chain = (handler: RequestHandler) => [...front(mcpMethods), ...authenticate(options.guardMcp), ...limit(options.rateLimitMcp), handler];
+    // One limiter for the route, shared by its three method chains: one budget per key whatever the method.
+    const mcpLimit = limit(options.rateLimitMcp);
+    const chain = (handler: RequestHandler) => [...front(mcpMethods), ...authenticate(options.guardMcp), ...mcpLimit, handler];
     routes[options.streamableHttpPath] = {
       byMethod: { POST: chain(streamable.POST), GET: chain(streamable.GET), DELETE: chain(streamable.DELETE) },
       other: [...front(mcpMethods), methodNotAllowed(mcpMethods.join(', '))],
