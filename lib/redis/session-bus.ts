@@ -1,6 +1,6 @@
 // RedisSessionBus: the SessionBus for several processes, with a session directory in Redis and pub/sub between instances.
 import { Redis, type RedisOptions } from 'ioredis';
-import type { BusNode, BusSession, Delivery, DeliveryResult, RelayedRequest, RelayHandle, RelaySink, SessionBus } from '../bus.js';
+import type { BusNode, BusSession, Delivery, DeliveryResult, RelayedRequest, RelayFailure, RelayHandle, RelaySink, SessionBus } from '../bus.js';
 import { log as rootLog } from '../log.js';
 import type { ResolvedRedisOptions } from './options.js';
 import {
@@ -194,27 +194,46 @@ export class RedisSessionBus implements SessionBus {
     return this.#ordered(sessionId, delivery.principalId, (id) => encodeDeliver(id, this.instanceId, sessionId, delivery));
   }
 
-  async relay(sessionId: string, request: RelayedRequest, sink: RelaySink): Promise<{ result: DeliveryResult; handle?: RelayHandle }> {
+  async relay(
+    sessionId: string,
+    request: RelayedRequest,
+    sink: RelaySink,
+    signal?: AbortSignal,
+  ): Promise<{ result: DeliveryResult; handle?: RelayHandle }> {
+    // The client may leave at any await below: from then on the relay is cancelled, on the owner too.
+    if (signal?.aborted) return { result: 'unavailable' };
     let relayId: string | undefined;
     let owner = '';
-    const result = await this.#ordered(sessionId, request.principalId, (id, ownerId) => {
-      // Registered before the request is published: the owner may answer before its acknowledgement arrives.
-      relayId = id;
-      owner = ownerId;
-      this.#relays.set(id, { sink, owner });
-      return encodeRelay(id, this.instanceId, sessionId, request);
-    });
-    if (relayId === undefined) return { result };
-    const id = relayId;
-    if (result !== 'accepted') {
-      this.#relays.delete(id);
+    const cancel = () => {
+      if (relayId === undefined || !this.#relays.delete(relayId)) return;
+      this.#publishCancel(owner, relayId);
+    };
+    signal?.addEventListener('abort', cancel, { once: true });
+    const result = await this.#ordered(
+      sessionId,
+      request.principalId,
+      (id, ownerId) => {
+        // Registered before the request is published: the owner may answer before its acknowledgement arrives.
+        relayId = id;
+        owner = ownerId;
+        this.#relays.set(id, { sink, owner });
+        return encodeRelay(id, this.instanceId, sessionId, request);
+      },
+      () => signal?.aborted === true,
+    );
+    if (relayId === undefined || result !== 'accepted') {
+      signal?.removeEventListener('abort', cancel);
+      // No acknowledgement in time (or none at all): the owner may still take it late, so it is told to stop.
+      if (result === 'unavailable') cancel();
+      else if (relayId !== undefined) this.#relays.delete(relayId);
       return { result };
     }
-    const cancel = () => {
-      if (!this.#relays.delete(id) || this.#cmd?.status !== 'ready') return;
-      this.#cmd.publish(instanceChannel(this.#o.prefix, owner), encodeCancel(id, this.instanceId)).catch(noop);
-    };
     return { result, handle: { cancel } };
+  }
+
+  #publishCancel(owner: string, relayId: string): void {
+    if (this.#cmd?.status !== 'ready') return;
+    this.#cmd.publish(instanceChannel(this.#o.prefix, owner), encodeCancel(relayId, this.instanceId)).catch(noop);
   }
 
   /**
@@ -222,13 +241,18 @@ export class RedisSessionBus implements SessionBus {
    * the previous one for the same session has: one command connection and one subscriber connection keep that
    * order, so the owner receives a session's requests in the order this instance received them.
    */
-  #ordered(sessionId: string, principalId: string | undefined, encode: (id: string, owner: string) => string): Promise<DeliveryResult> {
+  #ordered(
+    sessionId: string,
+    principalId: string | undefined,
+    encode: (id: string, owner: string) => string,
+    abandoned?: () => boolean,
+  ): Promise<DeliveryResult> {
     if (!this.#ready) {
       this.#stats.forwardRefused++;
       return Promise.resolve('unavailable');
     }
     const previous = this.#tails.get(sessionId);
-    const send = () => this.#send(sessionId, principalId, encode);
+    const send = () => this.#send(sessionId, principalId, encode, abandoned);
     const sending = previous === undefined ? send() : previous.then(send);
     const tail = sending.then(noop, noop);
     this.#tails.set(sessionId, tail);
@@ -262,8 +286,12 @@ export class RedisSessionBus implements SessionBus {
     this.#closed = true;
     clearInterval(this.#refresh);
     for (const id of [...this.#pending.keys()]) this.#settle(id, 'unavailable');
-    // Relayed streams end; their clients resume (or retry) through another instance.
-    for (const { sink } of this.#relays.values()) sink.end();
+    // Relayed answers stop here: a client still waiting for its head gets 503, a stream ends (its client resumes
+    // through another instance); their owners stop serving them.
+    for (const [id, { sink, owner }] of this.#relays) {
+      this.#publishCancel(owner, id);
+      failSink(sink, 'shutting_down');
+    }
     this.#relays.clear();
     for (const handle of [...this.#served.values()]) handle?.cancel();
     this.#served.clear();
@@ -294,6 +322,7 @@ export class RedisSessionBus implements SessionBus {
     sessionId: string,
     principalId: string | undefined,
     encode: (id: string, owner: string) => string,
+    abandoned: (() => boolean) | undefined,
   ): Promise<{ outcome: Promise<DeliveryResult> }> {
     const done = (result: DeliveryResult) => ({ outcome: Promise.resolve(result) });
     const owner = await this.#lookup(sessionId);
@@ -305,6 +334,8 @@ export class RedisSessionBus implements SessionBus {
     }
     const cmd = this.#cmd;
     if (!this.#ready || cmd === undefined) return done('unavailable');
+    // The client left while the owner was looked up: nothing is published, so the owner has nothing to cancel.
+    if (abandoned?.() === true) return done('unavailable');
 
     const id = `${++this.#nextId}`;
     const acked = new Promise<DeliveryResult>((resolve) => {
@@ -383,7 +414,7 @@ export class RedisSessionBus implements SessionBus {
       case 'relay':
         return this.#serveRelayed(decoded);
       case 'cancel':
-        return void this.#served.get(`${decoded.from} ${decoded.id}`)?.cancel();
+        return this.#abandonServed(`${decoded.from} ${decoded.id}`);
       default:
         return this.#relayAnswer(decoded);
     }
@@ -405,22 +436,24 @@ export class RedisSessionBus implements SessionBus {
   #serveRelayed(message: RelayMessage): void {
     const channel = instanceChannel(this.#o.prefix, message.reply);
     const key = `${message.reply} ${message.id}`;
-    const publish = (answer: RelayAnswer) => {
+    const publish = (payload: string) => {
       if (this.#cmd?.status !== 'ready') return;
-      this.#cmd
-        .publish(channel, encodeRelayAnswer(answer))
-        .catch((error: Error) => this.#problem('commands', 'could not stream an answer back to the instance holding its client', error));
+      this.#cmd.publish(channel, payload).then(
+        // Nobody listens on the relaying instance's channel: it died, so its client is gone. Stop serving it.
+        (receivers) => receivers === 0 && this.#abandonServed(key),
+        (error: Error) => this.#problem('commands', 'could not stream an answer back to the instance holding its client', error),
+      );
     };
     // Present before serving, so that an answer ending at once is forgotten at once.
     this.#served.set(key, undefined);
     let outcome: ReturnType<BusNode['serve']>;
     try {
       outcome = this.#node!.serve(message.sessionId, message.request, {
-        head: (status, headers) => publish({ type: 'head', id: message.id, status, headers }),
-        write: (data) => publish({ type: 'chunk', id: message.id, data }),
+        head: (status, headers) => publish(encodeRelayAnswer({ type: 'head', id: message.id, status, headers })),
+        write: (data) => publish(encodeRelayAnswer({ type: 'chunk', id: message.id, data })),
         end: (data) => {
           if (!this.#served.delete(key)) return;
-          publish(data === undefined ? { type: 'end', id: message.id } : { type: 'end', id: message.id, data });
+          publish(encodeRelayAnswer(data === undefined ? { type: 'end', id: message.id } : { type: 'end', id: message.id, data }));
         },
       });
     } catch (error) {
@@ -430,7 +463,15 @@ export class RedisSessionBus implements SessionBus {
     if (outcome.result !== 'accepted') this.#served.delete(key);
     else if (this.#served.has(key)) this.#served.set(key, outcome.handle);
     if (outcome.result === 'accepted') this.#stats.received++;
-    this.#cmd?.publish(channel, encodeAck(message.id, outcome.result)).catch(noop);
+    publish(encodeAck(message.id, outcome.result));
+  }
+
+  /** Stops serving a relayed answer whose client is gone, without publishing its end to nobody. */
+  #abandonServed(key: string): void {
+    if (!this.#served.has(key)) return;
+    const handle = this.#served.get(key);
+    this.#served.delete(key);
+    handle?.cancel();
   }
 
   #deliverForwarded(message: DeliverMessage): void {
@@ -506,7 +547,7 @@ export class RedisSessionBus implements SessionBus {
       for (const [id, relay] of this.#relays) {
         if (!gone.has(relay.owner)) continue;
         this.#relays.delete(id);
-        relay.sink.end();
+        failSink(relay.sink, 'bus_unavailable');
       }
     }, noop);
   }
@@ -547,6 +588,12 @@ export class RedisSessionBus implements SessionBus {
 }
 
 function noop(): void {}
+
+/** Ends a relayed answer that will not come: an error envelope if the client has no head yet, else the end of its stream. */
+function failSink(sink: RelaySink, reason: RelayFailure): void {
+  if (sink.fail !== undefined) sink.fail(reason);
+  else sink.end();
+}
 
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
   let timer: NodeJS.Timeout | undefined;
