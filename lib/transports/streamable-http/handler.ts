@@ -2,7 +2,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import { authInfoOf, principalKeyOf } from '../../auth/principal.js';
-import type { BusNode, RelayedRequest, RelaySink, SessionBus } from '../../bus.js';
+import type { BusNode, RelayedRequest, RelayFailure, RelaySink, SessionBus } from '../../bus.js';
 import { ErrorCodes, McpSseError } from '../../errors.js';
 import { asyncHandler } from '../../http/async-handler.js';
 import { isJsonContentType, preParsedIdOf, readMessages, type BodyLimits } from '../../http/body.js';
@@ -103,16 +103,26 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
       return serve(local, request, res);
     }
     if (bus.relay === undefined) return replyError(res, problems.mcpSessionNotFound(), id);
+    // Wired before the first await: a client leaving during the round trip is cancelled on the owner too.
+    const left = new AbortController();
+    const leave = () => left.abort();
+    res.once('close', leave);
     let relayed: Awaited<ReturnType<NonNullable<SessionBus['relay']>>>;
     try {
-      relayed = await bus.relay(sessionId, request, sinkFor(res, context.maxBufferedBytes));
+      relayed = await bus.relay(sessionId, request, sinkFor(res, context.maxBufferedBytes, id), left.signal);
     } catch (error) {
       report(new McpSseError(ErrorCodes.bus, 'Relaying a request through the session bus failed.', { cause: error }), { sessionId, req });
       relayed = { result: 'unavailable' };
     }
-    if (relayed.result !== 'accepted') return replyError(res, refusal(relayed.result, problems.mcpSessionNotFound), id);
+    if (relayed.result !== 'accepted') {
+      res.off('close', leave);
+      return replyError(res, refusal(relayed.result, problems.mcpSessionNotFound), id);
+    }
     const handle = relayed.handle;
-    if (handle !== undefined) res.once('close', () => handle.cancel());
+    if (handle === undefined) return;
+    // A bus that ignores the signal still hears of the client leaving, even when it left during the round trip.
+    if (left.signal.aborted) handle.cancel();
+    else left.signal.addEventListener('abort', () => handle.cancel(), { once: true });
   };
 
   /** The request's session is held here: the session's own rules, then the answer. */
@@ -213,27 +223,48 @@ function requestOf(req: Request, method: RelayedRequest['method']): RelayedReque
 
 /**
  * Writes an answer relayed from the session's owner to the client's response. A client that stops reading is cut
- * once the backlog passes `maxBufferedBytes` (the owner hears of it through the handle).
+ * once the backlog passes `maxBufferedBytes` (the owner hears of it through the handle). An answer that ends or
+ * fails before its head answers a 503 error envelope, never a bare `200`.
  */
-function sinkFor(res: Response, maxBufferedBytes: number): RelaySink {
+function sinkFor(res: Response, maxBufferedBytes: number, id: Id): RelaySink {
+  let streaming = false;
+  let unflushed = false;
+  const fail = (reason: RelayFailure): void => {
+    if (res.destroyed || res.writableEnded) return;
+    if (!res.headersSent) return replyError(res, reason === 'shutting_down' ? problems.draining() : problems.busUnavailable(), id);
+    // A stream ends (its client resumes with Last-Event-ID); a JSON body cut short would look whole: drop it.
+    if (streaming) res.end();
+    else res.destroy();
+  };
   return {
     head: (status, headers) => {
       if (res.headersSent || res.destroyed) return;
       res.writeHead(status, headers);
-      if (headers['Content-Type'] === 'text/event-stream') {
-        res.socket?.setNoDelay(true);
-        res.setTimeout(0);
-      }
+      if (headers['Content-Type'] !== 'text/event-stream') return;
+      streaming = true;
+      res.socket?.setNoDelay(true);
+      res.setTimeout(0);
+      // Node sends a head with the first write: a stream with nothing to write yet (a standalone GET before
+      // 2025-11-25) must flush it, or its client waits for the first event. Pieces of one batch go in one packet.
+      unflushed = true;
+      queueMicrotask(() => {
+        if (unflushed && !res.destroyed && !res.writableEnded) res.flushHeaders();
+        unflushed = false;
+      });
     },
     write: (chunk) => {
+      unflushed = false;
       if (res.destroyed || res.writableEnded) return;
       res.write(chunk);
       (res as Response & { flush?: () => void }).flush?.();
       if (res.writableLength > maxBufferedBytes) res.destroy();
     },
     end: (chunk) => {
-      if (!res.destroyed && !res.writableEnded) res.end(chunk);
+      if (res.destroyed || res.writableEnded) return;
+      if (!res.headersSent) return fail('bus_unavailable');
+      res.end(chunk);
     },
+    fail,
   };
 }
 

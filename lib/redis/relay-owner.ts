@@ -1,0 +1,75 @@
+// OwnerRelays: requests other instances relay to this one's sessions, served here and answered back piece by piece.
+import type { BusNode, RelayHandle } from '../bus.js';
+import type { RedisLinks } from './connection.js';
+import type { BusCounters } from './forwarding.js';
+import type { ResolvedRedisOptions } from './options.js';
+import { encodeAck, encodeRelayAnswer, instanceChannel, type RelayMessage } from './protocol.js';
+
+/**
+ * The session's owner: serves a relayed request as if it had arrived here, publishes the acknowledgement and the
+ * answer on the relaying instance's channel, and stops serving it (as when a local client leaves) on a cancel, or
+ * as soon as a piece of the answer reaches no one: the relaying instance is gone, and its client with it.
+ */
+export class OwnerRelays {
+  readonly #links: RedisLinks;
+  readonly #o: Pick<ResolvedRedisOptions, 'prefix'>;
+  readonly #counters: BusCounters;
+  /** Answers this instance streams for other instances' clients: `<instance> <id>` → how to stop them. */
+  readonly #served = new Map<string, RelayHandle | undefined>();
+
+  constructor(links: RedisLinks, options: Pick<ResolvedRedisOptions, 'prefix'>, counters: BusCounters) {
+    this.#links = links;
+    this.#o = options;
+    this.#counters = counters;
+  }
+
+  /** Answers streaming now. */
+  get size(): number {
+    return this.#served.size;
+  }
+
+  serve(node: BusNode, message: RelayMessage, report: (error: Error) => void): void {
+    const channel = instanceChannel(this.#o.prefix, message.reply);
+    const key = `${message.reply} ${message.id}`;
+    const publish = (payload: string) => {
+      void this.#links.publish(channel, payload, 'could not stream an answer back to the instance holding its client').then((receivers) => {
+        // Nobody listens on the relaying instance's channel: it died, so its client is gone. Stop serving it.
+        if (receivers === 0) this.cancel(key);
+      });
+    };
+    // Present before serving, so that an answer ending at once is forgotten at once.
+    this.#served.set(key, undefined);
+    let outcome: ReturnType<BusNode['serve']>;
+    try {
+      outcome = node.serve(message.sessionId, message.request, {
+        head: (status, headers) => publish(encodeRelayAnswer({ type: 'head', id: message.id, status, headers })),
+        write: (data) => publish(encodeRelayAnswer({ type: 'chunk', id: message.id, data })),
+        end: (data) => {
+          if (!this.#served.delete(key)) return;
+          publish(encodeRelayAnswer(data === undefined ? { type: 'end', id: message.id } : { type: 'end', id: message.id, data }));
+        },
+      });
+    } catch (error) {
+      report(new Error(`serving a relayed request failed: ${(error as Error).message}`, { cause: error }));
+      outcome = { result: 'unavailable' };
+    }
+    if (outcome.result !== 'accepted') this.#served.delete(key);
+    else if (this.#served.has(key)) this.#served.set(key, outcome.handle);
+    if (outcome.result === 'accepted') this.#counters.received++;
+    publish(encodeAck(message.id, outcome.result));
+  }
+
+  /** Stops serving an answer (`<instance> <id>`) whose client is gone, without publishing its end to nobody. */
+  cancel(key: string): void {
+    if (!this.#served.has(key)) return;
+    const handle = this.#served.get(key);
+    this.#served.delete(key);
+    handle?.cancel();
+  }
+
+  /** This instance shuts down: every answer it serves ends (each relaying instance hears the end while it can). */
+  close(): void {
+    for (const handle of [...this.#served.values()]) handle?.cancel();
+    this.#served.clear();
+  }
+}
