@@ -6,6 +6,9 @@ import type { McpSseRouter, SessionContext } from '../../lib/index.js';
 import { buildServerV1, startHarness, type Harness } from '../helpers/server.js';
 import { callTool, lastIdOf, logged, messagesOf, openMcpSession, resumeStream, toolText, type RawSession } from '../helpers/streamable.js';
 import type { RawStream } from '../helpers/sse.js';
+import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as StreamableV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Client as ClientV2, StreamableHTTPClientTransport as StreamableV2 } from '@modelcontextprotocol/client';
 
 let harness: Harness | undefined;
 const streams: RawStream[] = [];
@@ -108,5 +111,72 @@ describe('SSE polling from a tool, with no pause after closing', () => {
       const tool = ['close-and-return', 'close-and-notify', 'close-standalone-and-broadcast'][id % 3]!;
       expect((await callPolling(session, id, tool)).text).toBeDefined();
     }
+  });
+});
+
+describe('real SDK clients calling polling tools in a loop', () => {
+  const reconnectionOptions = { initialReconnectionDelay: 10, maxReconnectionDelay: 50, reconnectionDelayGrowFactor: 1.5, maxRetries: 10 };
+  const tools = ['close-and-return', 'close-and-notify', 'close-standalone-and-broadcast'];
+
+  it('SDK v1: every call gets its result, and the process lives', async () => {
+    const h = await start(5);
+    const client = new ClientV1({ name: 'poller-v1', version: '1.0.0' });
+    const transport = new StreamableV1(new URL(h.mcpUrl), { reconnectionOptions });
+    await client.connect(transport);
+    try {
+      for (let i = 0; i < 30; i++) {
+        const result = (await client.callTool({ name: tools[i % 3]!, arguments: {} })) as { content: { text: string }[] };
+        expect(result.content[0]!.text).toBe(['returned', 'notified', 'broadcast'][i % 3]);
+      }
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('SDK v2: every call gets its result, and the process lives', async () => {
+    const h = await start(5);
+    const client = new ClientV2({ name: 'poller-v2', version: '2.0.0' });
+    const transport = new StreamableV2(new URL(h.mcpUrl), { reconnectionOptions });
+    await client.connect(transport);
+    try {
+      for (let i = 0; i < 30; i++) {
+        const result = (await client.callTool({ name: tools[i % 3]!, arguments: {} })) as { content: { text: string }[] };
+        expect(result.content[0]!.text).toBe(['returned', 'notified', 'broadcast'][i % 3]);
+      }
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('many sessions polling while resumes are cut', () => {
+  it('40 sessions: half of all resumes cut at random, keep-alive every 5 ms; each result arrives exactly once', async () => {
+    const h = await start(5);
+    const sessions = await Promise.all(Array.from({ length: 40 }, () => openMcpSession(h.mcpUrl)));
+    let seed = 42;
+    const coin = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) & 1) === 1;
+    await Promise.all(
+      sessions.map(async (session, index) => {
+        let stream = track(await session.request({ body: callTool(index, 'close-and-notify') }));
+        const messages: Record<string, unknown>[] = [];
+        let lastId: string | undefined;
+        for (let attempt = 0; attempt < 50; attempt++) {
+          if (coin()) {
+            // Cut this connection as soon as it has started: the client resumes from the last id it holds.
+            await stream.until((events) => events.length > 0 || stream.closed, 5000, 'a first event').catch(() => {});
+            stream.destroy();
+          }
+          await stream.done;
+          messages.push(...messagesOf(stream.events));
+          lastId = stream.events.findLast((e) => e.id !== undefined)?.id ?? lastId;
+          if (messages.some((m) => m.id === index)) break;
+          stream = track(await resumeStream(session, lastId!));
+          expect(stream.status).toBe(200);
+        }
+        expect(messages.filter((m) => m.id === index)).toHaveLength(1);
+        expect(messages.filter((m) => m.method === 'notifications/message')).toHaveLength(1);
+      }),
+    );
+    expect(h.router.sessions.stats().slowConsumerCuts).toBe(0);
   });
 });
