@@ -18,7 +18,7 @@ import { dispatch, type PathChains } from './http/dispatch.js';
 import { createWellKnown } from './http/well-known.js';
 import { log } from './log.js';
 import { resolveOptions, type ErrorContext, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
-import { SessionRegistry } from './session/registry.js';
+import { SessionRegistry } from './transports/session-registry.js';
 import { ReplayBudget } from './session/replay.js';
 import { sseHeaders } from './sse/format.js';
 import { KeepAliveTicker } from './sse/keep-alive.js';

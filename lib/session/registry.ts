@@ -1,14 +1,9 @@
-// SessionRegistry: the live sessions of one router (both transports), their caps, broadcast and stats. Knows nothing of HTTP.
+// Registry: the live sessions of one router, their caps, broadcast and stats. Knows nothing of HTTP nor of the wires.
 import type { BusNode, SessionBus } from '../bus.js';
 import { ErrorCodes, McpSseError } from '../errors.js';
 import { createCounters, type Counters, type SessionStats } from '../stats.js';
-import type { SSETransport } from '../transports/http-sse/transport.js';
-import type { StreamableHTTPTransport } from '../transports/streamable-http/transport.js';
 import type { NotificationLike } from '../types.js';
 import type { McpSession } from './session.js';
-
-/** A session's transport object, of either kind; `transport` tells which. */
-export type SessionTransport = SSETransport | StreamableHTTPTransport;
 
 /** Receivers of broadcasts that are not sessions: the listen streams of stateless (2026-07-28) clients. */
 export interface BroadcastTarget {
@@ -21,10 +16,13 @@ export interface BroadcastTarget {
 /** Why a new session cannot be opened now. */
 export type AdmitResult = 'ok' | 'sessions-full' | 'user-full';
 
-/** Every session of one router: active ones and idle ones waiting for their client. */
-export class SessionRegistry implements Iterable<SessionTransport> {
-  readonly #sessions = new Map<string, SessionTransport>();
-  readonly #byStreamKey = new Map<string, SessionTransport>();
+/**
+ * Every session of one router: active ones and idle ones waiting for their client. `T` is the union of the
+ * session kinds the transports define (`SessionRegistry` in `transports/` fixes it for the router).
+ */
+export class Registry<T extends McpSession> implements Iterable<T> {
+  readonly #sessions = new Map<string, T>();
+  readonly #byStreamKey = new Map<string, T>();
   /** Idle sessions (detached SSE, idle Streamable HTTP), oldest first (a Set keeps insertion order). */
   readonly #idle = new Set<McpSession>();
   readonly #perUser = new Map<string, number>();
@@ -44,7 +42,7 @@ export class SessionRegistry implements Iterable<SessionTransport> {
   }
 
   /** The session's transport, or `undefined` when this instance does not hold it. */
-  get(sessionId: string): SessionTransport | undefined {
+  get(sessionId: string): T | undefined {
     return this.#sessions.get(sessionId);
   }
 
@@ -53,7 +51,7 @@ export class SessionRegistry implements Iterable<SessionTransport> {
     return this.#sessions.size;
   }
 
-  [Symbol.iterator](): IterableIterator<SessionTransport> {
+  [Symbol.iterator](): IterableIterator<T> {
     return this.#sessions.values();
   }
 
@@ -63,7 +61,7 @@ export class SessionRegistry implements Iterable<SessionTransport> {
    * `subscriptions/listen` streams of stateless clients; a filter (a function) applies to this instance's sessions
    * only. Returns how many sessions and streams of this instance it was written to.
    */
-  broadcast(notification: NotificationLike, filter?: (transport: SessionTransport) => boolean): number {
+  broadcast(notification: NotificationLike, filter?: (transport: T) => boolean): number {
     if (typeof notification?.method !== 'string') {
       throw new TypeError('broadcast() needs a notification like { method: "notifications/…", params? }.');
     }
@@ -128,7 +126,7 @@ export class SessionRegistry implements Iterable<SessionTransport> {
   }
 
   /** @internal */
-  add(transport: SessionTransport): void {
+  add(transport: T): void {
     this.#sessions.set(transport.sessionId, transport);
     this.#byStreamKey.set(transport.streamKey, transport);
     const principalId = transport.principalId;
@@ -165,7 +163,7 @@ export class SessionRegistry implements Iterable<SessionTransport> {
   }
 
   /** @internal Finds the session an event id belongs to. */
-  byStreamKey(streamKey: string): SessionTransport | undefined {
+  byStreamKey(streamKey: string): T | undefined {
     return this.#byStreamKey.get(streamKey);
   }
 

@@ -1,6 +1,6 @@
 // Handing the messages of an HTTP+SSE POST to a session of this instance, whichever instance received the POST.
 import type { Delivery, DeliveryResult } from '../../bus.js';
-import type { SessionRegistry } from '../../session/registry.js';
+import type { SessionRegistry } from '../session-registry.js';
 import type { MessageExtra } from '../../types.js';
 
 /**

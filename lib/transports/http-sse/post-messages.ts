@@ -2,7 +2,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { SessionBus } from '../../bus.js';
 import { ErrorCodes, McpSseError } from '../../errors.js';
-import type { SessionRegistry } from '../../session/registry.js';
+import type { SessionRegistry } from '../session-registry.js';
 import { authInfoOf, principalKeyOf } from '../../auth/principal.js';
 import { asyncHandler } from '../../http/async-handler.js';
 import { isJsonContentType, preParsedIdOf, readMessages, type BodyLimits } from '../../http/body.js';
