@@ -2,7 +2,7 @@
 // under back-pressure), the SDK's stream is cancelled, a client that stops reading is cut, no listener is left.
 import http, { type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ClientPresence } from '../../../lib/transports/streamable-http/client-presence.js';
 import { pipeWebResponse } from '../../../lib/transports/streamable-http/pipe-web-response.js';
 import { deferred } from './stateless-fixture.js';
@@ -10,6 +10,7 @@ import { deferred } from './stateless-fixture.js';
 let server: http.Server | undefined;
 
 afterEach(async () => {
+  vi.useRealTimers();
   server?.closeAllConnections();
   await new Promise((resolve) => server?.close(resolve));
   server = undefined;
@@ -111,6 +112,29 @@ describe('pipeWebResponse', () => {
     await piping;
     await cancelled.promise;
     expect(cuts[0]).toBeGreaterThan(128 * 1024 + 16 * 1024);
+    expect(res.destroyed).toBe(true);
+  });
+
+  it('cuts a client whose backlog stops shrinking, below maxBufferedBytes too', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const { next } = await serve();
+    const res = await next;
+    const presence = new ClientPresence(res);
+    const cuts: number[] = [];
+    const { response, controller, cancelled } = controlled();
+    const piping = pipeWebResponse(response, res, presence, { maxBufferedBytes: 1 << 30, onCut: (backlog) => void cuts.push(backlog) });
+    const chunk = new Uint8Array(64 * 1024);
+    // Fill the socket until Node holds a backlog, and let the backlog check run (it starts the stall watch).
+    while (!(res.writableNeedDrain && res.writableLength > 256 * 1024)) {
+      controller.enqueue(chunk);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(cuts).toEqual([]);
+    vi.advanceTimersByTime(2000);
+    expect(cuts).toHaveLength(1);
+    await piping;
+    await cancelled.promise;
     expect(res.destroyed).toBe(true);
   });
 
