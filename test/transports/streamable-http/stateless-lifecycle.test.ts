@@ -104,10 +104,12 @@ describe('a 2026 client leaving', () => {
     await two.next((m) => m.method === 'notifications/subscriptions/acknowledged');
     expect(stats().listening).toBe(2);
     one.leave();
+    await world.responseClosed.of('l1').promise;
     await waitFor(() => stats().listening === 1, 1000, 'the departed listen stream to be released');
     expect(world.harness.router.sessions.broadcast({ method: 'notifications/tools/list_changed' })).toBe(1);
     await two.next((m) => m.method === 'notifications/tools/list_changed');
     two.leave();
+    await world.responseClosed.of('l2').promise;
     await waitFor(() => stats().listening === 0, 1000, 'the second listen stream to be released');
     await allClosedOnce('both listen servers to be closed');
     expect(world.built).toHaveLength(2);
@@ -152,6 +154,7 @@ describe('a listen stream under back-pressure', () => {
       await flood(world, () => res.writableNeedDrain && res.writableLength > 256 * 1024);
       expect({ close: res.listenerCount('close'), drain: res.listenerCount('drain') }).toEqual(before);
       request.destroy();
+      await world.responseClosed.of('slow').promise;
       await waitFor(() => stats().listening === 0, 1000, 'the stalled listen stream to be released');
       await allClosedOnce('the listen server to be closed');
       expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
@@ -202,6 +205,7 @@ describe('every per-request server is closed exactly once', () => {
     const listen = track(world.start('listen', 'listen'));
     await listen.next((m) => m.method === 'notifications/subscriptions/acknowledged');
     listen.leave();
+    await world.responseClosed.of('listen').promise;
     await waitFor(() => stats().listening === 0, 1000, 'the listen stream to be released');
     await waitFor(() => world!.built.length === 5 && world!.misclosed().length === 0, 5000, 'five servers closed once each');
     expect(world.built.map((s) => s.key).sort()).toEqual(['json', 'listen', 'note', 'refused', 'streamed']);

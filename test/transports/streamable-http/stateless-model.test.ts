@@ -241,7 +241,7 @@ async function finish(model: Model, real: Real): Promise<void> {
     real.world.finishTool(key);
   }
   const { world } = real;
-  await waitFor(() => world.harness.router.sessions.stats().listening === 0, 1000, 'every listen stream to be released');
+  await waitFor(() => world.harness.router.sessions.stats().listening === 0, 5000, 'every listen stream to be released');
   const reachedCreate = [...model.requests.keys()].filter((key) => world.createCalled.fired(key)).length;
   await waitFor(() => world.built.length === reachedCreate, 5000, 'every request that reached createServer() to have its server');
   await waitFor(() => world.misclosed().length === 0, 5000, 'every server to be closed exactly once');
