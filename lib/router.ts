@@ -176,14 +176,19 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   const drain = async (timeoutMs: number): Promise<void> => {
     draining = true;
     let timer: NodeJS.Timeout | undefined;
+    // At the deadline, what still runs is closed at once (the stateless leg's requests in flight too).
+    const expired = new AbortController();
     const deadline = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
+      timer = setTimeout(() => {
+        expired.abort();
+        resolve();
+      }, timeoutMs);
       timer.unref();
     });
     try {
       await Promise.race([Promise.all([...registry].map((session) => session.whenSettled())), deadline]);
       for (const session of registry) session.endStreams(options.retryMs);
-      const done = Promise.all([registry.closeAll(), stateless.close()])
+      const done = Promise.all([registry.closeAll(), stateless.close(expired.signal)])
         .then(() => bus.close())
         .catch((error: unknown) => report(new McpSseError(ErrorCodes.bus, 'Closing the session bus failed.', { cause: error }), {}));
       await Promise.race([done, deadline]);
