@@ -89,7 +89,7 @@ describe('Redis bus protocol', () => {
   });
 
   it('round-trips relay batches: acknowledgement, head, raw frames and end, and rejects malformed ones', () => {
-    const data = 'id: 1\ndata: {"a":"é\\n\"x"}\n\n';
+    const data = `id: 1\ndata: {"a":"é\\n\\"x"}\n\n`;
     const full = { id: '9', result: 'accepted' as const, head: { status: 200, headers: { 'Content-Type': 'text/event-stream' } }, data, end: true };
     const encoded = encodeRelayBatch(full);
     expect(encoded.endsWith(`\n${data}`)).toBe(true);
