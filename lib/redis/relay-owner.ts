@@ -14,8 +14,10 @@ export class OwnerRelays {
   readonly #links: RedisLinks;
   readonly #o: Pick<ResolvedRedisOptions, 'prefix'>;
   readonly #counters: BusCounters;
-  /** Answers this instance streams for other instances' clients: `<instance> <id>` → how to stop them. */
-  readonly #served = new Map<string, RelayHandle | undefined>();
+  /** Answers this instance streams for other instances' clients: `<instance> <id>` → what waits to leave, how to stop. */
+  readonly #served = new Map<string, { out: Outbox; handle?: RelayHandle }>();
+  /** Outboxes with pieces waiting for the end of the tick (ended answers included). */
+  readonly #unsent = new Set<Outbox>();
 
   constructor(links: RedisLinks, options: Pick<ResolvedRedisOptions, 'prefix'>, counters: BusCounters) {
     this.#links = links;
@@ -30,7 +32,7 @@ export class OwnerRelays {
 
   serve(node: BusNode, message: RelayMessage, report: (error: Error) => void): void {
     const key = `${message.reply} ${message.id}`;
-    const out = new Outbox(message.id, (payload) => {
+    const out = new Outbox(message.id, this.#unsent, (payload) => {
       void this.#links
         .publish(instanceChannel(this.#o.prefix, message.reply), payload, 'could not stream an answer back to the instance holding its client')
         .then((receivers) => {
@@ -39,7 +41,8 @@ export class OwnerRelays {
         });
     });
     // Present before serving, so that an answer ending at once is forgotten at once.
-    this.#served.set(key, undefined);
+    const served: { out: Outbox; handle?: RelayHandle } = { out };
+    this.#served.set(key, served);
     let outcome: ReturnType<BusNode['serve']>;
     try {
       outcome = node.serve(message.sessionId, message.request, {
@@ -54,7 +57,7 @@ export class OwnerRelays {
       outcome = { result: 'unavailable' };
     }
     if (outcome.result !== 'accepted') this.#served.delete(key);
-    else if (this.#served.has(key)) this.#served.set(key, outcome.handle);
+    else served.handle = outcome.handle;
     if (outcome.result === 'accepted') this.#counters.received++;
     // The acknowledgement leaves with what the answer wrote meanwhile: often head, priming, response and end at once.
     out.acknowledge(outcome.result);
@@ -62,16 +65,17 @@ export class OwnerRelays {
 
   /** Stops serving an answer (`<instance> <id>`) whose client is gone, without publishing its end to nobody. */
   cancel(key: string): void {
-    if (!this.#served.has(key)) return;
-    const handle = this.#served.get(key);
+    const served = this.#served.get(key);
+    if (served === undefined) return;
     this.#served.delete(key);
-    handle?.cancel();
+    served.handle?.cancel();
   }
 
-  /** This instance shuts down: every answer it serves ends (each relaying instance hears the end while it can). */
+  /** This instance shuts down: every answer it serves ends, and its end leaves now, while Redis is still connected. */
   close(): void {
-    for (const handle of [...this.#served.values()]) handle?.cancel();
+    for (const { handle } of [...this.#served.values()]) handle?.cancel();
     this.#served.clear();
+    for (const out of [...this.#unsent]) out.flush();
   }
 }
 
@@ -82,6 +86,7 @@ export class OwnerRelays {
 class Outbox {
   readonly #id: string;
   readonly #publish: (payload: string) => void;
+  readonly #unsent: Set<Outbox>;
   #result: DeliveryResult | undefined;
   #head: RelayBatch['head'];
   #data = '';
@@ -89,8 +94,9 @@ class Outbox {
   #scheduled = false;
   #done = false;
 
-  constructor(id: string, publish: (payload: string) => void) {
+  constructor(id: string, unsent: Set<Outbox>, publish: (payload: string) => void) {
     this.#id = id;
+    this.#unsent = unsent;
     this.#publish = publish;
   }
 
@@ -115,19 +121,23 @@ class Outbox {
     this.#schedule();
   }
 
-  #schedule(): void {
-    if (this.#scheduled || this.#done) return;
-    this.#scheduled = true;
-    setImmediate(() => this.#flush());
-  }
-
-  #flush(): void {
+  /** Publishes what waits now (also called at the end of the tick it was written in). */
+  flush(): void {
     this.#scheduled = false;
+    this.#unsent.delete(this);
+    if (this.#done || (this.#result === undefined && this.#head === undefined && this.#data === '' && !this.#end)) return;
     const batch = { id: this.#id, result: this.#result, head: this.#head, data: this.#data, end: this.#end };
     this.#result = undefined;
     this.#head = undefined;
     this.#data = '';
     this.#done = this.#end;
     this.#publish(encodeRelayBatch(batch));
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#done) return;
+    this.#scheduled = true;
+    this.#unsent.add(this);
+    setImmediate(() => this.flush());
   }
 }

@@ -144,4 +144,22 @@ describe('relays', () => {
     sinks.at(-1)!.write('anyone?');
     await waitFor(() => a.node.cancelled === 2 && a.owner.size === 0, 3000, 'the owner to notice');
   });
+
+  it('publishes what an answer wrote in its last tick when the owner closes, before its connections quit', async () => {
+    const { a, b } = await pair();
+    let owned: { write(chunk: string): void; end(chunk?: string): void } | undefined;
+    a.node.onServe = (sink) => {
+      sink.head(200, {});
+      owned = sink;
+    };
+    const sink = recordingSink();
+    expect((await b.front.relay('s1', request(), sink)).result).toBe('accepted');
+    a.directory.closed('s1'); // nothing left for the directory to delete: close() goes straight to QUIT
+    owned!.write('last words');
+    owned!.end();
+    await a.close();
+    open.splice(open.indexOf(a), 1);
+    await waitFor(() => sink.calls.length === 2, 3000, 'the end');
+    expect(sink.calls).toEqual(['head 200', 'end last words']);
+  });
 });
