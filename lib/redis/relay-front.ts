@@ -3,7 +3,7 @@ import type { DeliveryResult, RelayedRequest, RelayFailure, RelayHandle, RelaySi
 import type { RedisLinks } from './connection.js';
 import type { Forwarder } from './forwarding.js';
 import type { ResolvedRedisOptions } from './options.js';
-import { encodeCancel, encodeRelay, instanceChannel, type RelayAnswer } from './protocol.js';
+import { encodeCancel, encodeRelay, instanceChannel, type RelayAnswer, type RelayBatch } from './protocol.js';
 
 /**
  * The instance holding the client's HTTP response: publishes the request to the session's owner (in order with
@@ -66,7 +66,18 @@ export class FrontRelays {
     return { result, handle: { cancel } };
   }
 
-  /** A piece of an answer from a session's owner, for a client of this instance. */
+  /** What the owner wrote for a client of this instance since its last batch. */
+  batch(batch: RelayBatch): void {
+    const relay = this.#relays.get(batch.id);
+    if (relay === undefined) return;
+    if (batch.head !== undefined) relay.sink.head(batch.head.status, batch.head.headers);
+    if (batch.end) {
+      this.#relays.delete(batch.id);
+      relay.sink.end(batch.data === '' ? undefined : batch.data);
+    } else if (batch.data !== '') relay.sink.write(batch.data);
+  }
+
+  /** A piece of an answer from a session's owner, for a client of this instance (owners before batching). */
   answer(piece: RelayAnswer): void {
     const relay = this.#relays.get(piece.id);
     if (relay === undefined) return;

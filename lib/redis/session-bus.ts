@@ -172,6 +172,10 @@ export class RedisSessionBus implements SessionBus {
         return p.forwarder.deliver(p.node, decoded, report);
       case 'relay':
         return p.owner.serve(p.node, decoded, report);
+      case 'batch':
+        // The first batch of a relayed answer carries the owner's acknowledgement.
+        if (decoded.result !== undefined) p.forwarder.settle(decoded.id, decoded.result);
+        return p.front.batch(decoded);
       case 'cancel':
         return p.owner.cancel(`${decoded.from} ${decoded.id}`);
       default:

@@ -89,7 +89,10 @@ export async function startParts(url: string, options: RedisSessionBusOptions): 
       else if (m.type === 'deliver') parts.forwarder.deliver(node, m, report);
       else if (m.type === 'relay') parts.owner.serve(node, m, report);
       else if (m.type === 'cancel') parts.owner.cancel(`${m.from} ${m.id}`);
-      else parts.front.answer(m);
+      else if (m.type === 'batch') {
+        if (m.result !== undefined) parts.forwarder.settle(m.id, m.result);
+        parts.front.batch(m);
+      } else parts.front.answer(m);
     },
     report,
   });
