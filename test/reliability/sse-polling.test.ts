@@ -118,35 +118,32 @@ describe('real SDK clients calling polling tools in a loop', () => {
   const reconnectionOptions = { initialReconnectionDelay: 10, maxReconnectionDelay: 50, reconnectionDelayGrowFactor: 1.5, maxRetries: 10 };
   const tools = ['close-and-return', 'close-and-notify', 'close-standalone-and-broadcast'];
 
-  it('SDK v1: every call gets its result, and the process lives', async () => {
-    const h = await start(5);
-    const client = new ClientV1({ name: 'poller-v1', version: '1.0.0' });
-    const transport = new StreamableV1(new URL(h.mcpUrl), { reconnectionOptions });
-    await client.connect(transport);
-    try {
-      for (let i = 0; i < 30; i++) {
-        const result = (await client.callTool({ name: tools[i % 3]!, arguments: {} })) as { content: { text: string }[] };
-        expect(result.content[0]!.text).toBe(['returned', 'notified', 'broadcast'][i % 3]);
-      }
-    } finally {
-      await client.close();
-    }
-  });
+  const clients = {
+    'SDK v1': (url: URL) => ({
+      client: new ClientV1({ name: 'poller-v1', version: '1.0.0' }),
+      transport: new StreamableV1(url, { reconnectionOptions }),
+    }),
+    'SDK v2': (url: URL) => ({
+      client: new ClientV2({ name: 'poller-v2', version: '2.0.0' }),
+      transport: new StreamableV2(url, { reconnectionOptions }),
+    }),
+  };
 
-  it('SDK v2: every call gets its result, and the process lives', async () => {
-    const h = await start(5);
-    const client = new ClientV2({ name: 'poller-v2', version: '2.0.0' });
-    const transport = new StreamableV2(new URL(h.mcpUrl), { reconnectionOptions });
-    await client.connect(transport);
-    try {
-      for (let i = 0; i < 30; i++) {
-        const result = (await client.callTool({ name: tools[i % 3]!, arguments: {} })) as { content: { text: string }[] };
-        expect(result.content[0]!.text).toBe(['returned', 'notified', 'broadcast'][i % 3]);
+  for (const [name, make] of Object.entries(clients)) {
+    it(`${name}: every call gets its result, and the process lives`, async () => {
+      const h = await start(5);
+      const { client, transport } = make(new URL(h.mcpUrl));
+      await client.connect(transport as never);
+      try {
+        for (let i = 0; i < 30; i++) {
+          const result = (await client.callTool({ name: tools[i % 3]!, arguments: {} })) as { content: { text: string }[] };
+          expect(result.content[0]!.text).toBe(['returned', 'notified', 'broadcast'][i % 3]);
+        }
+      } finally {
+        await client.close();
       }
-    } finally {
-      await client.close();
-    }
-  });
+    });
+  }
 });
 
 describe('many sessions polling while resumes are cut', () => {
