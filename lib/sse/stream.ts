@@ -1,11 +1,9 @@
 // SseStream: one open event-stream response. Writes frames, applies back-pressure, and cuts a client that stops reading.
 import type { ServerResponse } from 'node:http';
 import { ErrorCodes, McpSseError } from '../errors.js';
+import { BacklogWatch } from './backlog-watch.js';
 import { formatComment } from './format.js';
 import type { Pingable } from './keep-alive.js';
-
-/** A backlog that does not shrink for this long means the client stopped reading. */
-const stallMs = 2000;
 
 /**
  * `open`: frames are written. `ending`: this side ended the response (`end()`), Node has not closed it yet.
@@ -27,21 +25,14 @@ export interface StreamOwner {
 }
 
 /**
- * The slow-consumer rule: a stream with unsent bytes must keep draining. After `stallMs` without a byte leaving it
- * is cut; its backlog may also never pass maxBufferedBytes by more than one frame (so one message larger than the
- * cap still reaches a reading client), or it is cut at once. Memory per stream thus stays under maxBufferedBytes
- * plus the largest message, and producers waiting on back-pressure are released by the cut.
+ * One event-stream response with an explicit state. Writes follow the slow-consumer rule (`BacklogWatch`): a client
+ * that stops reading is cut, and producers waiting on back-pressure are released by the cut.
  */
 export class SseStream implements Pingable {
   /** `Date.now()` of the last write, read by the keep-alive ticker. */
   lastWriteAt = 0;
   #state: StreamState = 'open';
-  /** Bytes written, to tell how much of the backlog has left. */
-  #written = 0;
-  /** The largest frame written since the backlog was last empty. */
-  #largestPending = 0;
-  #checkScheduled = false;
-  #stallTimer: NodeJS.Timeout | undefined;
+  readonly #backlog: BacklogWatch;
   /** Resolves when the socket drains; shared by every producer waiting on it. */
   #drained: Promise<void> | undefined;
   #releaseDrained: (() => void) | undefined;
@@ -50,6 +41,7 @@ export class SseStream implements Pingable {
     private readonly res: ServerResponse,
     private readonly owner: StreamOwner,
   ) {
+    this.#backlog = new BacklogWatch(res, owner.maxBufferedBytes, (backlog) => this.#cut(backlog));
     res.on('close', () => {
       this.#finish(undefined);
       this.#state = 'closed';
@@ -65,24 +57,9 @@ export class SseStream implements Pingable {
   /** Writes a frame while the stream is open, else nothing; `size` is its byte length when the caller knows it. */
   write(frame: string, size = Buffer.byteLength(frame)): void {
     if (this.#state !== 'open') return;
-    const res = this.res;
     this.owner.countBytes(size);
     this.lastWriteAt = Date.now();
-    this.#written += size;
-    const flushed = res.write(frame);
-    (res as ServerResponse & { flush?: () => void }).flush?.();
-    if (flushed) {
-      // Below the socket's high-water mark the backlog is gone: forget the frames that made it up.
-      this.#largestPending = size;
-      return;
-    }
-    if (size > this.#largestPending) this.#largestPending = size;
-    if (!this.#checkScheduled) {
-      // Writes made in one tick are corked by Node's HTTP layer and only look unsent: judge them once Node has
-      // tried to send them, or a client that reads fine would be cut for a burst.
-      this.#checkScheduled = true;
-      setImmediate(() => this.#checkBacklog());
-    }
+    this.#backlog.write(frame, size);
   }
 
   /** Writes a keep-alive comment; called by the shared ticker. */
@@ -120,23 +97,6 @@ export class SseStream implements Pingable {
     if (!this.res.writableEnded) this.res.end();
   }
 
-  #checkBacklog(): void {
-    this.#checkScheduled = false;
-    const res = this.res;
-    if (this.#state !== 'open' || !res.writableNeedDrain) return;
-    const backlog = res.writableLength;
-    if (backlog > this.owner.maxBufferedBytes + this.#largestPending) return this.#cut(backlog);
-    if (this.#stallTimer !== undefined) return;
-    let sent = this.#written - backlog;
-    this.#stallTimer = setInterval(() => {
-      if (!res.writableNeedDrain) return this.#stopStallWatch();
-      const nowSent = this.#written - res.writableLength;
-      if (nowSent <= sent) return this.#cut(res.writableLength);
-      sent = nowSent;
-    }, stallMs);
-    this.#stallTimer.unref();
-  }
-
   #cut(backlog: number): void {
     const error = new McpSseError(
       ErrorCodes.slowConsumer,
@@ -155,13 +115,8 @@ export class SseStream implements Pingable {
 
   #stop(): void {
     this.#state = this.res.destroyed ? 'closed' : 'ending';
-    this.#stopStallWatch();
+    this.#backlog.stop();
     this.#releaseDrained?.();
-  }
-
-  #stopStallWatch(): void {
-    clearInterval(this.#stallTimer);
-    this.#stallTimer = undefined;
   }
 }
 

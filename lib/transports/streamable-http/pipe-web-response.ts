@@ -1,9 +1,7 @@
 // Copies the SDK's Web Response to Node's response: cancelled when the client leaves, a client that stops reading cut.
 import type { ServerResponse } from 'node:http';
+import { BacklogWatch } from '../../sse/backlog-watch.js';
 import type { ClientPresence } from './client-presence.js';
-
-/** A backlog that does not shrink for this long means the client stopped reading (as on session streams). */
-const stallMs = 2000;
 
 export interface PipeLimits {
   /** Bytes a stream's unsent backlog may hold beyond its largest chunk before the client is cut. */
@@ -37,7 +35,8 @@ export async function pipeWebResponse(response: Response, res: ServerResponse, p
   const reader = response.body.getReader();
   const cancel = (): void => void reader.cancel().catch(ignore);
   presence.signal.addEventListener('abort', cancel, { once: true });
-  const backlog = new BacklogWatch(res, limits, () => {
+  const backlog = new BacklogWatch(res, limits.maxBufferedBytes, (unsent) => {
+    limits.onCut(unsent);
     presence.leave();
     res.destroy();
   });
@@ -45,7 +44,7 @@ export async function pipeWebResponse(response: Response, res: ServerResponse, p
     for (;;) {
       const { done, value } = await reader.read();
       if (done || presence.gone) break;
-      backlog.write(value);
+      backlog.write(value, value.byteLength);
     }
     if (!presence.gone) res.end();
   } catch {
@@ -58,72 +57,6 @@ export async function pipeWebResponse(response: Response, res: ServerResponse, p
   // The backlog rule holds until the last byte left: a client that stops reading the end is cut too.
   await settled(res);
   backlog.stop();
-}
-
-/** The slow-consumer rule of `SseStream`, for raw chunks. */
-class BacklogWatch {
-  #written = 0;
-  /** The largest chunk written since the backlog was last empty. */
-  #largestPending = 0;
-  #checkScheduled = false;
-  #stallTimer: NodeJS.Timeout | undefined;
-  #stopped = false;
-
-  constructor(
-    private readonly res: ServerResponse,
-    private readonly limits: PipeLimits,
-    private readonly cut: () => void,
-  ) {}
-
-  write(chunk: Uint8Array): void {
-    const res = this.res;
-    this.#written += chunk.byteLength;
-    const flushed = res.write(chunk);
-    (res as ServerResponse & { flush?: () => void }).flush?.();
-    if (flushed) {
-      this.#largestPending = chunk.byteLength;
-      return;
-    }
-    if (chunk.byteLength > this.#largestPending) this.#largestPending = chunk.byteLength;
-    if (!this.#checkScheduled) {
-      // Writes of one tick are corked and only look unsent: judge them once Node has tried to send them.
-      this.#checkScheduled = true;
-      setImmediate(() => this.#check());
-    }
-  }
-
-  stop(): void {
-    this.#stopped = true;
-    clearInterval(this.#stallTimer);
-    this.#stallTimer = undefined;
-  }
-
-  #check(): void {
-    this.#checkScheduled = false;
-    const res = this.res;
-    if (this.#stopped || res.destroyed || !res.writableNeedDrain) return;
-    if (res.writableLength > this.limits.maxBufferedBytes + this.#largestPending) return this.#cut();
-    if (this.#stallTimer !== undefined) return;
-    let sent = this.#written - res.writableLength;
-    this.#stallTimer = setInterval(() => {
-      if (!res.writableNeedDrain) {
-        clearInterval(this.#stallTimer);
-        this.#stallTimer = undefined;
-        return;
-      }
-      const nowSent = this.#written - res.writableLength;
-      if (nowSent <= sent) return this.#cut();
-      sent = nowSent;
-    }, stallMs);
-    this.#stallTimer.unref();
-  }
-
-  #cut(): void {
-    const backlog = this.res.writableLength;
-    this.stop();
-    this.limits.onCut(backlog);
-    this.cut();
-  }
 }
 
 /** Resolves once `res` finished sending or closed (already included); leaves no listener behind. */
