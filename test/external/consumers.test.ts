@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Consumer, createConsumer, type PackedFile, pack, repoRoot, scratchDir } from './helpers/consumer.js';
+import { type Consumer, createConsumer, type PackedFile, pack, packedManifest, repoRoot, scratchDir } from './helpers/consumer.js';
 
 const sdk = '@modelcontextprotocol/sdk@^1.32';
 const nodeTypes = '@types/node@^20';
@@ -97,11 +97,12 @@ describe('the tarball', () => {
     for (const target of targets) expect(paths, target).toContain(target.replace(/^\.\//, ''));
   });
 
-  it('points README images at absolute URLs, so they show on the registry page', () => {
-    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
-    const images = [...readme.matchAll(/!\[[^\]]*\]\(([^)\s]+)/g), ...readme.matchAll(/<img[^>]+src="([^"]+)"/g)].map((m) => m[1]);
-    expect(images.length).toBeGreaterThan(0);
-    expect(images.filter((src) => !src?.startsWith('https://'))).toEqual([]);
+  // npm 11 warns about any of these in a tarball install; `prepare` stays in the repository for git installs.
+  it('runs nothing at install: no preinstall, install, postinstall or prepare script in the published manifest', async () => {
+    const { scripts = {} } = await packedManifest(packed.tarball);
+    expect(Object.keys(scripts).filter((name) => ['preinstall', 'install', 'postinstall', 'prepare'].includes(name))).toEqual([]);
+    const own = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(own.scripts['prepare']).toBe('npm run build');
   });
 });
 

@@ -28,11 +28,26 @@ export interface PackedFile {
   size: number;
 }
 
-/** Packs the package as `npm publish` would (dist/ is already built by `npm test`), returning the tarball and its file list. */
+/**
+ * Packs the package as `npm publish` would (dist/ is already built by `npm test`, so the build of `prepack` is
+ * skipped), with the manifest `prepack` publishes, returning the tarball and its file list.
+ */
 export async function pack(destination: string): Promise<{ tarball: string; files: PackedFile[] }> {
-  const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', destination], { cwd: repoRoot, env: npmEnv() });
-  const [result] = JSON.parse(stdout) as [{ filename: string; files: PackedFile[] }];
-  return { tarball: join(destination, result.filename), files: result.files };
+  const manifest = join(repoRoot, 'scripts/packed-manifest.mjs');
+  await run(process.execPath, [manifest, 'strip']);
+  try {
+    const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', destination], { cwd: repoRoot, env: npmEnv() });
+    const [result] = JSON.parse(stdout) as [{ filename: string; files: PackedFile[] }];
+    return { tarball: join(destination, result.filename), files: result.files };
+  } finally {
+    await run(process.execPath, [manifest, 'restore']);
+  }
+}
+
+/** The package.json inside a tarball, as consumers' npm reads it. */
+export async function packedManifest(tarball: string): Promise<{ scripts?: Record<string, string> }> {
+  const { stdout } = await run('tar', ['-xOzf', tarball, 'package/package.json']);
+  return JSON.parse(stdout) as { scripts?: Record<string, string> };
 }
 
 export interface Consumer {
@@ -92,7 +107,7 @@ async function typecheck(dir: string, files: string[]): Promise<string[]> {
  * What `tsc --init` (TypeScript 5.9) writes, minus emit settings, and with `skipLibCheck: false` so every
  * published declaration file is checked the way a careful team's build checks it.
  */
-const consumerCompilerOptions = {
+export const consumerCompilerOptions = {
   module: 'nodenext',
   target: 'esnext',
   types: ['node'],

@@ -1,5 +1,5 @@
-// The README's OAuth recipe, run as written: its three files (authorization server, MCP server, client-credentials
-// client) are cut from README.md, given free ports, and run with node against the built package.
+// The OAuth recipe of docs/security.md, run as written: its three files (authorization server, MCP server,
+// client-credentials client) are cut from the guide, given free ports, and run with node against the built package.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -21,10 +21,10 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** The README code block whose first line is `// <name>: …`. */
-function recipeFile(readme: string, name: string): string {
-  const block = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!).find((code) => code.startsWith(`// ${name}:`));
-  if (block === undefined) throw new Error(`README.md has no js block starting with "// ${name}:"`);
+/** The guide's code block whose first line is `// <name>: …`. */
+function recipeFile(guide: string, name: string): string {
+  const block = [...guide.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!).find((code) => code.startsWith(`// ${name}:`));
+  if (block === undefined) throw new Error(`docs/security.md has no js block starting with "// ${name}:"`);
   return block;
 }
 
@@ -56,11 +56,11 @@ function start(file: string, ready: string): Promise<void> {
   });
 }
 
-it('runs the README recipe: a client with only client credentials calls a tool through the OAuth-guarded router', async () => {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+it('runs the recipe of docs/security.md: a client with only client credentials calls a tool through the OAuth-guarded router', async () => {
+  const guide = readFileSync(join(root, 'docs/security.md'), 'utf8');
   const [authPort, mcpPort] = [await freePort(), await freePort()];
   for (const name of ['auth-server.mjs', 'server.mjs', 'client.mjs']) {
-    const code = recipeFile(readme, name)
+    const code = recipeFile(guide, name)
       .replace(/\b4000\b/g, String(authPort))
       .replace(/\b3000\b/g, String(mcpPort));
     writeFileSync(join(dir, name), code);
