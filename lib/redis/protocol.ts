@@ -44,13 +44,17 @@ export interface AckMessage {
   result: DeliveryResult;
 }
 
-/** A Streamable HTTP request relayed to the owner of its session; the answer comes back as head, chunks and end. */
+/**
+ * A Streamable HTTP request relayed to the owner of its session. The answer comes back in batches when the relaying
+ * instance says it reads them (`batches`), else as head, chunks, end and ack (instances before batching).
+ */
 export interface RelayMessage {
   type: 'relay';
   id: string;
   reply: string;
   sessionId: string;
   request: RelayedRequest;
+  batches: boolean;
 }
 
 /** The owner's answer to a relayed request, piece by piece, on the relaying instance's channel. */
@@ -94,7 +98,7 @@ export function encodeAck(id: string, result: DeliveryResult): string {
 }
 
 export function encodeRelay(id: string, reply: string, sessionId: string, request: RelayedRequest): string {
-  return JSON.stringify({ type: 'relay', id, reply, sessionId, request });
+  return JSON.stringify({ type: 'relay', id, reply, sessionId, request, b: 1 });
 }
 
 /** Chunks are the hot path of a relayed stream: a marker, the id, a newline and the data, with no JSON around it. */
@@ -201,6 +205,7 @@ function decodeRelay(m: Record<string, unknown>): RelayMessage | undefined {
     id: m.id as string,
     reply: m.reply,
     sessionId: m.sessionId,
+    batches: m.b === 1,
     request: {
       method: r.method as RelayedRequest['method'],
       messages: r.messages as JSONRPCMessage[],

@@ -3,7 +3,7 @@ import type { BusNode, DeliveryResult, RelayHandle } from '../bus.js';
 import type { RedisLinks } from './connection.js';
 import type { BusCounters } from './forwarding.js';
 import type { ResolvedRedisOptions } from './options.js';
-import { encodeRelayBatch, instanceChannel, type RelayBatch, type RelayMessage } from './protocol.js';
+import { encodeAck, encodeRelayAnswer, encodeRelayBatch, instanceChannel, type RelayBatch, type RelayMessage } from './protocol.js';
 
 /**
  * The session's owner: serves a relayed request as if it had arrived here, publishes the acknowledgement and the
@@ -15,7 +15,7 @@ export class OwnerRelays {
   readonly #o: Pick<ResolvedRedisOptions, 'prefix'>;
   readonly #counters: BusCounters;
   /** Answers this instance streams for other instances' clients: `<instance> <id>` → what waits to leave, how to stop. */
-  readonly #served = new Map<string, { out: Outbox; handle?: RelayHandle }>();
+  readonly #served = new Map<string, { out: Outbox | Pieces; handle?: RelayHandle }>();
   /** Outboxes with pieces waiting for the end of the tick (ended answers included). */
   readonly #unsent = new Set<Outbox>();
 
@@ -32,16 +32,17 @@ export class OwnerRelays {
 
   serve(node: BusNode, message: RelayMessage, report: (error: Error) => void): void {
     const key = `${message.reply} ${message.id}`;
-    const out = new Outbox(message.id, this.#unsent, (payload) => {
+    const publish = (payload: string) => {
       void this.#links
         .publish(instanceChannel(this.#o.prefix, message.reply), payload, 'could not stream an answer back to the instance holding its client')
         .then((receivers) => {
           // Nobody listens on the relaying instance's channel: it died, so its client is gone. Stop serving it.
           if (receivers === 0) this.cancel(key);
         });
-    });
+    };
+    const out = message.batches ? new Outbox(message.id, this.#unsent, publish) : new Pieces(message.id, publish);
     // Present before serving, so that an answer ending at once is forgotten at once.
-    const served: { out: Outbox; handle?: RelayHandle } = { out };
+    const served: { out: Outbox | Pieces; handle?: RelayHandle } = { out };
     this.#served.set(key, served);
     let outcome: ReturnType<BusNode['serve']>;
     try {
@@ -139,5 +140,32 @@ class Outbox {
     this.#scheduled = true;
     this.#unsent.add(this);
     setImmediate(() => this.flush());
+  }
+}
+
+/** The answer piece by piece, each its own message, for a relaying instance from before batching (rolling upgrades). */
+class Pieces {
+  readonly #id: string;
+  readonly #publish: (payload: string) => void;
+
+  constructor(id: string, publish: (payload: string) => void) {
+    this.#id = id;
+    this.#publish = publish;
+  }
+
+  acknowledge(result: DeliveryResult): void {
+    this.#publish(encodeAck(this.#id, result));
+  }
+
+  head(status: number, headers: Record<string, string>): void {
+    this.#publish(encodeRelayAnswer({ type: 'head', id: this.#id, status, headers }));
+  }
+
+  write(data: string): void {
+    this.#publish(encodeRelayAnswer({ type: 'chunk', id: this.#id, data }));
+  }
+
+  end(data: string | undefined): void {
+    this.#publish(encodeRelayAnswer(data === undefined ? { type: 'end', id: this.#id } : { type: 'end', id: this.#id, data }));
   }
 }

@@ -9,6 +9,7 @@ import {
   encodeBroadcast,
   encodeDeliver,
   encodeEntry,
+  encodeRelay,
   encodeRelayBatch,
   instanceChannel,
   sessionKey,
@@ -116,5 +117,19 @@ describe('Redis bus protocol', () => {
     ]) {
       expect(decodeInstanceMessage(bad)).toBeUndefined();
     }
+  });
+
+  it('marks relayed requests as read by an instance that takes batches; messages without the mark do not', () => {
+    const request = {
+      method: 'GET' as const,
+      messages: [],
+      bytes: 0,
+      principalId: undefined,
+      authInfo: undefined,
+      headers: { accept: 'text/event-stream' },
+    };
+    expect(decodeInstanceMessage(encodeRelay('3', 'B', 's1', request))).toMatchObject({ type: 'relay', id: '3', reply: 'B', batches: true });
+    const before = JSON.stringify({ type: 'relay', id: '3', reply: 'B', sessionId: 's1', request });
+    expect(decodeInstanceMessage(before)).toMatchObject({ type: 'relay', batches: false });
   });
 });

@@ -105,7 +105,7 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
     if (bus.relay === undefined) return replyError(res, problems.mcpSessionNotFound(), id);
     // Wired before the first await: a client leaving during the round trip is cancelled on the owner too.
     const left = new AbortController();
-    const leave = () => left.abort();
+    const leave = () => left.abort(clientLeft);
     res.once('close', leave);
     let relayed: Awaited<ReturnType<NonNullable<SessionBus['relay']>>>;
     try {
@@ -215,6 +215,9 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
     asyncHandler(`handling a Streamable HTTP ${method}`, report, handle);
   return { POST: wrap('POST', post), GET: wrap('GET', get), DELETE: wrap('DELETE', remove), serveRelayed };
 }
+
+/** The abort reason of a relay whose client left: one shared value, as `abort()` would build a DOMException each time. */
+const clientLeft = Object.freeze(new Error('The client closed its connection.'));
 
 /** The parts of a request its session's owner needs, wherever that is. */
 function requestOf(req: Request, method: RelayedRequest['method']): RelayedRequest {

@@ -162,4 +162,27 @@ describe('relays', () => {
     await waitFor(() => sink.calls.length === 2, 3000, 'the end');
     expect(sink.calls).toEqual(['head 200', 'end last words']);
   });
+
+  it('answers a relaying instance from before batching piece by piece, in the messages it understands', async () => {
+    const { a, prefix } = await pair();
+    a.node.onServe = (sink) => {
+      sink.head(200, { 'Content-Type': 'text/event-stream' });
+      sink.write('one');
+      sink.end('two');
+    };
+    const old = adminClient(redis.url);
+    open.push({ close: () => old.disconnect() });
+    const heard: string[] = [];
+    old.on('message', (_channel: string, message: string) => void heard.push(message));
+    await old.subscribe(`${prefix}:instance:old`);
+    // What an instance before batching publishes: no `b` flag.
+    await admin.publish(`${prefix}:instance:A`, JSON.stringify({ type: 'relay', id: '5', reply: 'old', sessionId: 's1', request: request() }));
+    await waitFor(() => heard.length === 4, 3000, 'the pieces');
+    expect(heard).toEqual([
+      JSON.stringify({ type: 'head', id: '5', status: 200, headers: { 'Content-Type': 'text/event-stream' } }),
+      '\u00015\none',
+      JSON.stringify({ type: 'end', id: '5', data: 'two' }),
+      JSON.stringify({ type: 'ack', id: '5', result: 'accepted' }),
+    ]);
+  });
 });
