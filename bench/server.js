@@ -48,7 +48,7 @@ if (base.startsWith('pkg')) {
   if (base === 'pkg-secured' || base === 'pkg-streamable-secured') {
     // BENCH_SECURED_PARTS (diagnosis only: e.g. `auth` or `cors,rate`) keeps just some of the three layers.
     const parts = (process.env.BENCH_SECURED_PARTS ?? 'auth,cors,rate').split(',');
-    if (parts.includes('auth')) options.auth = { strategies: [apiKeyStrategy({ keys: ['bench-key'] })] };
+    if (parts.includes('auth')) options.auth = { strategies: [apiKeyStrategy({ keys: ['bench-key-0123456789'] })] };
     if (parts.includes('cors')) options.cors = { origin: ['http://example.test'] };
     if (parts.includes('rate')) {
       options.rateLimit = {

@@ -251,6 +251,11 @@ function resolveAuth(auth: AuthOptions | undefined): Pick<ResolvedOptions, 'stra
   if (typeof auth !== 'object' || auth === null) {
     throw optionError(`Option "auth" must be { strategies, endpoints? }, got ${describeValue(auth)}.`);
   }
+  // `auth: apiKeyStrategy(…)` or `auth: [strategy]`: say how to wrap it, not which internal property was unexpected.
+  if (Array.isArray(auth) || typeof (auth as { authenticate?: unknown }).authenticate === 'function') {
+    const what = Array.isArray(auth) ? 'an array' : 'a Passport strategy';
+    throw optionError(`Option "auth" must be { strategies: [...] }, got ${what}. Write auth: { strategies: [yourStrategy] }.`);
+  }
   for (const key of Object.keys(auth)) {
     if (key !== 'strategies' && key !== 'endpoints') throw optionError(`Unknown option "auth.${key}". Known: strategies, endpoints.`);
   }

@@ -313,7 +313,7 @@ describe('router.wellKnown (RFC 9728)', () => {
   it('passes everything on when no oauthStrategy is configured', async () => {
     const router = createMcpSseRouter({
       createServer: () => ({ connect: async () => {} }),
-      auth: { strategies: [apiKeyStrategy({ keys: ['k-0123456789'] })] },
+      auth: { strategies: [apiKeyStrategy({ keys: ['k-0123456789abcdef'] })] },
     });
     const reached: string[] = [];
     const handler = express()
