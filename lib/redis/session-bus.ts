@@ -1,5 +1,6 @@
 // RedisSessionBus: the SessionBus for several processes, with a session directory in Redis and pub/sub between instances.
-import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import { Redis } from './ioredis.js';
 import type { BusNode, BusSession, Delivery, DeliveryResult, RelayedRequest, RelayHandle, RelaySink, SessionBus } from '../bus.js';
 import { log as rootLog } from '../log.js';
 import type { ResolvedRedisOptions } from './options.js';

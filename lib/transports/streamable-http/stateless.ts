@@ -156,7 +156,7 @@ export class StatelessLeg {
     this.#context.report(
       new McpSseError(
         ErrorCodes.createServer,
-        'createServer() returned an SDK v2 server from a copy of @modelcontextprotocol/server this package cannot load; the 2026-07-28 request was answered as by a 2025-only server.',
+        '2026-07-28 requests need @modelcontextprotocol/server where express-mcp-sse can load it (npm install @modelcontextprotocol/server, one copy): createServer() returned an SDK v2 server from a copy it cannot load, so the request was answered as by a 2025-only server.',
       ),
       {},
     );
