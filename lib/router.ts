@@ -15,8 +15,8 @@ import { privateQueryParameters } from './transports/http-sse/endpoint.js';
 import { preParsedIdOf } from './http/body.js';
 import { dispatch, type PathChains } from './http/dispatch.js';
 import { createWellKnown } from './http/well-known.js';
-import { log } from './log.js';
-import { resolveOptions, type ErrorContext, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
+import { createReporter } from './report.js';
+import { resolveOptions, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
 import { SessionRegistry } from './session/registry.js';
 import { sseHeaders } from './sse/format.js';
 import { KeepAliveTicker } from './sse/keep-alive.js';
@@ -54,14 +54,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   const ticker = new KeepAliveTicker(options.keepAliveMs);
   let draining = false;
 
-  const report = (error: McpSseError, context: ErrorContext): void => {
-    log('%s %s (session %s)', error.code, error.message, context.sessionId ?? '-');
-    try {
-      options.onError?.(error, context);
-    } catch (thrown) {
-      log('onError threw: %O', thrown);
-    }
-  };
+  const report = createReporter({ onError: options.onError });
 
   const settings: SessionSettings = {
     streamHeaders: Object.freeze({ ...sseHeaders, ...options.headers }),
