@@ -1,5 +1,5 @@
 // Errors nobody listens to are not silent: server-side faults reach stderr once per code per minute, with their cause.
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ErrorCodes, McpSseError } from '../lib/errors.js';
 import { log } from '../lib/log.js';
