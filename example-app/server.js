@@ -45,7 +45,8 @@ motd.onChange = () => mcp.sessions.broadcast({ method: 'notifications/resources/
 
 const app = express();
 app.use(express.static(fileURLToPath(new URL('./public/', import.meta.url))));
-app.get('/health', (_req, res) => res.json({ status: 'ok', sessions: mcp.sessions.stats() }));
+// Readiness probe: 200 { status: 'ok', sessions, bus }, 503 while draining or with Redis down.
+app.get('/health', mcp.health);
 if (process.env.EXAMPLE_TEST_HOOKS === '1') {
   // Test only: POST /__test/cut-streams destroys open event streams, as a flaky network would. It cuts every kind
   // unless `?only=` names some: `sse` (legacy GET /mcp/sse), `get` (Streamable HTTP GET /mcp: the standalone stream

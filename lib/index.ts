@@ -12,6 +12,7 @@ export { oauthStrategy, type OAuthStrategyOptions } from './auth/oauth.js';
 export { McpSseError, ErrorCodes, type ErrorCode } from './errors.js';
 export type { ErrorReason } from './http/reply.js';
 export type { SessionStats, TransportSessionStats } from './stats.js';
+export type { HealthReport } from './http/health.js';
 export type {
   AuthInfo,
   JSONRPCMessage,

@@ -15,6 +15,7 @@ import { privateQueryParameters } from './transports/http-sse/endpoint.js';
 import { preParsedIdOf } from './http/body.js';
 import { dispatch, type PathChains } from './http/dispatch.js';
 import { createWellKnown } from './http/well-known.js';
+import { createHealth } from './http/health.js';
 import { createReporter } from './report.js';
 import { resolveOptions, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
 import { SessionRegistry } from './session/registry.js';
@@ -35,6 +36,13 @@ export interface McpSseRouter extends Router {
   close(options?: CloseOptions): Promise<void>;
   /** Middleware for the app root serving RFC 9728 metadata of each `oauthStrategy`'s resource; else a pass-through. */
   readonly wellKnown: RequestHandler;
+  /**
+   * A request handler for readiness probes: `app.get('/ready', mcp.health)`. Answers `200` with
+   * `{ status: 'ok', sessions, bus }` (the numbers of `sessions.stats()`, and the bus's own `stats()` or `null`), and
+   * `503` with `status: 'draining'` once `close()` started, or `'bus_unavailable'` while the Redis bus is not
+   * connected, so the orchestrator sends no new clients to an instance that cannot serve them.
+   */
+  readonly health: RequestHandler;
 }
 
 /**
@@ -172,7 +180,8 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   };
 
   const wellKnown = createWellKnown(options.strategies);
-  return Object.assign(router, { sessions: registry, close, wellKnown }) as McpSseRouter;
+  const health = createHealth({ stats: () => registry.stats(), bus, isDraining: () => draining });
+  return Object.assign(router, { sessions: registry, close, wellKnown, health }) as McpSseRouter;
 }
 
 function methodNotAllowed(allow: string): RequestHandler {
