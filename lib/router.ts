@@ -16,6 +16,7 @@ import { preParsedIdOf } from './http/body.js';
 import { dispatch, type PathChains } from './http/dispatch.js';
 import { createWellKnown } from './http/well-known.js';
 import { createHealth } from './http/health.js';
+import { createTelemetry } from './telemetry/telemetry.js';
 import { createReporter } from './report.js';
 import { resolveOptions, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
 import { SessionRegistry } from './session/registry.js';
@@ -63,6 +64,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   let draining = false;
 
   const report = createReporter({ onError: options.onError });
+  const telemetry = createTelemetry(() => registry.stats());
 
   const settings: SessionSettings = {
     streamHeaders: Object.freeze({ ...sseHeaders, ...options.headers }),
@@ -78,6 +80,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     get draining() {
       return draining;
     },
+    telemetry,
   };
 
   const stateless = new StatelessLeg({
@@ -87,6 +90,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     get draining() {
       return draining;
     },
+    telemetry,
   });
   registry.addStatelessTarget(stateless);
   const streamable = createStreamableHandlers({ ...options, options, registry, settings, report, bus, stateless });

@@ -5,6 +5,7 @@ import { principalKey } from '../auth/principal.js';
 import { ErrorCodes, McpSseError } from '../errors.js';
 import { logSession } from '../log.js';
 import type { Counters } from '../stats.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 import type { KeepAliveTicker } from '../sse/keep-alive.js';
 import { SseStream } from '../sse/stream.js';
 import type { AuthInfo, JSONRPCMessage, MessageExtra, Principal, ServerLike, TransportLike } from '../types.js';
@@ -38,6 +39,8 @@ export interface SessionSettings {
   report(error: McpSseError, sessionId: string): void;
   /** True while the router drains: dropped streams close their session at once. */
   readonly draining: boolean;
+  /** OpenTelemetry spans and metrics; `undefined` when `@opentelemetry/api` is not installed. */
+  readonly telemetry?: Telemetry | undefined;
 }
 
 /** Identity of a new session. */
@@ -90,6 +93,7 @@ export abstract class McpSession implements TransportLike {
     this.protocolVersion = init.protocolVersion;
     this.settings = settings;
     this.#streamKey = randomBytes(16).toString('base64url');
+    settings.telemetry?.sessionOpened(this);
   }
 
   /**
@@ -148,6 +152,7 @@ export abstract class McpSession implements TransportLike {
     this.closeStreams();
     this.#replay = undefined;
     this.settings.lifecycle.sessionEnded(this);
+    this.settings.telemetry?.sessionEnded(this);
     logSession('closed %s', this.sessionId);
     this.#notifyClosed();
   }
@@ -187,8 +192,11 @@ export abstract class McpSession implements TransportLike {
   /** @internal Hands one client message to the MCP server; a throwing server is reported, never thrown to the caller. */
   protected handOver(message: JSONRPCMessage, extra: MessageExtra): void {
     this.settings.counters.messagesIn++;
+    const { telemetry } = this.settings;
     try {
-      this.onmessage?.(message, extra);
+      // With OpenTelemetry, the server handles a request inside its span, so a tool's own spans nest under it.
+      if (telemetry === undefined) this.onmessage?.(message, extra);
+      else telemetry.handOver(this, message, extra, () => this.onmessage?.(message, extra));
     } catch (error) {
       const wrapped = new McpSseError(ErrorCodes.messageHandler, 'The MCP server threw while handling a message.', { cause: error });
       this.onerror?.(wrapped);

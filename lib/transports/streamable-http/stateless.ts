@@ -8,6 +8,7 @@ import { problems, replyError } from '../../http/reply.js';
 import { log } from '../../log.js';
 import type { ResolvedOptions } from '../../options.js';
 import type { Counters } from '../../stats.js';
+import type { Telemetry } from '../../telemetry/telemetry.js';
 import type { JSONRPCMessage, ServerLike } from '../../types.js';
 import { isSdkV2Server, sdkV2Loaders, type McpHandler, type SdkV2 } from './sdk-v2.js';
 import { sessionProtocolVersions } from './versions.js';
@@ -51,6 +52,7 @@ export interface StatelessContext {
   counters: Counters;
   report: (error: McpSseError, context: { req?: ExpressRequest }) => void;
   readonly draining: boolean;
+  telemetry?: Telemetry | undefined;
 }
 
 /**
@@ -129,9 +131,12 @@ export class StatelessLeg {
     const entry = { server, taken: false };
     this.#servers.set(request, entry);
     let response: Response;
+    const trace = this.#context.telemetry?.request(message, req.headers, protocolVersion);
     try {
-      response = await served.handler.fetch(request, authInfo === undefined ? { parsedBody: message } : { parsedBody: message, authInfo });
+      const serve = () => served.handler.fetch(request, authInfo === undefined ? { parsedBody: message } : { parsedBody: message, authInfo });
+      response = await (trace === undefined ? serve() : trace.run(serve));
     } catch (error) {
+      trace?.end(undefined, error);
       this.#context.report(new McpSseError(ErrorCodes.request, 'The SDK failed to serve a 2026-07-28 request.', { cause: error }), { req });
       if (!entry.taken) void closeQuietly(server);
       return replyError(res, problems.internal(), message.id);
@@ -139,6 +144,7 @@ export class StatelessLeg {
     // Refused by the SDK's checks before it asked for the server (-32020, -32021, -32022…): it was never used.
     if (!entry.taken) void closeQuietly(server);
     await pipe(response, res, () => abort.abort());
+    trace?.end(response.status);
   }
 
   /** Ends every listen stream gracefully and closes the servers of requests in flight. */

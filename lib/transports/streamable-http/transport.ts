@@ -68,6 +68,7 @@ export class StreamableHTTPTransport extends McpSession {
    */
   async send(message: JSONRPCMessage, options?: SendOptions): Promise<void> {
     this.assertOpen();
+    this.settings.telemetry?.responded(this, message);
     const isResponse = message.method === undefined && message.id !== undefined;
     const requestId = isResponse ? message.id : options?.relatedRequestId;
     const stream = requestId === undefined ? undefined : this.#byRequest.get(requestId);
