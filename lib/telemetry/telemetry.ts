@@ -85,11 +85,11 @@ class OtelTelemetry implements Telemetry {
       if (message.method === 'notifications/cancelled') this.#cancelled(session, message);
       return deliver();
     }
-    const state = this.#stateOf(session);
+    const tracing = this.#tracingOn();
+    if (!tracing && !this.#metricsOn()) return deliver(); // the API without providers: nothing to record
+    const state = this.#sessions.get(session);
     const version = extraVersion(extra) ?? state?.protocolVersion ?? session.protocolVersion ?? initializeVersion(message);
-    const started = this.#start(message, session.sessionId, version, extra?.requestInfo?.headers);
-    if (started === undefined) return deliver();
-    const { pending, context } = started;
+    const { pending, context } = this.#start(tracing, message, session.sessionId, version, extra?.requestInfo?.headers);
     (state ?? this.#newState(session, undefined)).pending.set(message.id, pending);
     if (context === undefined) return deliver();
     try {
@@ -131,9 +131,9 @@ class OtelTelemetry implements Telemetry {
 
   request(message: JSONRPCMessage, headers: IncomingHttpHeaders, protocolVersion: string | undefined): RequestTrace | undefined {
     if (message.id === undefined || message.method === undefined) return undefined;
-    const started = this.#start(message, undefined, protocolVersion, headers);
-    if (started === undefined) return undefined;
-    const { pending, context } = started;
+    const tracing = this.#tracingOn();
+    if (!tracing && !this.#metricsOn()) return undefined;
+    const { pending, context } = this.#start(tracing, message, undefined, protocolVersion, headers);
     let ended = false;
     return {
       run: (fn) => (context === undefined ? fn() : this.#api.context.with(context, fn)),
@@ -146,15 +146,14 @@ class OtelTelemetry implements Telemetry {
     };
   }
 
-  /** Starts a request's span (when tracing) and clock (when measuring); `undefined` when neither is on. */
+  /** Starts a request's clock, and its span when tracing. */
   #start(
+    tracing: boolean,
     message: JSONRPCMessage,
     sessionId: string | undefined,
     version: string | undefined,
     headers: IncomingHttpHeaders | undefined,
-  ): { pending: Pending; context: Context | undefined } | undefined {
-    const tracing = this.#tracingOn();
-    if (!tracing && !this.#metricsOn()) return undefined;
+  ): { pending: Pending; context: Context | undefined } {
     const description = describeRequest(message, sessionId, version);
     const pending: Pending = { span: undefined, started: performance.now(), metric: description.metric };
     if (!tracing) return { pending, context: undefined };
@@ -216,10 +215,6 @@ class OtelTelemetry implements Telemetry {
     if (pending === undefined) return;
     state!.pending.delete(id as string | number);
     this.#finish(pending, { errorType: 'cancelled' });
-  }
-
-  #stateOf(session: TracedSession): SessionState | undefined {
-    return this.#sessions.get(session);
   }
 
   #newState(session: TracedSession, openedAt: number | undefined): SessionState {
