@@ -5,7 +5,7 @@ import type { JSONRPCMessage } from '../types.js';
 export type Attributes = Record<string, string | number | boolean>;
 
 /** Both HTTP transports run over TCP, whatever the MCP wire. */
-const networkAttributes: Attributes = { 'network.transport': 'tcp', 'network.protocol.name': 'http' };
+const networkAttributes: Readonly<Attributes> = Object.freeze({ 'network.transport': 'tcp', 'network.protocol.name': 'http' });
 
 /** `mcp.server.operation.duration` buckets the conventions advise, in seconds. */
 export const durationBuckets = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
@@ -27,22 +27,38 @@ export interface RequestDescription {
 export function describeRequest(message: JSONRPCMessage, sessionId: string | undefined, protocolVersion: string | undefined): RequestDescription {
   const method = message.method!;
   const params = (typeof message.params === 'object' && message.params !== null ? message.params : {}) as Record<string, unknown>;
-  const metric: Attributes = { 'mcp.method.name': method, ...networkAttributes };
-  if (protocolVersion !== undefined) metric['mcp.protocol.version'] = protocolVersion;
-  let target: string | undefined;
-  if (method === 'tools/call' && typeof params.name === 'string') {
-    target = params.name;
-    metric['gen_ai.tool.name'] = target;
-    metric['gen_ai.operation.name'] = 'execute_tool';
-  } else if (method === 'prompts/get' && typeof params.name === 'string') {
-    target = params.name;
-    metric['gen_ai.prompt.name'] = target;
-  }
-  const span: Attributes = { ...metric };
+  const target =
+    (method === 'tools/call' || method === 'prompts/get') && typeof params.name === 'string' && params.name.length <= maxTargetLength
+      ? params.name
+      : undefined;
+  const metric = metricAttributes(method, target, protocolVersion);
+  const span: Attributes = Object.assign({}, metric);
   if (message.id !== undefined && message.id !== null) span['jsonrpc.request.id'] = String(message.id);
   if (sessionId !== undefined) span['mcp.session.id'] = sessionId;
   if (typeof params.uri === 'string' && method.startsWith('resources/')) span['mcp.resource.uri'] = params.uri;
   return { name: target === undefined ? method : `${method} ${target}`, span, metric };
+}
+
+/** A longer tool or prompt name is no low-cardinality target: it is left out of the name and the metric. */
+const maxTargetLength = 128;
+/** Metric attributes are the same for every call of a tool: built once each (bounded), not per request. */
+const metricCache = new Map<string, Attributes>();
+const metricCacheSize = 1024;
+
+function metricAttributes(method: string, target: string | undefined, protocolVersion: string | undefined): Attributes {
+  const key = `${method}\n${target ?? ''}\n${protocolVersion ?? ''}`;
+  let attributes = metricCache.get(key);
+  if (attributes !== undefined) return attributes;
+  attributes = { 'mcp.method.name': method, 'network.transport': 'tcp', 'network.protocol.name': 'http' };
+  if (protocolVersion !== undefined) attributes['mcp.protocol.version'] = protocolVersion;
+  if (method === 'tools/call' && target !== undefined) {
+    attributes['gen_ai.tool.name'] = target;
+    attributes['gen_ai.operation.name'] = 'execute_tool';
+  } else if (target !== undefined) attributes['gen_ai.prompt.name'] = target;
+  Object.freeze(attributes);
+  if (metricCache.size >= metricCacheSize) metricCache.clear();
+  metricCache.set(key, attributes);
+  return attributes;
 }
 
 /** How a request ended, in the conventions' terms. */
