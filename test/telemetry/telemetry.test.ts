@@ -201,17 +201,23 @@ describe('errors and metrics', () => {
 
   it('ends the span of a request still open when its session closes', async () => {
     let release!: () => void;
+    let started!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
+    const running = new Promise<void>((resolve) => (started = resolve));
     harness = await startHarness({
       createServer: () => {
         const server = serverV1();
-        server.registerTool('hang', {}, async () => (await held, { content: [] }));
+        server.registerTool('hang', {}, async () => {
+          started();
+          await held;
+          return { content: [] };
+        });
         return server;
       },
     });
     const { client } = await clients['SDK v1 over Streamable HTTP'](harness);
     const pending = client.callTool({ name: 'hang', arguments: {} }).catch(() => undefined);
-    await waitFor(() => harness!.router.sessions.stats().active === 1, 5000, 'the call to be in flight');
+    await running;
     // The tool is released only after the session closed: its late answer has nowhere to go.
     await harness.router.sessions.closeAll();
     release();
