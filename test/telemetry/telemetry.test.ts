@@ -38,6 +38,7 @@ const tracedTool = async () => {
 function serverV1(): McpServerV1 {
   const server = new McpServerV1({ name: 'otel-v1', version: '1.0.0' });
   server.registerTool('lookup', { inputSchema: { q: z.string().optional() } }, tracedTool);
+  server.registerTool('broken', {}, async () => ({ isError: true, content: [{ type: 'text' as const, text: 'no' }] }));
   server.registerPrompt('greet', {}, () => ({ messages: [{ role: 'user', content: { type: 'text', text: 'hi' } }] }));
   return server;
 }
@@ -174,6 +175,9 @@ describe('errors and metrics', () => {
     const { client } = await clients['SDK v1 over Streamable HTTP'](harness);
     await expect(client.getPrompt({ name: 'nope' })).rejects.toThrow();
     await client.getPrompt({ name: 'greet' });
+    await client.callTool({ name: 'broken', arguments: {} });
+    // A tool result with isError: the call succeeded as JSON-RPC, the tool failed.
+    expect(otel.serverSpans().find((s) => s.name === 'tools/call broken')!.attributes).toMatchObject({ 'error.type': 'tool_error' });
     const failed = otel.serverSpans().find((s) => s.name === 'prompts/get nope')!;
     expect(failed.attributes).toMatchObject({ 'error.type': '-32602', 'rpc.response.status_code': '-32602', 'gen_ai.prompt.name': 'nope' });
     expect(failed.status.code).toBe(2); // SpanStatusCode.ERROR
