@@ -43,11 +43,23 @@ export interface RelayedRequest {
   headers: IncomingHttpHeaders;
 }
 
+/**
+ * Why a relayed answer will not come: the owner cannot be reached any more (`bus_unavailable`), or the instance
+ * holding the client is shutting down (`shutting_down`).
+ */
+export type RelayFailure = 'bus_unavailable' | 'shutting_down';
+
 /** Where the owner's HTTP answer to a relayed request goes, piece by piece, on the instance holding the client. */
 export interface RelaySink {
   head(status: number, headers: Record<string, string>): void;
   write(chunk: string): void;
+  /** The answer is complete. An end before any `head()` means it was lost: the client gets a 503 error envelope. */
   end(chunk?: string): void;
+  /**
+   * The bus gives up on this answer: the client gets a 503 error envelope (with `Retry-After`) if it has no head yet,
+   * else its stream ends and it resumes. Optional for sinks a bus makes itself; the router's sinks have it.
+   */
+  fail?(reason: RelayFailure): void;
 }
 
 /** A relayed request the owner took: its answer flows to the sink until it ends or `cancel()` (the client left). */
@@ -86,9 +98,16 @@ export interface SessionBus {
   /**
    * Serves a Streamable HTTP request on the instance holding its session, streaming the answer back into `sink`.
    * Resolves once the owner took it (`accepted`, with a handle to cancel it when the client leaves) or refused it
-   * (nothing written then). Optional: a bus without it serves Streamable HTTP sessions on their own instance only.
+   * (nothing written then). `signal` aborts when the client leaves, possibly before this resolves: the bus then
+   * cancels the relay on the owner as soon as it can (a bus that ignores it still gets `cancel()` once it resolves).
+   * Optional: a bus without it serves Streamable HTTP sessions on their own instance only.
    */
-  relay?(sessionId: string, request: RelayedRequest, sink: RelaySink): Promise<{ result: DeliveryResult; handle?: RelayHandle }>;
+  relay?(
+    sessionId: string,
+    request: RelayedRequest,
+    sink: RelaySink,
+    signal?: AbortSignal,
+  ): Promise<{ result: DeliveryResult; handle?: RelayHandle }>;
   /** Sends an already serialised notification to the sessions of every other instance. */
   publishBroadcast(json: string): void;
   /** Stops the bus; called by `router.close()`. */

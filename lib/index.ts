@@ -3,7 +3,7 @@ export { createMcpSseRouter, type McpSseRouter, type CloseOptions } from './rout
 export type { McpSseRouterOptions, AuthOptions, AuthEndpoints, RateLimitRoutes, RouteRateLimit, ErrorContext } from './options.js';
 export { SSETransport, type CustomEvent } from './transports/http-sse/transport.js';
 export { StreamableHTTPTransport } from './transports/streamable-http/transport.js';
-export { SessionRegistry, type SessionTransport } from './session/registry.js';
+export { SessionRegistry, type SessionTransport } from './transports/session-registry.js';
 export { McpSession, type TransportKind } from './session/session.js';
 export { InMemorySessionBus, type SessionBus, type BusNode, type BusSession, type Delivery, type DeliveryResult } from './bus.js';
 export { jwtStrategy, type JwtStrategyOptions } from './auth/jwt.js';

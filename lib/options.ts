@@ -114,10 +114,15 @@ export interface McpSseRouterOptions {
   publicBaseUrl?: string;
   /** How long a dropped stream's session waits to be resumed. Defaults to `30000` ms. `0` closes it at once. */
   resumeWindowMs?: number;
-  /** Events kept per session for resuming. Defaults to `128`. */
+  /** Events kept per stream for resuming. Defaults to `128`. */
   replayBufferSize?: number;
-  /** Bytes a stream may buffer unsent before it is cut, and the replay buffer's byte cap. Defaults to 4 MiB. */
+  /** Bytes a stream may buffer unsent before it is cut, and each stream's replay byte cap. Defaults to 4 MiB. */
   maxBufferedBytes?: number;
+  /**
+   * Bytes all replay buffers of this router may hold together; past it the oldest idle sessions' buffers shrink
+   * first. Defaults to 256 MiB.
+   */
+  maxReplayBytes?: number;
   /** Cross-session delivery. Defaults to an in-memory bus (one process). */
   bus?: SessionBus;
   /** Receives every error the package reports. Defaults to logging through `debug`. */
@@ -154,6 +159,7 @@ export interface ResolvedOptions {
   resumeWindowMs: number;
   replayBufferSize: number;
   maxBufferedBytes: number;
+  maxReplayBytes: number;
   bus: SessionBus | undefined;
   onError: NonNullable<McpSseRouterOptions['onError']> | undefined;
 }
@@ -182,6 +188,7 @@ const knownKeys = new Set<string>([
   'resumeWindowMs',
   'replayBufferSize',
   'maxBufferedBytes',
+  'maxReplayBytes',
   'bus',
   'onError',
 ]);
@@ -232,6 +239,7 @@ export function resolveOptions(options: McpSseRouterOptions): ResolvedOptions {
     resumeWindowMs: nonNegativeInt('resumeWindowMs', o.resumeWindowMs, 30_000),
     replayBufferSize: nonNegativeInt('replayBufferSize', o.replayBufferSize, 128),
     maxBufferedBytes,
+    maxReplayBytes: positiveInt('maxReplayBytes', o.maxReplayBytes, 256 * 1024 * 1024),
     bus: resolveBus(o.bus),
     onError: optionalFunction('onError', o.onError) as ResolvedOptions['onError'],
   };

@@ -5,6 +5,7 @@ import { hintsOf } from './auth/hints.js';
 import { createAuthenticate } from './http/authenticate.js';
 import { ErrorCodes, McpSseError } from './errors.js';
 import { createMessagesHandler } from './transports/http-sse/post-messages.js';
+import { deliverToSse } from './transports/http-sse/deliver.js';
 import { hostOriginGuard } from './http/host-origin.js';
 import { problems, replyError } from './http/reply.js';
 import { corsFor, rateLimitFor } from './http/security.js';
@@ -19,7 +20,8 @@ import { createHealth } from './http/health.js';
 import { createTelemetry } from './telemetry/telemetry.js';
 import { createReporter } from './report.js';
 import { resolveOptions, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
-import { SessionRegistry } from './session/registry.js';
+import { SessionRegistry } from './transports/session-registry.js';
+import { ReplayBudget } from './session/replay.js';
 import { sseHeaders } from './sse/format.js';
 import { KeepAliveTicker } from './sse/keep-alive.js';
 import type { SessionSettings } from './session/session.js';
@@ -73,6 +75,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     sessionIdleMs: options.sessionIdleMs,
     replayBufferSize: options.replayBufferSize,
     maxBufferedBytes: options.maxBufferedBytes,
+    replayBudget: new ReplayBudget(options.maxReplayBytes, (bytes) => registry.reclaimReplay(bytes)),
     ticker,
     counters: registry.counters,
     lifecycle: registry,
@@ -96,6 +99,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   const streamable = createStreamableHandlers({ ...options, options, registry, settings, report, bus, stateless });
   const busNode: BusNode = {
     ...registry.busNode((error, sessionId) => report(error as McpSseError, { sessionId })),
+    deliver: (sessionId, delivery) => deliverToSse(registry, sessionId, delivery, draining),
     serve: options.streamableHttpPath === false ? () => ({ result: 'unknown' }) : streamable.serveRelayed,
   };
   Promise.resolve()
@@ -143,7 +147,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     ...front(messagesMethods),
     ...authenticate(options.guardMessages),
     ...limit(options.rateLimitMessages),
-    createMessagesHandler({ ...options, registry, bus, report }),
+    createMessagesHandler({ ...options, registry, bus, report, settings }),
   ];
   // Preflights (when CORS is on) and every other method (HEAD too) get a 4xx before any auth or rate limit,
   // so clients probing transports move on.
@@ -154,7 +158,9 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   else routes[options.messagesPath] = { byMethod: { POST: postMessages }, other: [...front(messagesMethods), methodNotAllowed('POST')] };
   if (options.streamableHttpPath !== false) {
     const mcpMethods = ['GET', 'POST', 'DELETE'];
-    const chain = (handler: RequestHandler) => [...front(mcpMethods), ...authenticate(options.guardMcp), ...limit(options.rateLimitMcp), handler];
+    // One limiter for the route, shared by its three method chains: one budget per key whatever the method.
+    const mcpLimit = limit(options.rateLimitMcp);
+    const chain = (handler: RequestHandler) => [...front(mcpMethods), ...authenticate(options.guardMcp), ...mcpLimit, handler];
     routes[options.streamableHttpPath] = {
       byMethod: { POST: chain(streamable.POST), GET: chain(streamable.GET), DELETE: chain(streamable.DELETE) },
       other: [...front(mcpMethods), methodNotAllowed(mcpMethods.join(', '))],
@@ -168,19 +174,33 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     closing ??= drain(closeOptions.timeoutMs ?? 10_000);
     return closing;
   };
+  /**
+   * New sessions and requests get 503 from now; requests in flight run to their end and reach their clients (until
+   * the deadline); then streams end with a `retry:` hint and every server closes.
+   */
   const drain = async (timeoutMs: number): Promise<void> => {
     draining = true;
-    for (const transport of registry) transport.endStreams(options.retryMs);
     let timer: NodeJS.Timeout | undefined;
+    // At the deadline, what still runs is closed at once (the stateless leg's requests in flight too).
+    const expired = new AbortController();
     const deadline = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
+      timer = setTimeout(() => {
+        expired.abort();
+        resolve();
+      }, timeoutMs);
       timer.unref();
     });
-    const done = Promise.all([registry.closeAll(), stateless.close()]).then(() => bus.close());
-    await Promise.race([done, deadline]).finally(() => {
+    try {
+      await Promise.race([Promise.all([...registry].map((session) => session.whenSettled())), deadline]);
+      for (const session of registry) session.endStreams(options.retryMs);
+      const done = Promise.all([registry.closeAll(), stateless.close(expired.signal)])
+        .then(() => bus.close())
+        .catch((error: unknown) => report(new McpSseError(ErrorCodes.bus, 'Closing the session bus failed.', { cause: error }), {}));
+      await Promise.race([done, deadline]);
+    } finally {
       clearTimeout(timer);
       ticker.stop();
-    });
+    }
   };
 
   const wellKnown = createWellKnown(options.strategies);

@@ -81,7 +81,7 @@ export async function checkAccessToken(token: string, options: ResolvedOAuthOpti
   if (claims.iss !== options.issuer || !audienceMatches(claims.aud, options.resourceUrl))
     return refuse('The access token is not meant for this resource (audience).');
   if (typeof claims.sub !== 'string' || claims.sub === '') return refuse('The access token has no subject (sub).');
-  if (typeof claims.exp !== 'number') return refuse('The access token has no expiry (exp).');
+  if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) return refuse('The access token has no valid expiry (exp).');
   const now = Date.now() / 1000;
   // No tolerance on expiry: a client whose token just expired gets a 401 and fetches another, as the spec intends.
   // The tolerance only spares tokens that look early (nbf, iat), which a client cannot fix by asking again.

@@ -127,6 +127,11 @@ export function jwtStrategy(options: JwtStrategyOptions): PassportStrategy {
       done(null, false, 'token has no "exp" claim (jwtStrategy requireExpiry)');
       return;
     }
+    // `"exp": 1e400` parses as Infinity, which every expiry check passes: a token that never expires.
+    if (payload.exp !== undefined && !Number.isFinite(payload.exp)) {
+      done(null, false, 'token has an "exp" claim that is not a finite number');
+      return;
+    }
     const authInfo: AuthInfo = {
       token: extract(req) ?? '',
       clientId: payload.sub,

@@ -1,6 +1,7 @@
 // Routes a request to the middleware chain of its path and method in one step: the router sits on every
 // POST's hot path, and Express's per-route layer stack costs more than the comparison it makes.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { log } from '../log.js';
 
 /** The chains of one path: `byMethod` for the methods it serves, `other` for everything else (405, preflights). */
 export interface PathChains {
@@ -14,6 +15,8 @@ export function dispatch(routes: Record<string, PathChains>): RequestHandler {
   return (req, res, next) => {
     const chains = table.get(req.path) ?? table.get(normalize(req.path));
     if (chains === undefined) return next();
+    // Nothing this router answers may end the process: a late socket error is logged, never unhandled.
+    res.on('error', responseError);
     runChain(chains.byMethod[req.method] ?? chains.other, req, res, next);
   };
 }
@@ -38,4 +41,8 @@ function runChain(chain: RequestHandler[], req: Request, res: Response, done: Ne
     }
   };
   next();
+}
+
+function responseError(error: Error): void {
+  log('response error (ignored; the response is over): %s', error.message);
 }

@@ -1,5 +1,6 @@
 // Writing JSON-RPC error envelopes and 202s: the only way the handlers answer a request.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { DeliveryResult } from '../bus.js';
 import { errorEnvelope, JsonRpcCodes } from '../errors.js';
 
 type Id = string | number | null | undefined;
@@ -91,6 +92,14 @@ const acceptedHeaders = { 'Content-Type': 'text/plain; charset=utf-8', 'Content-
 export function replyAccepted(res: ServerResponse): void {
   res.writeHead(202, acceptedHeaders);
   res.end('Accepted');
+}
+
+const noContentHeaders = { 'Content-Length': '0' };
+
+/** A success without a body: Streamable HTTP's `202` for notifications and responses, `DELETE`'s `200`. */
+export function replyNoContent(res: ServerResponse, status: 200 | 202): void {
+  res.writeHead(status, noContentHeaders);
+  res.end();
 }
 
 const server = JsonRpcCodes.serverError;
@@ -292,3 +301,8 @@ export const problems = {
     message: 'Internal error.',
   }),
 };
+
+/** The answer to a delivery or relay the session refused; `notFound` is the transport's own 404. */
+export function refusal(result: Exclude<DeliveryResult, 'accepted'>, notFound: () => HttpProblem): HttpProblem {
+  return result === 'unknown' ? notFound() : result === 'forbidden' ? problems.wrongPrincipal() : problems.busUnavailable();
+}

@@ -59,6 +59,19 @@ export type RelayAnswer =
   | { type: 'chunk'; id: string; data: string }
   | { type: 'end'; id: string; data?: string };
 
+/**
+ * What the owner has for a relayed request since its last message, in one message: the acknowledgement (first
+ * batch only), the head, the frames written meanwhile (concatenated), and whether the answer ends after them.
+ */
+export interface RelayBatch {
+  type: 'batch';
+  id: string;
+  result?: DeliveryResult;
+  head?: { status: number; headers: Record<string, string> };
+  data: string;
+  end: boolean;
+}
+
 /** The relaying instance's client went away: the owner stops answering. */
 export interface CancelMessage {
   type: 'cancel';
@@ -66,7 +79,7 @@ export interface CancelMessage {
   from: string;
 }
 
-export type InstanceMessage = DeliverMessage | AckMessage | RelayMessage | RelayAnswer | CancelMessage;
+export type InstanceMessage = DeliverMessage | AckMessage | RelayMessage | RelayAnswer | RelayBatch | CancelMessage;
 
 export function encodeDeliver(id: string, reply: string, sessionId: string, delivery: Delivery): string {
   const d: Record<string, unknown> = { messages: delivery.messages };
@@ -91,6 +104,40 @@ export function encodeRelayAnswer(answer: RelayAnswer): string {
   return answer.type === 'chunk' ? `${chunkMarker}${answer.id}\n${answer.data}` : JSON.stringify(answer);
 }
 
+/**
+ * A batch is the hot path of a relay: a marker, a small JSON header (id, result, head, end), a newline, then the
+ * frames as they are, so they are neither escaped nor parsed on the way.
+ */
+const batchMarker = '\u0002';
+
+export function encodeRelayBatch(batch: Omit<RelayBatch, 'type'>): string {
+  const header: { i: string; r?: DeliveryResult; s?: number; h?: Record<string, string>; e?: 1 } = { i: batch.id };
+  if (batch.result !== undefined) header.r = batch.result;
+  if (batch.head !== undefined) {
+    header.s = batch.head.status;
+    header.h = batch.head.headers;
+  }
+  if (batch.end) header.e = 1;
+  return `${batchMarker}${JSON.stringify(header)}\n${batch.data}`;
+}
+
+function decodeRelayBatch(value: string): RelayBatch | undefined {
+  const newline = value.indexOf('\n');
+  if (newline < 0) return undefined;
+  const h = parseObject(value.slice(1, newline));
+  if (h === undefined || typeof h.i !== 'string') return undefined;
+  if (h.r !== undefined && !(typeof h.r === 'string' && results.has(h.r))) return undefined;
+  const batch: RelayBatch = { type: 'batch', id: h.i, data: value.slice(newline + 1), end: h.e === 1 };
+  if (h.r !== undefined) batch.result = h.r as DeliveryResult;
+  if (h.s !== undefined || h.h !== undefined) {
+    const headers = h.h as Record<string, unknown> | undefined;
+    if (!Number.isInteger(h.s) || typeof headers !== 'object' || headers === null) return undefined;
+    if (!Object.values(headers).every((v) => typeof v === 'string')) return undefined;
+    batch.head = { status: h.s as number, headers: headers as Record<string, string> };
+  }
+  return batch;
+}
+
 export function encodeCancel(id: string, from: string): string {
   return JSON.stringify({ type: 'cancel', id, from });
 }
@@ -100,6 +147,7 @@ const methods = new Set<string>(['POST', 'GET', 'DELETE']);
 
 /** The message, or `undefined` when it is malformed. */
 export function decodeInstanceMessage(value: string): InstanceMessage | undefined {
+  if (value.startsWith(batchMarker)) return decodeRelayBatch(value);
   if (value.startsWith(chunkMarker)) {
     const newline = value.indexOf('\n');
     return newline <= 1 ? undefined : { type: 'chunk', id: value.slice(1, newline), data: value.slice(newline + 1) };

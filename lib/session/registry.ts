@@ -1,14 +1,9 @@
-// SessionRegistry: the live sessions of one router (both transports), their caps, broadcast and stats. Knows nothing of HTTP.
-import type { BusNode, Delivery, DeliveryResult, SessionBus } from '../bus.js';
+// Registry: the live sessions of one router, their caps, broadcast and stats. Knows nothing of HTTP nor of the wires.
+import type { BusNode, SessionBus } from '../bus.js';
 import { ErrorCodes, McpSseError } from '../errors.js';
 import { createCounters, type Counters, type SessionStats } from '../stats.js';
-import type { SSETransport } from '../transports/http-sse/transport.js';
-import type { StreamableHTTPTransport } from '../transports/streamable-http/transport.js';
-import type { MessageExtra, NotificationLike } from '../types.js';
+import type { NotificationLike } from '../types.js';
 import type { McpSession } from './session.js';
-
-/** A session's transport object, of either kind; `transport` tells which. */
-export type SessionTransport = SSETransport | StreamableHTTPTransport;
 
 /** Receivers of broadcasts that are not sessions: the listen streams of stateless (2026-07-28) clients. */
 export interface BroadcastTarget {
@@ -21,10 +16,13 @@ export interface BroadcastTarget {
 /** Why a new session cannot be opened now. */
 export type AdmitResult = 'ok' | 'sessions-full' | 'user-full';
 
-/** Every session of one router: active ones and idle ones waiting for their client. */
-export class SessionRegistry implements Iterable<SessionTransport> {
-  readonly #sessions = new Map<string, SessionTransport>();
-  readonly #byStreamKey = new Map<string, SessionTransport>();
+/**
+ * Every session of one router: active ones and idle ones waiting for their client. `T` is the union of the
+ * session kinds the transports define (`SessionRegistry` in `transports/` fixes it for the router).
+ */
+export class Registry<T extends McpSession> implements Iterable<T> {
+  readonly #sessions = new Map<string, T>();
+  readonly #byStreamKey = new Map<string, T>();
   /** Idle sessions (detached SSE, idle Streamable HTTP), oldest first (a Set keeps insertion order). */
   readonly #idle = new Set<McpSession>();
   readonly #perUser = new Map<string, number>();
@@ -44,7 +42,7 @@ export class SessionRegistry implements Iterable<SessionTransport> {
   }
 
   /** The session's transport, or `undefined` when this instance does not hold it. */
-  get(sessionId: string): SessionTransport | undefined {
+  get(sessionId: string): T | undefined {
     return this.#sessions.get(sessionId);
   }
 
@@ -53,7 +51,7 @@ export class SessionRegistry implements Iterable<SessionTransport> {
     return this.#sessions.size;
   }
 
-  [Symbol.iterator](): IterableIterator<SessionTransport> {
+  [Symbol.iterator](): IterableIterator<T> {
     return this.#sessions.values();
   }
 
@@ -63,7 +61,7 @@ export class SessionRegistry implements Iterable<SessionTransport> {
    * `subscriptions/listen` streams of stateless clients; a filter (a function) applies to this instance's sessions
    * only. Returns how many sessions and streams of this instance it was written to.
    */
-  broadcast(notification: NotificationLike, filter?: (transport: SessionTransport) => boolean): number {
+  broadcast(notification: NotificationLike, filter?: (transport: T) => boolean): number {
     if (typeof notification?.method !== 'string') {
       throw new TypeError('broadcast() needs a notification like { method: "notifications/…", params? }.');
     }
@@ -82,7 +80,7 @@ export class SessionRegistry implements Iterable<SessionTransport> {
       }
       return count;
     }
-    this.#bus.publishBroadcast(json);
+    this.#tellBus(() => this.#bus.publishBroadcast(json));
     return this.broadcastLocal(json);
   }
 
@@ -128,13 +126,13 @@ export class SessionRegistry implements Iterable<SessionTransport> {
   }
 
   /** @internal */
-  add(transport: SessionTransport): void {
+  add(transport: T): void {
     this.#sessions.set(transport.sessionId, transport);
     this.#byStreamKey.set(transport.streamKey, transport);
     const principalId = transport.principalId;
     if (principalId !== undefined) this.#perUser.set(principalId, (this.#perUser.get(principalId) ?? 0) + 1);
     this.counters.opened++;
-    this.#bus.sessionOpened({ sessionId: transport.sessionId, principalId });
+    this.#tellBus(() => this.#bus.sessionOpened({ sessionId: transport.sessionId, principalId }));
   }
 
   /** @internal Forgets a session; called once by the session when it closes. */
@@ -150,7 +148,7 @@ export class SessionRegistry implements Iterable<SessionTransport> {
       else this.#perUser.set(principalId, count);
     }
     this.counters.closed++;
-    this.#bus.sessionClosed(session.sessionId);
+    this.#tellBus(() => this.#bus.sessionClosed(session.sessionId));
   }
 
   /** @internal */
@@ -165,8 +163,21 @@ export class SessionRegistry implements Iterable<SessionTransport> {
   }
 
   /** @internal Finds the session an event id belongs to. */
-  byStreamKey(streamKey: string): SessionTransport | undefined {
+  byStreamKey(streamKey: string): T | undefined {
     return this.#byStreamKey.get(streamKey);
+  }
+
+  /** @internal The replay buffers hold more than `maxReplayBytes`: the oldest idle sessions give bytes back first. */
+  reclaimReplay(bytes: number): void {
+    let freed = 0;
+    for (const session of this.#idle) {
+      if (freed >= bytes) return;
+      freed += session.trimReplay(bytes - freed);
+    }
+    for (const session of this.#sessions.values()) {
+      if (freed >= bytes) return;
+      freed += session.trimReplay(bytes - freed);
+    }
   }
 
   /** @internal Broadcasts also reach the listen streams of stateless clients. */
@@ -184,29 +195,23 @@ export class SessionRegistry implements Iterable<SessionTransport> {
     return count;
   }
 
-  /** @internal The side of this registry a bus delivers into (the router adds `serve`). */
-  busNode(report: (error: Error, sessionId?: string) => void): Omit<BusNode, 'serve'> {
+  /** @internal The side of this registry a bus delivers into (the router adds `deliver` and `serve`). */
+  busNode(report: (error: Error, sessionId?: string) => void): Omit<BusNode, 'deliver' | 'serve'> {
     this.#report = report;
     return {
-      /** @internal */
-      deliver: (sessionId, delivery) => this.deliver(sessionId, delivery),
       /** @internal */
       broadcastLocal: (json) => this.broadcastLocal(json),
       reportError: (error) => this.#report(new McpSseError(ErrorCodes.bus, `Session bus: ${error.message}`, { cause: error })),
     };
   }
 
-  /** @internal Hands the messages of an HTTP+SSE POST to a local session after checking who sent them. */
-  deliver(sessionId: string, delivery: Delivery): DeliveryResult {
-    const transport = this.#sessions.get(sessionId);
-    // Deliveries are HTTP+SSE POSTs: a Streamable HTTP session could never answer them (its requests are relayed).
-    if (transport?.transport !== 'sse' || transport.isClosed) return 'unknown';
-    if (!mayPost(transport.principalId, delivery.principalId)) return 'forbidden';
-    const extra: MessageExtra = {};
-    if (delivery.authInfo !== undefined) extra.authInfo = delivery.authInfo;
-    if (delivery.headers !== undefined) extra.requestInfo = { headers: delivery.headers };
-    transport.receive(delivery.messages, extra);
-    return 'accepted';
+  /** A bus (the app's own, perhaps) that throws never breaks a session's open, close or a broadcast: it is reported. */
+  #tellBus(call: () => void): void {
+    try {
+      call();
+    } catch (error) {
+      this.#report(new McpSseError(ErrorCodes.bus, `Session bus: ${(error as Error)?.message ?? String(error)}`, { cause: error }));
+    }
   }
 
   #evictOldestIdle(principalId: string | undefined): boolean {
@@ -220,12 +225,4 @@ export class SessionRegistry implements Iterable<SessionTransport> {
     }
     return false;
   }
-}
-
-/**
- * A session opened by a principal accepts requests from that principal only. An anonymous session, or a request
- * on an unguarded route (no principal), is bound to the session id alone.
- */
-export function mayPost(owner: string | undefined, poster: string | undefined): boolean {
-  return owner === undefined || poster === undefined || owner === poster;
 }

@@ -1,18 +1,23 @@
-// The last frames a session sent, bounded by count and bytes, so a dropped stream can be resumed.
+// The last frames of one event stream, bounded by count and bytes, so a dropped stream can be resumed.
+
+interface Entry {
+  seq: number;
+  frame: string;
+  size: number;
+}
 
 /**
- * A ring of frames with consecutive sequence numbers, each tagged with the stream it was written to (a session of
- * the Streamable HTTP transport has several). Frames leave from the oldest end when the count or the byte cap is
- * reached; `since(seq)` answers `undefined` when it no longer holds everything after `seq`.
+ * The frames one stream was sent, oldest first, with their sequence numbers (numbered per session, so one stream's
+ * numbers have gaps where other streams wrote). Frames leave from the oldest end when the count or byte cap is
+ * reached, or when the router-wide budget asks (`trim`); `since(seq)` answers `undefined` once a frame after `seq`
+ * has left, so a resume is refused rather than silently missing events.
  */
 export class ReplayBuffer {
-  #frames: string[] = [];
-  #sizes: number[] = [];
-  #streams: number[] = [];
+  #entries: Entry[] = [];
   #head = 0;
   #bytes = 0;
-  /** Sequence number of the oldest frame held. */
-  #firstSeq = 1;
+  /** The sequence number of the newest frame dropped: a resume from before it would miss frames. */
+  #droppedUpTo = 0;
 
   constructor(
     private readonly maxEvents: number,
@@ -20,50 +25,53 @@ export class ReplayBuffer {
   ) {}
 
   get length(): number {
-    return this.#frames.length - this.#head;
+    return this.#entries.length - this.#head;
   }
 
   get bytes(): number {
     return this.#bytes;
   }
 
-  /** Stores the frame of event `seq` (written to `stream`), which must follow the last stored one. */
-  push(seq: number, frame: string, size: number, stream = 0): void {
-    if (this.length === 0) this.#firstSeq = seq;
-    this.#frames.push(frame);
-    this.#sizes.push(size);
-    this.#streams.push(stream);
+  /**
+   * Stores the frame of event `seq`, which must be above every stored one; returns the change in bytes held
+   * (the frame's size less what had to leave to make room).
+   */
+  push(seq: number, frame: string, size: number): number {
+    this.#entries.push({ seq, frame, size });
     this.#bytes += size;
-    while (this.length > this.maxEvents || (this.#bytes > this.maxBytes && this.length > 0)) this.#dropOldest();
-    if (this.#head > 64 && this.#head * 2 > this.#frames.length) this.#compact();
+    let freed = 0;
+    while (this.length > this.maxEvents || (this.#bytes > this.maxBytes && this.length > 0)) freed += this.#dropOldest();
+    return size - freed;
   }
 
-  /**
-   * Frames after event `seq` (of `stream` only, when given), oldest first; `undefined` when some frame after `seq`
-   * is gone (even of another stream: the buffer cannot tell then) or `seq` is in the future.
-   */
-  since(seq: number, lastSeq: number, stream?: number): string[] | undefined {
-    if (seq > lastSeq || seq < 0) return undefined;
-    if (seq === lastSeq) return [];
-    if (this.length === 0 || seq + 1 < this.#firstSeq) return undefined;
-    const from = this.#head + (seq + 1 - this.#firstSeq);
-    if (stream === undefined) return this.#frames.slice(from);
+  /** Frames after event `seq`, oldest first; `undefined` when one of them is no longer held. */
+  since(seq: number): string[] | undefined {
+    if (seq < this.#droppedUpTo) return undefined;
+    const entries = this.#entries;
+    let from = entries.length;
+    while (from > this.#head && entries[from - 1]!.seq > seq) from--;
     const frames: string[] = [];
-    for (let i = from; i < this.#frames.length; i++) if (this.#streams[i] === stream) frames.push(this.#frames[i]!);
+    for (let i = from; i < entries.length; i++) frames.push(entries[i]!.frame);
     return frames;
   }
 
-  #dropOldest(): void {
-    this.#bytes -= this.#sizes[this.#head]!;
-    this.#frames[this.#head] = '';
-    this.#head++;
-    this.#firstSeq++;
+  /** Drops the oldest frames until at least `bytes` are freed (or none is left); returns the bytes freed. */
+  trim(bytes: number): number {
+    let freed = 0;
+    while (freed < bytes && this.length > 0) freed += this.#dropOldest();
+    return freed;
   }
 
-  #compact(): void {
-    this.#frames = this.#frames.slice(this.#head);
-    this.#sizes = this.#sizes.slice(this.#head);
-    this.#streams = this.#streams.slice(this.#head);
-    this.#head = 0;
+  #dropOldest(): number {
+    const entry = this.#entries[this.#head]!;
+    this.#entries[this.#head] = undefined as unknown as Entry;
+    this.#head++;
+    this.#bytes -= entry.size;
+    this.#droppedUpTo = entry.seq;
+    if (this.#head > 64 && this.#head * 2 > this.#entries.length) {
+      this.#entries = this.#entries.slice(this.#head);
+      this.#head = 0;
+    }
+    return entry.size;
   }
 }

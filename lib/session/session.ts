@@ -9,8 +9,12 @@ import type { Telemetry } from '../telemetry/telemetry.js';
 import type { KeepAliveTicker } from '../sse/keep-alive.js';
 import { SseStream } from '../sse/stream.js';
 import type { AuthInfo, JSONRPCMessage, MessageExtra, Principal, ServerLike, TransportLike } from '../types.js';
+import { formatMessage } from '../sse/format.js';
 import { formatEventId } from './event-id.js';
-import { ReplayBuffer } from './replay-buffer.js';
+import { SessionReplay, type ReplayBudget } from './replay.js';
+
+/** A JSON-RPC request id. */
+export type RequestId = string | number;
 
 /** Which wire a session speaks. */
 export type TransportKind = 'sse' | 'streamable-http';
@@ -34,10 +38,12 @@ export interface SessionSettings {
   readonly replayBufferSize: number;
   readonly maxBufferedBytes: number;
   readonly ticker: KeepAliveTicker;
+  /** What every session's replay buffers hold together (`maxReplayBytes`). */
+  readonly replayBudget: ReplayBudget;
   readonly counters: Counters;
   readonly lifecycle: SessionLifecycle;
   report(error: McpSseError, sessionId: string): void;
-  /** True while the router drains: dropped streams close their session at once. */
+  /** True while the router drains: no new requests; dropped streams with nothing in flight close their session. */
   readonly draining: boolean;
   /** OpenTelemetry spans and metrics; `undefined` when `@opentelemetry/api` is not installed. */
   readonly telemetry?: Telemetry | undefined;
@@ -76,7 +82,11 @@ export abstract class McpSession implements TransportLike {
   /** Random, unguessable prefix of this session's event ids; unrelated to the session id. */
   readonly #streamKey: string;
   #seq = 0;
-  #replay: ReplayBuffer | undefined;
+  #replay: SessionReplay | undefined;
+  /** Requests handed to the server and not answered yet, with the stream their answer goes to. */
+  readonly #inFlight = new Map<RequestId, number>();
+  /** Who waits for this session to have nothing in flight (a drain). */
+  #settledWaiters: (() => void)[] = [];
   #server: ServerLike | undefined;
   #started = false;
   #closed = false;
@@ -111,6 +121,15 @@ export abstract class McpSession implements TransportLike {
 
   get isClosed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * True when a request by `principalId` may use this session: the principal that opened it, or anyone when the
+   * session is anonymous or the route is not guarded (no principal: bound to the session id alone).
+   */
+  accepts(principalId: string | undefined): boolean {
+    const owner = this.principalId;
+    return owner === undefined || principalId === undefined || owner === principalId;
   }
 
   /** Called by the SDK's `connect()`; streams are attached by the router. */
@@ -150,7 +169,10 @@ export abstract class McpSession implements TransportLike {
     this.#closed = true;
     this.cancelExpiry();
     this.closeStreams();
+    this.#replay?.clear();
     this.#replay = undefined;
+    this.#inFlight.clear();
+    this.#checkSettled();
     this.settings.lifecycle.sessionEnded(this);
     this.settings.telemetry?.sessionEnded(this);
     logSession('closed %s', this.sessionId);
@@ -189,9 +211,25 @@ export abstract class McpSession implements TransportLike {
     for (const message of messages) this.handOver(message, extra);
   }
 
-  /** @internal Hands one client message to the MCP server; a throwing server is reported, never thrown to the caller. */
-  protected handOver(message: JSONRPCMessage, extra: MessageExtra): void {
+  /** True while a request handed to the server has not been answered (nor cancelled). */
+  get hasRequestsInFlight(): boolean {
+    return this.#inFlight.size > 0;
+  }
+
+  /** @internal Resolves once nothing is in flight (or the session closed): a drain waits for it. */
+  whenSettled(): Promise<void> {
+    if (this.isClosed || this.isSettled()) return Promise.resolve();
+    return new Promise((resolve) => this.#settledWaiters.push(resolve));
+  }
+
+  /**
+   * @internal Hands one client message to the MCP server; a throwing server is reported, never thrown to the caller.
+   * A request is in flight until its response is sent on `stream`; a cancelled one is no longer.
+   */
+  protected handOver(message: JSONRPCMessage, extra: MessageExtra, stream = 0): void {
     this.settings.counters.messagesIn++;
+    if (message.id !== undefined && message.method !== undefined) this.#inFlight.set(message.id, stream);
+    else if (message.method === 'notifications/cancelled') this.requestCancelled((message.params as { requestId?: unknown } | undefined)?.requestId);
     const { telemetry } = this.settings;
     try {
       // With OpenTelemetry, the server handles a request inside its span, so a tool's own spans nest under it.
@@ -207,14 +245,34 @@ export abstract class McpSession implements TransportLike {
   /** @internal Closes every open stream without telling anyone; the session is closing. */
   protected abstract closeStreams(): void;
 
+  /** @internal A request is no longer in flight: its client cancelled it (the SDK sends no response then). */
+  protected requestCancelled(requestId: unknown): void {
+    if ((typeof requestId === 'string' || typeof requestId === 'number') && this.#inFlight.delete(requestId)) this.#checkSettled();
+  }
+
+  /** @internal The stream the answer to `requestId` goes to, while it is in flight. */
+  protected streamOf(requestId: RequestId): number | undefined {
+    return this.#inFlight.get(requestId);
+  }
+
+  /** @internal The response to `requestId` was sent: it is no longer in flight. */
+  protected answered(requestId: RequestId): void {
+    if (this.#inFlight.delete(requestId)) this.#checkSettled();
+  }
+
+  /** @internal True when nothing waits for delivery; a transport may add its own conditions. */
+  protected isSettled(): boolean {
+    return this.#inFlight.size === 0;
+  }
+
+  /** @internal Tells a waiting drain when the session has settled. */
+  protected checkSettled(): void {
+    this.#checkSettled();
+  }
+
   /** @internal The sequence number of the last event written. */
   protected get lastSeq(): number {
     return this.#seq;
-  }
-
-  /** @internal Takes the next sequence number; its event id on `stream` is `eventId(stream, seq)`. */
-  protected nextSeq(): number {
-    return ++this.#seq;
   }
 
   /** @internal */
@@ -222,17 +280,54 @@ export abstract class McpSession implements TransportLike {
     return formatEventId(this.#streamKey, stream, seq);
   }
 
-  /** @internal Keeps the frame of event `seq` for resuming, when resuming is on. */
-  protected remember(seq: number, frame: string, size: number, stream: number): void {
-    if (this.settings.resumeWindowMs === 0 || this.settings.replayBufferSize === 0) return;
-    this.#replay ??= new ReplayBuffer(this.settings.replayBufferSize, this.settings.maxBufferedBytes);
-    this.#replay.push(seq, frame, size, stream);
+  /**
+   * @internal The one way an event is sent: the next sequence number, its id on `stream`, the frame kept for
+   * resuming, then written to `target` (the open stream, if any: a stream that ended writes nothing).
+   */
+  protected emit(stream: number, target: SseStream | undefined, json: string): void {
+    const seq = ++this.#seq;
+    this.emitFrame(stream, target, seq, formatMessage(this.eventId(stream, seq), json));
+    this.settings.counters.messagesOut++;
+  }
+
+  /** @internal Sends a frame already built for event `seq` (`nextSeq()`), as `emit` does. */
+  protected emitFrame(stream: number, target: SseStream | undefined, seq: number, frame: string): void {
+    const size = Buffer.byteLength(frame);
+    if (this.#resumable) {
+      this.#replay ??= new SessionReplay(this.settings, this.settings.replayBudget);
+      this.#replay.remember(stream, seq, frame, size);
+    }
+    target?.write(frame, size);
+  }
+
+  /** @internal Takes the next sequence number, for a frame built by the transport (`emitFrame`). */
+  protected nextSeq(): number {
+    return ++this.#seq;
   }
 
   /** @internal The frames of `stream` after event `seq`, or `undefined` when some are no longer buffered. */
   protected framesSince(seq: number, stream: number): string[] | undefined {
-    if (seq === this.#seq) return [];
-    return this.#replay?.since(seq, this.#seq, stream);
+    if (seq > this.#seq || seq < 0) return undefined;
+    if (this.#replay === undefined) return seq === this.#seq || this.#resumable ? [] : undefined;
+    return this.#replay.since(stream, seq);
+  }
+
+  /** @internal The answer on `stream` reached its reader: its frames may go after `resumeWindowMs`. */
+  protected retireStream(stream: number): void {
+    if (this.#replay === undefined) return;
+    const now = Date.now();
+    this.#replay.retire(stream, now);
+    this.#replay.sweep(now - this.settings.resumeWindowMs);
+  }
+
+  /** @internal Forgets the frames of a stream that can no longer be resumed. */
+  protected freeStream(stream: number): void {
+    this.#replay?.free(stream);
+  }
+
+  /** @internal The router-wide replay budget asks for bytes back; returns how many were freed. */
+  trimReplay(bytes: number): number {
+    return this.#replay?.trim(bytes) ?? 0;
   }
 
   /** @internal Starts an event stream on `res`: `headers` (the shared ones by default), no socket timeout, keep-alive. */
@@ -296,6 +391,18 @@ export abstract class McpSession implements TransportLike {
   protected cancelExpiry(): void {
     clearTimeout(this.#expiry);
     this.#expiry = undefined;
+  }
+
+  /** Frames are kept for resuming unless `resumeWindowMs` or `replayBufferSize` turned it off. */
+  get #resumable(): boolean {
+    return this.settings.resumeWindowMs > 0 && this.settings.replayBufferSize > 0;
+  }
+
+  #checkSettled(): void {
+    if (this.#settledWaiters.length === 0 || !(this.isClosed || this.isSettled())) return;
+    const waiters = this.#settledWaiters;
+    this.#settledWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   #notifyClosed(): void {

@@ -23,6 +23,14 @@ export function formatPriming(id: string, retryMs: number): string {
   return `id: ${id}\nretry: ${Math.max(0, Math.floor(retryMs))}\ndata: \n\n`;
 }
 
+/**
+ * An event that only moves the client's last event id to `id`: a named event with empty data, which `EventSource`
+ * implementations record (they take the id of every dispatched event) and MCP clients ignore (not `message`).
+ */
+export function formatResumePoint(id: string): string {
+  return `event: resume-point\nid: ${id}\ndata: \n\n`;
+}
+
 /** A comment frame; clients ignore it, proxies see traffic. */
 export function formatComment(text: string): string {
   return `: ${text.replace(/[\r\n]+/g, ' ')}\n\n`;

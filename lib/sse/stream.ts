@@ -7,14 +7,21 @@ import type { Pingable } from './keep-alive.js';
 /** A backlog that does not shrink for this long means the client stopped reading. */
 const stallMs = 2000;
 
+/**
+ * `open`: frames are written. `ending`: this side ended the response (`end()`), Node has not closed it yet.
+ * `closed`: the response is over. Only an open stream is ever written to: frames for an ending or closed stream
+ * go to the replay buffer only, so no write can follow the end of a response.
+ */
+export type StreamState = 'open' | 'ending' | 'closed';
+
 /** What a stream needs from its owner. */
 export interface StreamOwner {
   readonly maxBufferedBytes: number;
   /** Counts every byte written. */
   countBytes(size: number): void;
   /**
-   * The stream is over: the client went away, or it was cut as a slow consumer (`cut` says why). Called once,
-   * and not at all after `close()`.
+   * The stream is over: this side ended it (`end()`), the client went away, or it was cut as a slow consumer
+   * (`cut` says why). Called once, as the stream stops being open, and not at all after `close()`.
    */
   streamEnded(stream: SseStream, cut: McpSseError | undefined): void;
 }
@@ -28,7 +35,7 @@ export interface StreamOwner {
 export class SseStream implements Pingable {
   /** `Date.now()` of the last write, read by the keep-alive ticker. */
   lastWriteAt = 0;
-  #open = true;
+  #state: StreamState = 'open';
   /** Bytes written, to tell how much of the backlog has left. */
   #written = 0;
   /** The largest frame written since the backlog was last empty. */
@@ -43,12 +50,21 @@ export class SseStream implements Pingable {
     private readonly res: ServerResponse,
     private readonly owner: StreamOwner,
   ) {
-    res.on('close', () => this.#finish(undefined));
+    res.on('close', () => {
+      this.#finish(undefined);
+      this.#state = 'closed';
+    });
+    // A socket error after the end would otherwise be an unhandled 'error' event: the 'close' that follows ends us.
+    res.on('error', noop);
   }
 
-  /** Writes a frame; `size` is its byte length when the caller already knows it. */
+  get state(): StreamState {
+    return this.#state;
+  }
+
+  /** Writes a frame while the stream is open, else nothing; `size` is its byte length when the caller knows it. */
   write(frame: string, size = Buffer.byteLength(frame)): void {
-    if (!this.#open) return;
+    if (this.#state !== 'open') return;
     const res = this.res;
     this.owner.countBytes(size);
     this.lastWriteAt = Date.now();
@@ -76,7 +92,7 @@ export class SseStream implements Pingable {
 
   /** While the socket is full, a promise that resolves once it drains or the stream ends; else `undefined`. */
   backPressure(): Promise<void> | undefined {
-    if (!this.#open || !this.res.writableNeedDrain) return undefined;
+    if (this.#state !== 'open' || !this.res.writableNeedDrain) return undefined;
     this.#drained ??= new Promise<void>((resolve) => {
       const release = () => {
         this.res.off('drain', release);
@@ -90,14 +106,16 @@ export class SseStream implements Pingable {
     return this.#drained;
   }
 
-  /** Ends the response after `lastFrame`; the owner hears of it when the client has the end ('close'). */
+  /** Ends the response after `lastFrame`; the owner hears of it now, so nothing writes to it again. */
   end(lastFrame?: string): void {
-    if (this.#open && !this.res.writableEnded) this.res.end(lastFrame);
+    if (this.#state !== 'open') return;
+    if (!this.res.writableEnded) this.res.end(lastFrame);
+    this.#finish(undefined);
   }
 
   /** Ends the response and forgets it now: the owner is not told. */
   close(): void {
-    if (!this.#open) return;
+    if (this.#state !== 'open') return;
     this.#stop();
     if (!this.res.writableEnded) this.res.end();
   }
@@ -105,7 +123,7 @@ export class SseStream implements Pingable {
   #checkBacklog(): void {
     this.#checkScheduled = false;
     const res = this.res;
-    if (!this.#open || !res.writableNeedDrain) return;
+    if (this.#state !== 'open' || !res.writableNeedDrain) return;
     const backlog = res.writableLength;
     if (backlog > this.owner.maxBufferedBytes + this.#largestPending) return this.#cut(backlog);
     if (this.#stallTimer !== undefined) return;
@@ -130,13 +148,13 @@ export class SseStream implements Pingable {
   }
 
   #finish(cut: McpSseError | undefined): void {
-    if (!this.#open) return;
+    if (this.#state !== 'open') return;
     this.#stop();
     this.owner.streamEnded(this, cut);
   }
 
   #stop(): void {
-    this.#open = false;
+    this.#state = this.res.destroyed ? 'closed' : 'ending';
     this.#stopStallWatch();
     this.#releaseDrained?.();
   }
@@ -146,3 +164,5 @@ export class SseStream implements Pingable {
     this.#stallTimer = undefined;
   }
 }
+
+function noop(): void {}

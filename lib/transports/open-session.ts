@@ -6,7 +6,7 @@ import { ErrorCodes, McpSseError } from '../errors.js';
 import { problems, replyError } from '../http/reply.js';
 import { logSession } from '../log.js';
 import type { ResolvedOptions } from '../options.js';
-import type { SessionRegistry, SessionTransport } from '../session/registry.js';
+import type { SessionRegistry, SessionTransport } from './session-registry.js';
 import type { SessionInit, SessionSettings } from '../session/session.js';
 import type { ServerLike } from '../types.js';
 

@@ -1,4 +1,5 @@
 // jwtStrategy() through the router: real HTTP, real SDK v1 client, tokens minted with jsonwebtoken.
+import { createHmac } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import request from 'supertest';
 import { jwtStrategy, type JwtStrategyOptions, type SessionContext } from '../../lib/index.js';
@@ -65,6 +66,15 @@ describe('jwtStrategy: refused tokens', () => {
     expect(missing.headers['www-authenticate']).toBe('Bearer realm="mcp"');
     const bad = await request(harness.baseUrl).get('/mcp/sse').set(bearer('garbage'));
     expect(bad.headers['www-authenticate']).toBe('Bearer realm="mcp", error="invalid_token"');
+  });
+
+  it('refuses a token whose exp is not finite ("exp": 1e400 parses as Infinity: it would never expire)', async () => {
+    const harness = await withJwt();
+    const part = (text: string) => Buffer.from(text).toString('base64url');
+    const body = `${part('{"alg":"HS256","typ":"JWT"}')}.${part('{"sub":"alice","exp":1e400}')}`;
+    const token = `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
+    const res = await request(harness.baseUrl).get('/mcp/sse').set(bearer(token));
+    expectEnvelope(res, 401, 'invalid_credentials');
   });
 
   it('refuses a token without a sub claim', async () => {

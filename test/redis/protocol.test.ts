@@ -9,6 +9,7 @@ import {
   encodeBroadcast,
   encodeDeliver,
   encodeEntry,
+  encodeRelayBatch,
   instanceChannel,
   sessionKey,
 } from '../../lib/redis/protocol.js';
@@ -85,5 +86,35 @@ describe('Redis bus protocol', () => {
     expect(decodeBroadcast(encodeBroadcast('A', json))).toEqual({ from: 'A', json });
     expect(decodeBroadcast('no newline')).toBeUndefined();
     expect(decodeBroadcast('\n{}')).toBeUndefined();
+  });
+
+  it('round-trips relay batches: acknowledgement, head, raw frames and end, and rejects malformed ones', () => {
+    const data = `id: 1\ndata: {"a":"é\\n\\"x"}\n\n`;
+    const full = { id: '9', result: 'accepted' as const, head: { status: 200, headers: { 'Content-Type': 'text/event-stream' } }, data, end: true };
+    const encoded = encodeRelayBatch(full);
+    expect(encoded.endsWith(`\n${data}`)).toBe(true);
+    expect(decodeInstanceMessage(encoded)).toEqual({ type: 'batch', ...full });
+    expect(decodeInstanceMessage(encodeRelayBatch({ id: '9', data: 'more', end: false }))).toEqual({
+      type: 'batch',
+      id: '9',
+      data: 'more',
+      end: false,
+    });
+    expect(decodeInstanceMessage(encodeRelayBatch({ id: '9', result: 'unknown', data: '', end: false }))).toEqual({
+      type: 'batch',
+      id: '9',
+      result: 'unknown',
+      data: '',
+      end: false,
+    });
+    for (const bad of [
+      '\u0002',
+      '\u0002{}\n',
+      '\u0002{"i":"1","r":"maybe"}\n',
+      '\u0002{"i":"1","s":"200","h":{}}\n',
+      '\u0002{"i":"1","s":200,"h":{"a":1}}\n',
+    ]) {
+      expect(decodeInstanceMessage(bad)).toBeUndefined();
+    }
   });
 });

@@ -71,6 +71,10 @@ describe('framing round trip through a real stream', () => {
         expect(got.event).toBe(event === '' ? undefined : event);
         expect(got.id).toBe(id.includes('\0') ? undefined : id);
         expect(got.data).toBe(spec(data));
+        // Then the session's own id comes back as the client's last id, so a resume still finds the session.
+        const point = await stream.next();
+        expect(point.event).toBe('resume-point');
+        expect(point.id).toMatch(/^[\w-]+\.\d+$/);
       }),
       { numRuns: 150 },
     );

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { apiKeyStrategy } from '../../lib/index.js';
 import { cleanup, expectEnvelope, expectStreamRefused, harnessWith, openStream, ping } from '../auth/helpers.js';
+import { openMcpSession } from '../helpers/streamable.js';
 
 afterEach(cleanup);
 
@@ -95,5 +96,20 @@ describe('rateLimit.sse', () => {
     expect(limited.status).toBe(429);
     expect(JSON.parse(limited.body)).toEqual({ custom: true });
     expect(harness.router.sessions.stats().rateLimited).toBe(1);
+  });
+});
+
+describe('rateLimit.mcp', () => {
+  it('is one budget per key for the Streamable HTTP endpoint, whatever the method', async () => {
+    const harness = await harnessWith({ rateLimit: { mcp: { windowMs: 60_000, limit: 2 } } });
+    // initialize and notifications/initialized: two POSTs, the whole budget.
+    const session = await openMcpSession(harness.mcpUrl);
+    const deleted = await session.reply({ method: 'DELETE' });
+    expect(deleted.status).toBe(429);
+    expect(JSON.parse(deleted.text)).toMatchObject({ jsonrpc: '2.0', error: { data: { reason: 'rate_limited' } } });
+    expect(deleted.headers['ratelimit']).toMatch(/^limit=2, remaining=0, reset=\d+$/);
+    expect((await session.listen()).status).toBe(429);
+    expect(harness.router.sessions.size).toBe(1);
+    expect(harness.router.sessions.stats().rateLimited).toBe(2);
   });
 });

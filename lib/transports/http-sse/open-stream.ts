@@ -2,6 +2,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { principalKeyOf } from '../../auth/principal.js';
 import { ErrorCodes, McpSseError } from '../../errors.js';
+import { asyncHandler } from '../../http/async-handler.js';
 import { problems, replyError } from '../../http/reply.js';
 import { logSession } from '../../log.js';
 import { parseEventId } from '../../session/event-id.js';
@@ -26,7 +27,7 @@ export function createSseHandler(context: SseHandlerContext): RequestHandler {
       });
       return false;
     }
-    if (transport.principalId !== principalKeyOf(req)) {
+    if (!transport.accepts(principalKeyOf(req))) {
       replyError(res, problems.wrongPrincipal());
       return true;
     }
@@ -61,15 +62,11 @@ export function createSseHandler(context: SseHandlerContext): RequestHandler {
     transport?.attach(res);
   };
 
-  return (req, res, next) => {
-    if (settings.draining) return replyError(res, problems.draining());
+  return asyncHandler('opening a stream', report, async (req, res) => {
+    // A resume is served while draining: the stream carries the answers of requests still in flight.
     const lastEventId = req.headers['last-event-id'];
     if (typeof lastEventId === 'string' && lastEventId !== '' && resume(req, res, lastEventId)) return;
-    open(req, res).catch((error: unknown) => {
-      report(new McpSseError(ErrorCodes.request, "Unexpected failure while opening a stream; passed to the app's error handler.", { cause: error }), {
-        req,
-      });
-      next(error);
-    });
-  };
+    if (settings.draining) return replyError(res, problems.draining());
+    await open(req, res);
+  });
 }

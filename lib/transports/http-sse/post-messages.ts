@@ -1,11 +1,13 @@
 // POST {messagesPath}?sessionId=…: hands client JSON-RPC messages to their session, here or via the bus.
-import type { Request, RequestHandler } from 'express';
-import type { SessionBus, DeliveryResult } from '../../bus.js';
+import type { Request, RequestHandler, Response } from 'express';
+import type { SessionBus } from '../../bus.js';
 import { ErrorCodes, McpSseError } from '../../errors.js';
-import type { SessionRegistry } from '../../session/registry.js';
+import type { SessionRegistry } from '../session-registry.js';
 import { authInfoOf, principalKeyOf } from '../../auth/principal.js';
-import { isJsonContentType, readMessages, type BodyLimits } from '../../http/body.js';
-import { problems, replyAccepted, replyError, type HttpProblem } from '../../http/reply.js';
+import { asyncHandler } from '../../http/async-handler.js';
+import { isJsonContentType, preParsedIdOf, readMessages, type BodyLimits } from '../../http/body.js';
+import { problems, refusal, replyAccepted, replyError } from '../../http/reply.js';
+import { deliverToSse } from './deliver.js';
 
 export interface MessagesHandlerContext extends BodyLimits {
   ssePath: string;
@@ -13,18 +15,14 @@ export interface MessagesHandlerContext extends BodyLimits {
   registry: SessionRegistry;
   bus: SessionBus;
   report: (error: McpSseError, context: { sessionId?: string; req?: Request }) => void;
+  readonly settings: { readonly draining: boolean };
 }
 
 export function createMessagesHandler(context: MessagesHandlerContext): RequestHandler {
-  const { registry, bus, report } = context;
-  const refusals: Record<Exclude<DeliveryResult, 'accepted'>, (req: Request) => HttpProblem> = {
-    unknown: (req) => problems.sessionNotFound(req.baseUrl + context.ssePath),
-    forbidden: problems.wrongPrincipal,
-    unavailable: problems.busUnavailable,
-  };
+  const { registry, bus, report, settings } = context;
 
-  const handle = async (req: Request, res: Parameters<RequestHandler>[1]): Promise<void> => {
-    if (!isJsonContentType(req.headers['content-type'])) return replyError(res, problems.notJson());
+  const handle = async (req: Request, res: Response): Promise<void> => {
+    if (!isJsonContentType(req.headers['content-type'])) return replyError(res, problems.notJson(), preParsedIdOf(req));
     const body = await readMessages(req, context);
     if (!body.ok) {
       if (body.problem !== undefined) replyError(res, body.problem, body.id);
@@ -37,7 +35,7 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
     const delivery = { messages: body.messages, principalId: principalKeyOf(req), authInfo: authInfoOf(req), headers: req.headers };
     // A session held here takes the messages at once (a Streamable HTTP one refuses them: its answers would go
     // nowhere); a session not held here is the bus's to find.
-    let result = registry.deliver(sessionId, delivery);
+    let result = deliverToSse(registry, sessionId, delivery, settings.draining);
     if (result === 'unknown' && registry.get(sessionId) === undefined) {
       try {
         result = await bus.forward(sessionId, delivery);
@@ -46,19 +44,20 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
         result = 'unavailable';
       }
     }
-    if (result !== 'accepted') return replyError(res, refusals[result](req), requestId);
+    if (result === 'unavailable' && settings.draining && registry.get(sessionId) !== undefined) {
+      return replyError(res, problems.draining(), requestId);
+    }
+    if (result !== 'accepted')
+      return replyError(
+        res,
+        refusal(result, () => problems.sessionNotFound(req.baseUrl + context.ssePath)),
+        requestId,
+      );
     registry.counters.bytesIn += body.bytes;
     replyAccepted(res);
   };
 
-  return (req, res, next) => {
-    handle(req, res).catch((error: unknown) => {
-      report(new McpSseError(ErrorCodes.request, "Unexpected failure while handling a POST; passed to the app's error handler.", { cause: error }), {
-        req,
-      });
-      next(error);
-    });
-  };
+  return asyncHandler('handling a POST', report, handle);
 }
 
 function sessionIdOf(req: Request): string | undefined {

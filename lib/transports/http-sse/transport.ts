@@ -2,7 +2,7 @@
 import type { ServerResponse } from 'node:http';
 import { logSession } from '../../log.js';
 import { McpSession, type SessionInit, type SessionSettings } from '../../session/session.js';
-import { formatEvent, formatMessage, formatRetry, type EventData } from '../../sse/format.js';
+import { formatEvent, formatResumePoint, formatRetry, type EventData } from '../../sse/format.js';
 import type { SseStream } from '../../sse/stream.js';
 import type { JSONRPCMessage } from '../../types.js';
 
@@ -40,7 +40,8 @@ export class SSETransport extends McpSession {
   async send(message: JSONRPCMessage): Promise<void> {
     this.assertOpen();
     this.settings.telemetry?.responded(this, message);
-    this.sendSerialized(JSON.stringify(message));
+    this.emit(0, this.#stream, JSON.stringify(message));
+    if (message.method === undefined && message.id !== undefined) this.answered(message.id);
     // Back-pressure: a producer that awaits its sends cannot outrun the client.
     await this.#stream?.backPressure();
   }
@@ -52,8 +53,12 @@ export class SSETransport extends McpSession {
   async sendEvent(event: CustomEvent): Promise<void> {
     this.assertOpen();
     const seq = this.lastSeq + 1;
-    const frame = formatEvent(event.event, event.data, event.id ?? this.eventId(0, seq));
-    this.#emit(this.nextSeq(), frame);
+    const ownId = this.eventId(0, seq);
+    let frame = formatEvent(event.event, event.data, event.id ?? ownId);
+    // A custom id would become the client's Last-Event-ID, which no resume can find: an id-only event right after
+    // it sets the client's last id back to the session's own, without dispatching anything.
+    if (event.id !== undefined && event.id !== ownId) frame += formatResumePoint(ownId);
+    this.emitFrame(0, this.#stream, this.nextSeq(), frame);
     await this.#stream?.backPressure();
   }
 
@@ -66,9 +71,7 @@ export class SSETransport extends McpSession {
   /** @internal */
   sendSerialized(json: string): void {
     if (this.isClosed) return;
-    const seq = this.nextSeq();
-    this.#emit(seq, formatMessage(this.eventId(0, seq), json));
-    this.settings.counters.messagesOut++;
+    this.emit(0, this.#stream, json);
   }
 
   /**
@@ -104,18 +107,13 @@ export class SSETransport extends McpSession {
     this.dropStream(stream);
   }
 
-  #emit(seq: number, frame: string): void {
-    const size = Buffer.byteLength(frame);
-    this.remember(seq, frame, size, 0);
-    this.#stream?.write(frame, size);
-  }
-
   /** The client went away or was cut: the session waits `resumeWindowMs` for a resume, or closes. */
   #streamEnded(stream: SseStream): void {
     if (this.#stream !== stream) return;
     this.#stream = undefined;
     if (this.isClosed) return;
-    if (this.settings.resumeWindowMs === 0 || this.settings.draining) {
+    // A drain waits for the requests in flight: their answers wait in the replay buffer for a resume.
+    if (this.settings.resumeWindowMs === 0 || (this.settings.draining && !this.hasRequestsInFlight)) {
       void this.closeSession();
       return;
     }

@@ -2,12 +2,12 @@
 import type { ServerResponse } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import { authInfoOf, principalKeyOf } from '../../auth/principal.js';
-import type { BusNode, DeliveryResult, RelayedRequest, RelaySink, SessionBus } from '../../bus.js';
+import type { BusNode, RelayedRequest, RelayFailure, RelaySink, SessionBus } from '../../bus.js';
 import { ErrorCodes, McpSseError } from '../../errors.js';
-import { isJsonContentType, readMessages, type BodyLimits } from '../../http/body.js';
-import { problems, replyAccepted, replyError, type HttpProblem } from '../../http/reply.js';
+import { asyncHandler } from '../../http/async-handler.js';
+import { isJsonContentType, preParsedIdOf, readMessages, type BodyLimits } from '../../http/body.js';
+import { problems, refusal, replyError, replyNoContent } from '../../http/reply.js';
 import { parseEventId } from '../../session/event-id.js';
-import { mayPost } from '../../session/registry.js';
 import type { JSONRPCMessage, MessageExtra } from '../../types.js';
 import { openSession, type SessionOpener } from '../open-session.js';
 import { RelayResponse } from './relay-response.js';
@@ -25,7 +25,6 @@ export interface StreamableHandlerContext extends SessionOpener, BodyLimits {
 }
 
 type Id = string | number | undefined;
-type Handle = (req: Request, res: Response) => Promise<void> | void;
 
 export interface StreamableHandlers {
   POST: RequestHandler;
@@ -39,13 +38,13 @@ export interface StreamableHandlers {
 export function createStreamableHandlers(context: StreamableHandlerContext): StreamableHandlers {
   const { registry, settings, report, bus } = context;
 
-  const post: Handle = async (req, res) => {
+  const post = async (req: Request, res: Response): Promise<void> => {
     const accept = req.headers.accept ?? '';
     // 2026-07-28 clients are not held to the 2025 Accept rule (the SDK's handler does not check it either).
     if ((!accept.includes('application/json') || !accept.includes('text/event-stream')) && !isStatelessVersion(req.headers['mcp-protocol-version'])) {
-      return replyError(res, problems.notAcceptable('both application/json and text/event-stream'));
+      return replyError(res, problems.notAcceptable('both application/json and text/event-stream'), preParsedIdOf(req));
     }
-    if (!isJsonContentType(req.headers['content-type'])) return replyError(res, problems.notJson());
+    if (!isJsonContentType(req.headers['content-type'])) return replyError(res, problems.notJson(), preParsedIdOf(req));
     const body = await readMessages(req, context);
     if (!body.ok) {
       if (body.problem !== undefined) replyError(res, body.problem, body.id);
@@ -81,12 +80,12 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
     respond(session, res, messages, extraOf(req.headers, authInfoOf(req)), protocolVersion);
   };
 
-  const get: Handle = (req, res) => {
+  const get = (req: Request, res: Response): Promise<void> | void => {
     if (!(req.headers.accept ?? '').includes('text/event-stream')) return replyError(res, problems.notAcceptable('text/event-stream'));
     return route(req, res, requestOf(req, 'GET'));
   };
 
-  const remove: Handle = (req, res) => route(req, res, requestOf(req, 'DELETE'));
+  const remove = (req: Request, res: Response): Promise<void> | void => route(req, res, requestOf(req, 'DELETE'));
 
   /** Serves the request where its session lives: here, or on its owner through the bus. */
   const route = async (req: Request, res: Response, request: RelayedRequest): Promise<void> => {
@@ -104,41 +103,57 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
       return serve(local, request, res);
     }
     if (bus.relay === undefined) return replyError(res, problems.mcpSessionNotFound(), id);
+    // Wired before the first await: a client leaving during the round trip is cancelled on the owner too.
+    const left = new AbortController();
+    const leave = () => left.abort();
+    res.once('close', leave);
     let relayed: Awaited<ReturnType<NonNullable<SessionBus['relay']>>>;
     try {
-      relayed = await bus.relay(sessionId, request, sinkFor(res, context.maxBufferedBytes));
+      relayed = await bus.relay(sessionId, request, sinkFor(res, context.maxBufferedBytes, id), left.signal);
     } catch (error) {
       report(new McpSseError(ErrorCodes.bus, 'Relaying a request through the session bus failed.', { cause: error }), { sessionId, req });
       relayed = { result: 'unavailable' };
     }
-    if (relayed.result !== 'accepted') return replyError(res, refusals[relayed.result](), id);
+    if (relayed.result !== 'accepted') {
+      res.off('close', leave);
+      return replyError(res, refusal(relayed.result, problems.mcpSessionNotFound), id);
+    }
     const handle = relayed.handle;
-    if (handle !== undefined) res.once('close', () => handle.cancel());
+    if (handle === undefined) return;
+    // A bus that ignores the signal still hears of the client leaving, even when it left during the round trip.
+    if (left.signal.aborted) handle.cancel();
+    else left.signal.addEventListener('abort', () => handle.cancel(), { once: true });
   };
 
   /** The request's session is held here: the session's own rules, then the answer. */
   const serve = (session: StreamableHTTPTransport, request: RelayedRequest, res: ServerResponse): void => {
     const id = idOf(request.messages);
-    if (!mayPost(session.principalId, request.principalId)) return replyError(res, problems.wrongPrincipal(), id);
+    if (!session.accepts(request.principalId)) return replyError(res, problems.wrongPrincipal(), id);
     const header = request.headers['mcp-protocol-version'];
     if (typeof header === 'string' && !isSessionVersion(header))
       return replyError(res, problems.unsupportedProtocolVersion(header, sessionProtocolVersions), id);
-    const protocolVersion = typeof header === 'string' ? header : (session.protocolVersion ?? defaultProtocolVersion);
+    // Without the header a request speaks 2025-03-26 (the spec's rule), on every method alike.
+    const protocolVersion = typeof header === 'string' ? header : defaultProtocolVersion;
     if (request.method === 'DELETE') {
-      void session.closeSession().then(() => res.writeHead(200, { 'Content-Length': '0' }).end());
-      return;
+      // Unregistered now, so later requests get 404; the server's close goes on in the background (failures reported).
+      void session.closeSession();
+      if (!session.isClosed) void session.close();
+      return replyNoContent(res, 200);
     }
     if (request.method === 'GET') return openStream(session, request, res, protocolVersion);
     if (request.messages.some((message) => message.method === 'initialize')) return replyError(res, problems.alreadyInitialized(), id);
+    // While draining, requests in flight finish; a new one is refused (notifications and responses still pass).
+    if (settings.draining && request.messages.some(isRequest)) return replyError(res, problems.draining(), id);
     registry.counters.bytesIn += request.bytes;
-    respond(session, res, request.messages, extraOf(request.headers, request.authInfo), typeof header === 'string' ? header : defaultProtocolVersion);
+    respond(session, res, request.messages, extraOf(request.headers, request.authInfo), protocolVersion);
   };
 
   /** GET: resumes the stream `Last-Event-ID` points into, or opens the standalone stream. */
   const openStream = (session: StreamableHTTPTransport, request: RelayedRequest, res: ServerResponse, protocolVersion: string): void => {
-    if (settings.draining) return replyError(res, problems.draining());
     const lastEventId = request.headers['last-event-id'];
     if (typeof lastEventId !== 'string' || lastEventId === '') {
+      // A resume is served while draining (it carries answers in flight); a new standalone stream is not.
+      if (settings.draining) return replyError(res, problems.draining());
       if (!session.openStandalone(res, protocolVersion)) replyError(res, problems.standaloneStreamOpen());
       return;
     }
@@ -170,7 +185,8 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
   ): void => {
     if (!messages.some(isRequest)) {
       session.receive(messages, extra);
-      return replyAccepted(res);
+      // The spec: a 202 for notifications and responses carries no body.
+      return replyNoContent(res, 202);
     }
     if (!context.jsonResponse) return session.post(res, messages, extra, { protocolVersion });
     session.post(res, messages, extra, {
@@ -189,34 +205,16 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
   const serveRelayed: BusNode['serve'] = (sessionId, request, sink) => {
     const session = registry.get(sessionId);
     if (session?.transport !== 'streamable-http' || session.isClosed) return { result: 'unknown' };
-    if (!mayPost(session.principalId, request.principalId)) return { result: 'forbidden' };
+    if (!session.accepts(request.principalId)) return { result: 'forbidden' };
     const res = new RelayResponse(sink);
     serve(session, request, res.asServerResponse());
     return { result: 'accepted', handle: { cancel: () => res.destroy() } };
   };
 
-  const wrap =
-    (method: string, handle: Handle): RequestHandler =>
-    (req, res, next) => {
-      const fail = (error: unknown): void => {
-        const message = `Unexpected failure while handling a Streamable HTTP ${method}; passed to the app's error handler.`;
-        report(new McpSseError(ErrorCodes.request, message, { cause: error }), { req });
-        next(error);
-      };
-      try {
-        handle(req, res)?.catch(fail);
-      } catch (error) {
-        fail(error);
-      }
-    };
+  const wrap = (method: string, handle: (req: Request, res: Response) => Promise<void> | void) =>
+    asyncHandler(`handling a Streamable HTTP ${method}`, report, handle);
   return { POST: wrap('POST', post), GET: wrap('GET', get), DELETE: wrap('DELETE', remove), serveRelayed };
 }
-
-const refusals: Record<Exclude<DeliveryResult, 'accepted'>, () => HttpProblem> = {
-  unknown: problems.mcpSessionNotFound,
-  forbidden: problems.wrongPrincipal,
-  unavailable: problems.busUnavailable,
-};
 
 /** The parts of a request its session's owner needs, wherever that is. */
 function requestOf(req: Request, method: RelayedRequest['method']): RelayedRequest {
@@ -225,27 +223,48 @@ function requestOf(req: Request, method: RelayedRequest['method']): RelayedReque
 
 /**
  * Writes an answer relayed from the session's owner to the client's response. A client that stops reading is cut
- * once the backlog passes `maxBufferedBytes` (the owner hears of it through the handle).
+ * once the backlog passes `maxBufferedBytes` (the owner hears of it through the handle). An answer that ends or
+ * fails before its head answers a 503 error envelope, never a bare `200`.
  */
-function sinkFor(res: Response, maxBufferedBytes: number): RelaySink {
+function sinkFor(res: Response, maxBufferedBytes: number, id: Id): RelaySink {
+  let streaming = false;
+  let unflushed = false;
+  const fail = (reason: RelayFailure): void => {
+    if (res.destroyed || res.writableEnded) return;
+    if (!res.headersSent) return replyError(res, reason === 'shutting_down' ? problems.draining() : problems.busUnavailable(), id);
+    // A stream ends (its client resumes with Last-Event-ID); a JSON body cut short would look whole: drop it.
+    if (streaming) res.end();
+    else res.destroy();
+  };
   return {
     head: (status, headers) => {
       if (res.headersSent || res.destroyed) return;
       res.writeHead(status, headers);
-      if (headers['Content-Type'] === 'text/event-stream') {
-        res.socket?.setNoDelay(true);
-        res.setTimeout(0);
-      }
+      if (headers['Content-Type'] !== 'text/event-stream') return;
+      streaming = true;
+      res.socket?.setNoDelay(true);
+      res.setTimeout(0);
+      // Node sends a head with the first write: a stream with nothing to write yet (a standalone GET before
+      // 2025-11-25) must flush it, or its client waits for the first event. Pieces of one batch go in one packet.
+      unflushed = true;
+      queueMicrotask(() => {
+        if (unflushed && !res.destroyed && !res.writableEnded) res.flushHeaders();
+        unflushed = false;
+      });
     },
     write: (chunk) => {
+      unflushed = false;
       if (res.destroyed || res.writableEnded) return;
       res.write(chunk);
       (res as Response & { flush?: () => void }).flush?.();
       if (res.writableLength > maxBufferedBytes) res.destroy();
     },
     end: (chunk) => {
-      if (!res.destroyed && !res.writableEnded) res.end(chunk);
+      if (res.destroyed || res.writableEnded) return;
+      if (!res.headersSent) return fail('bus_unavailable');
+      res.end(chunk);
     },
+    fail,
   };
 }
 

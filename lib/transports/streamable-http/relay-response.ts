@@ -4,9 +4,9 @@ import { Writable } from 'node:stream';
 import type { RelaySink } from '../../bus.js';
 
 /**
- * What the transport and the error replies use of a `ServerResponse` (`writeHead`, `write`, `end`, `'close'`,
- * back-pressure), forwarding every piece to a `RelaySink`: the bus carries it to the instance holding the client.
- * `destroy()` (the client left, or a slow-consumer cut) ends the relay.
+ * What the transport and the error replies use of a `ServerResponse` (`writeHead`, `flushHeaders`, `write`, `end`,
+ * `'close'`, back-pressure), forwarding every piece to a `RelaySink`: the bus carries it to the instance holding the
+ * client. `destroy()` (the client left, or a slow-consumer cut) ends the relay.
  */
 export class RelayResponse extends Writable {
   headersSent = false;
@@ -17,6 +17,8 @@ export class RelayResponse extends Writable {
   constructor(sink: RelaySink) {
     super({ decodeStrings: false, highWaterMark: 64 * 1024 });
     this.#sink = sink;
+    // A write after the end (or after a cancel) is dropped, as on a real response: never an unhandled 'error'.
+    this.on('error', noop);
   }
 
   /** The type the transport code expects; only the members above are ever used. */
@@ -25,6 +27,7 @@ export class RelayResponse extends Writable {
   }
 
   writeHead(status: number, headers: Record<string, string | number | readonly string[]> = {}): this {
+    if (this.headersSent) return this;
     this.headersSent = true;
     const flat: Record<string, string> = {};
     for (const [name, value] of Object.entries(headers)) flat[name] = Array.isArray(value) ? value.join(', ') : String(value);
@@ -32,12 +35,15 @@ export class RelayResponse extends Writable {
     return this;
   }
 
+  /** The head already went with `writeHead()`. */
+  flushHeaders(): void {}
+
   setTimeout(): this {
     return this;
   }
 
   override _write(chunk: string | Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#sink.write(chunk.toString());
+    if (!this.#ended) this.#sink.write(chunk.toString());
     callback();
   }
 
@@ -57,3 +63,5 @@ export class RelayResponse extends Writable {
     this.#sink.end();
   }
 }
+
+function noop(): void {}

@@ -1,5 +1,4 @@
 // The 2026-07-28 era: stateless requests on the Streamable HTTP endpoint, served by the SDK's own handler.
-import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { Request as ExpressRequest } from 'express';
 import { authInfoOf, principalOf } from '../../auth/principal.js';
@@ -10,6 +9,9 @@ import type { ResolvedOptions } from '../../options.js';
 import type { Counters } from '../../stats.js';
 import type { Telemetry } from '../../telemetry/telemetry.js';
 import type { JSONRPCMessage, ServerLike } from '../../types.js';
+import { ClientPresence } from './client-presence.js';
+import { closeOnce } from './close-once.js';
+import { pipeWebResponse } from './pipe-web-response.js';
 import { isSdkV2Server, sdkV2Loaders, type McpHandler, type SdkV2 } from './sdk-v2.js';
 import { sessionProtocolVersions } from './versions.js';
 
@@ -48,11 +50,17 @@ function toServerEvent(method: unknown, params: Record<string, unknown> | undefi
 
 /** What the stateless leg needs from the router. */
 export interface StatelessContext {
-  options: Pick<ResolvedOptions, 'createServer' | 'keepAliveMs' | 'jsonResponse'>;
+  options: Pick<ResolvedOptions, 'createServer' | 'keepAliveMs' | 'jsonResponse' | 'maxBufferedBytes'>;
   counters: Counters;
   report: (error: McpSseError, context: { req?: ExpressRequest }) => void;
   readonly draining: boolean;
   telemetry?: Telemetry | undefined;
+}
+
+/** One request in flight: `settled` resolves once it is over or has become an open listen stream, `done` once it is over. */
+interface Exchange {
+  settled: Promise<void>;
+  done: Promise<void>;
 }
 
 /**
@@ -61,6 +69,10 @@ export interface StatelessContext {
  * protocol work (header checks, `server/discover`, input-required results, `subscriptions/listen`). An SDK v1
  * server cannot speak 2026: the request is answered as a 2025-only server answers it, so clients fall back to
  * `initialize`. The SDK's handler is the public way to switch a server into the 2026 era.
+ *
+ * Lifecycle: the client's leaving is watched from the first await on (it aborts the Web Request the SDK serves,
+ * and cancels the piping); every server `createServer()` returns is closed exactly once when its request ends,
+ * however it ends; `close()` lets requests in flight deliver before it ends the listen streams.
  */
 export class StatelessLeg {
   readonly #context: StatelessContext;
@@ -76,8 +88,11 @@ export class StatelessLeg {
     },
   };
   /** The server built for each Web Request, handed to the SDK's factory when it asks for it. */
-  readonly #servers = new WeakMap<Request, { server: ServerLike; taken: boolean }>();
+  readonly #servers = new WeakMap<Request, ServerLike>();
   readonly #handlers = new Map<(typeof sdkV2Loaders)[number], Promise<{ sdk: SdkV2; handler: McpHandler } | undefined>>();
+  readonly #exchanges = new Set<Exchange>();
+  /** Set when `close()` ran out of time: requests still starting are refused, not served. */
+  #forced = false;
 
   constructor(context: StatelessContext) {
     this.#context = context;
@@ -99,9 +114,58 @@ export class StatelessLeg {
     return count;
   }
 
-  /** Answers one 2026-era request on `res`; never throws. */
-  async handle(req: ExpressRequest, res: ServerResponse, message: JSONRPCMessage): Promise<void> {
-    if (this.#context.draining) return replyError(res, problems.draining(), message.id);
+  /** Answers one 2026-era request on `res`; never throws, and resolves once the request is over. */
+  handle(req: ExpressRequest, res: ServerResponse, message: JSONRPCMessage): Promise<void> {
+    if (this.#context.draining) {
+      replyError(res, problems.draining(), message.id);
+      return Promise.resolve();
+    }
+    // Watch the client before the first await, so that leaving at any later point is seen.
+    const presence = new ClientPresence(res);
+    let becameListening = (): void => {};
+    const exchange: Exchange = { settled: new Promise((resolve) => (becameListening = resolve)), done: Promise.resolve() };
+    exchange.done = this.#serve(req, res, message, presence, () => becameListening())
+      .catch((error: unknown) => {
+        this.#context.report(new McpSseError(ErrorCodes.request, 'A 2026-07-28 request failed unexpectedly.', { cause: error }), { req });
+        if (!presence.gone) replyError(res, problems.internal(), message.id);
+      })
+      .finally(() => {
+        presence.release();
+        this.#exchanges.delete(exchange);
+        becameListening();
+      });
+    this.#exchanges.add(exchange);
+    return exchange.done;
+  }
+
+  /**
+   * Drains: requests in flight run to their end and deliver, then listen streams end gracefully (the SDK's closing
+   * result) and every server left is closed. New requests are refused by the router's `draining` flag meanwhile.
+   * When `deadline` aborts first, whatever is still running is closed at once.
+   */
+  async close(deadline?: AbortSignal): Promise<void> {
+    const force = (): void => {
+      this.#forced = true;
+      void this.#closeHandlers();
+    };
+    if (deadline?.aborted) force();
+    else deadline?.addEventListener('abort', force, { once: true });
+    try {
+      await Promise.all([...this.#exchanges].map((exchange) => exchange.settled));
+      await this.#closeHandlers();
+      await Promise.all([...this.#exchanges].map((exchange) => exchange.done));
+    } finally {
+      deadline?.removeEventListener('abort', force);
+    }
+  }
+
+  async #closeHandlers(): Promise<void> {
+    for (const pending of this.#handlers.values()) await (await pending)?.handler.close().catch(() => {});
+  }
+
+  async #serve(req: ExpressRequest, res: ServerResponse, message: JSONRPCMessage, presence: ClientPresence, listening: () => void): Promise<void> {
+    // A client already gone costs no server.
+    if (presence.gone) return;
     const protocolVersion = protocolVersionOf(message, req);
     const user = principalOf(req);
     const authInfo = authInfoOf(req);
@@ -115,21 +179,44 @@ export class StatelessLeg {
         headers: req.headers,
         protocolVersion,
       });
-      if (typeof server?.connect !== 'function') throw new TypeError('createServer() must return an MCP server (an object with connect(transport)).');
+      if (typeof server?.connect !== 'function') {
+        if (typeof server?.close === 'function') void this.#closer(server, req)();
+        throw new TypeError('createServer() must return an MCP server (an object with connect(transport)).');
+      }
     } catch (error) {
       this.#context.report(new McpSseError(ErrorCodes.createServer, 'createServer() failed for a 2026-07-28 request.', { cause: error }), { req });
-      return replyError(res, problems.createServerFailed(), message.id);
+      if (!presence.gone) replyError(res, problems.createServerFailed(), message.id);
+      return;
     }
+    // From here on the server is closed exactly once when the request ends, whatever ends it.
+    const close = this.#closer(server, req);
+    try {
+      await this.#answer(req, res, message, presence, listening, server, authInfo, protocolVersion);
+    } finally {
+      await close();
+    }
+  }
+
+  async #answer(
+    req: ExpressRequest,
+    res: ServerResponse,
+    message: JSONRPCMessage,
+    presence: ClientPresence,
+    listening: () => void,
+    server: ServerLike,
+    authInfo: ReturnType<typeof authInfoOf>,
+    protocolVersion: string,
+  ): Promise<void> {
+    if (presence.gone) return;
+    if (this.#forced) return replyError(res, problems.draining(), message.id);
     const served = await this.#handlerFor(server);
-    if (served === undefined) {
-      void closeQuietly(server);
-      return replyError(res, problems.unsupportedProtocolVersion(protocolVersion, sessionProtocolVersions), message.id);
-    }
+    if (presence.gone) return;
+    if (served === undefined) return replyError(res, problems.unsupportedProtocolVersion(protocolVersion, sessionProtocolVersions), message.id);
+    if (this.#forced) return replyError(res, problems.draining(), message.id);
     this.#context.counters.statelessRequests++;
-    const abort = new AbortController();
-    const request = toWebRequest(req, abort.signal);
-    const entry = { server, taken: false };
-    this.#servers.set(request, entry);
+    // The SDK sees the client leave through the Web Request's signal, at whatever stage it is.
+    const request = toWebRequest(req, presence.signal);
+    this.#servers.set(request, server);
     let response: Response;
     const trace = this.#context.telemetry?.request(message, req.headers, protocolVersion);
     try {
@@ -138,18 +225,39 @@ export class StatelessLeg {
     } catch (error) {
       trace?.end(undefined, error);
       this.#context.report(new McpSseError(ErrorCodes.request, 'The SDK failed to serve a 2026-07-28 request.', { cause: error }), { req });
-      if (!entry.taken) void closeQuietly(server);
-      return replyError(res, problems.internal(), message.id);
+      if (!presence.gone) replyError(res, problems.internal(), message.id);
+      return;
     }
-    // Refused by the SDK's checks before it asked for the server (-32020, -32021, -32022…): it was never used.
-    if (!entry.taken) void closeQuietly(server);
-    await pipe(response, res, () => abort.abort());
+    // 499: the SDK's exchange was closed before it answered; with the client still here, by close() or by the server itself.
+    if (response.status === 499 && !presence.gone) {
+      trace?.end(499);
+      await response.body?.cancel().catch(() => {});
+      return replyError(res, this.#forced ? problems.draining() : problems.internal(), message.id);
+    }
+    if (message.method === 'subscriptions/listen' && (response.headers.get('content-type') ?? '').startsWith('text/event-stream')) listening();
+    await pipeWebResponse(response, res, presence, {
+      maxBufferedBytes: this.#context.options.maxBufferedBytes,
+      onCut: (backlog) => {
+        this.#context.counters.slowConsumerCuts++;
+        this.#context.report(
+          new McpSseError(
+            ErrorCodes.slowConsumer,
+            `Stream cut: the client stopped reading a 2026-07-28 response with ${backlog} bytes unsent (maxBufferedBytes is ${this.#context.options.maxBufferedBytes}).`,
+          ),
+          { req },
+        );
+      },
+    });
     trace?.end(response.status);
   }
 
-  /** Ends every listen stream gracefully and closes the servers of requests in flight. */
-  async close(): Promise<void> {
-    for (const pending of this.#handlers.values()) await (await pending)?.handler.close().catch(() => {});
+  /** The server's close(), made idempotent (the SDK closes some servers itself); failures go to `onError`. */
+  #closer(server: ServerLike, req: ExpressRequest): () => Promise<void> {
+    return closeOnce(server, (error) =>
+      this.#context.report(new McpSseError(ErrorCodes.serverClose, 'An MCP server failed to close after its 2026-07-28 request.', { cause: error }), {
+        req,
+      }),
+    );
   }
 
   /** The SDK copy that can serve this server, or `undefined` (an SDK v1 server, or a copy the router cannot load). */
@@ -176,11 +284,7 @@ export class StatelessLeg {
         if (sdk === undefined) return undefined;
         const handler = sdk.createMcpHandler(
           // The SDK asks for the request's server once its own checks passed, with the Request it was given.
-          ({ requestInfo }) => {
-            const entry = this.#servers.get(requestInfo!)!;
-            entry.taken = true;
-            return entry.server;
-          },
+          ({ requestInfo }) => this.#servers.get(requestInfo!)!,
           {
             // 2025-era requests never reach this handler: the router serves them with sessions.
             legacy: 'reject',
@@ -207,14 +311,6 @@ function protocolVersionOf(message: JSONRPCMessage, req: ExpressRequest): string
   return typeof header === 'string' ? header : 'unknown';
 }
 
-async function closeQuietly(server: ServerLike): Promise<void> {
-  try {
-    await server.close?.();
-  } catch {
-    // The request is already answered; a server that fails to close has nothing left to tell the client.
-  }
-}
-
 /** Node's request as a body-less Web Request (the body travels as `parsedBody`), aborted when the client leaves. */
 function toWebRequest(req: ExpressRequest, signal: AbortSignal): Request {
   const headers = new Headers();
@@ -227,34 +323,4 @@ function toWebRequest(req: ExpressRequest, signal: AbortSignal): Request {
     }
   }
   return new Request(new URL(req.originalUrl, `http://${req.headers.host ?? 'localhost'}`), { method: req.method, headers, signal });
-}
-
-/** Copies a Web Response to Node's response with back-pressure; stops reading when the client goes away. */
-async function pipe(response: Response, res: ServerResponse, clientGone: () => void): Promise<void> {
-  const streaming = (response.headers.get('content-type') ?? '').startsWith('text/event-stream');
-  if (streaming) {
-    res.setTimeout(0);
-    res.socket?.setNoDelay(true);
-  }
-  res.writeHead(response.status, Object.fromEntries(response.headers));
-  if (response.body === null) return void res.end();
-  const reader = response.body.getReader();
-  res.once('close', () => {
-    if (res.writableFinished) return;
-    clientGone();
-    reader.cancel().catch(() => {});
-  });
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const flushed = res.write(value);
-      (res as ServerResponse & { flush?: () => void }).flush?.();
-      if (!flushed) await Promise.race([once(res, 'drain'), once(res, 'close')]);
-      if (res.destroyed) return;
-    }
-    res.end();
-  } catch {
-    res.destroy();
-  }
 }

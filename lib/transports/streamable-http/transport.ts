@@ -1,14 +1,12 @@
 // StreamableHTTPTransport: a session of the Streamable HTTP transport; routes each server message to the right stream.
 import type { ServerResponse } from 'node:http';
 import { logSession } from '../../log.js';
-import { McpSession, type SessionInit, type SessionSettings } from '../../session/session.js';
+import { McpSession, type RequestId, type SessionInit, type SessionSettings } from '../../session/session.js';
 import type { EventPosition } from '../../session/event-id.js';
-import { formatMessage, formatPriming, formatRetry } from '../../sse/format.js';
+import { formatPriming, formatRetry } from '../../sse/format.js';
 import type { SseStream } from '../../sse/stream.js';
 import type { JSONRPCMessage, MessageExtra } from '../../types.js';
-import { pollingVersion } from './versions.js';
-
-type RequestId = string | number;
+import { primesStreams } from './versions.js';
 
 /** How a POST's responses travel: an event stream (resumable), or one JSON body once all are ready. */
 interface ResponseStream {
@@ -16,6 +14,8 @@ interface ResponseStream {
   readonly id: number;
   /** Requests of the POST still waiting for their response. */
   readonly pending: Set<RequestId>;
+  /** The client can resume this stream (it was primed): an answer it missed waits for it. */
+  readonly resumable: boolean;
   /** The open response, while the client reads it. */
   sse: SseStream | undefined;
   /** `jsonResponse` mode: the responses so far, and who answers the POST once they are all in. */
@@ -27,7 +27,6 @@ interface SendOptions {
   relatedRequestId?: RequestId;
 }
 
-/** What a resume asks for; the handler turns refusals into HTTP errors. */
 /**
  * What a resume came to: `ok`; `conflict` (that stream is open); `unknown` (an id this session never wrote);
  * `gone` (its events are no longer buffered).
@@ -42,8 +41,10 @@ export type ResumeResult = 'ok' | 'conflict' | 'unknown' | 'gone';
 export class StreamableHTTPTransport extends McpSession {
   readonly transport = 'streamable-http' as const;
   #standalone: SseStream | undefined;
+  /** POST streams with requests in flight or an open reader, by number. */
   readonly #streams = new Map<number, ResponseStream>();
-  readonly #byRequest = new Map<RequestId, ResponseStream>();
+  /** Resumable streams whose answers were all sent while nobody read them: they wait for a resume. */
+  readonly #undelivered = new Set<number>();
   #nextStream = 1;
   /** Headers of this session's event streams: the shared ones and `Mcp-Session-Id`. */
   readonly #headers: Readonly<Record<string, string>>;
@@ -71,7 +72,8 @@ export class StreamableHTTPTransport extends McpSession {
     this.settings.telemetry?.responded(this, message);
     const isResponse = message.method === undefined && message.id !== undefined;
     const requestId = isResponse ? message.id : options?.relatedRequestId;
-    const stream = requestId === undefined ? undefined : this.#byRequest.get(requestId);
+    const streamId = requestId === undefined ? undefined : this.streamOf(requestId);
+    const stream = streamId === undefined ? undefined : this.#streams.get(streamId);
     if (stream?.json !== undefined) {
       // One JSON body per POST: only the responses go in it, notifications about the request are dropped.
       if (isResponse) {
@@ -84,15 +86,16 @@ export class StreamableHTTPTransport extends McpSession {
       logSession('dropped a response to unknown request %s in %s', String(message.id), this.sessionId);
       return;
     }
-    this.#emit(stream?.id ?? 0, JSON.stringify(message));
     const target = stream === undefined ? this.#standalone : stream.sse;
+    this.emit(stream?.id ?? 0, target, JSON.stringify(message));
     if (isResponse) this.#answered(stream!, message.id!);
     await target?.backPressure();
   }
 
   /** Ends the stream of a request now; a client at 2025-11-25 or later resumes it with `GET` + `Last-Event-ID`. */
   closeSSEStream(requestId: RequestId): void {
-    this.#byRequest.get(requestId)?.sse?.end();
+    const streamId = this.streamOf(requestId);
+    if (streamId !== undefined) this.#streams.get(streamId)?.sse?.end();
   }
 
   /** Ends the standalone stream now; a client at 2025-11-25 or later resumes it with `GET` + `Last-Event-ID`. */
@@ -103,7 +106,7 @@ export class StreamableHTTPTransport extends McpSession {
   /** @internal Broadcasts go to the standalone stream. */
   sendSerialized(json: string): void {
     if (this.isClosed) return;
-    this.#emit(0, json);
+    this.emit(0, this.#standalone, json);
   }
 
   /**
@@ -116,26 +119,21 @@ export class StreamableHTTPTransport extends McpSession {
     extra: MessageExtra,
     how: { protocolVersion: string; json?: (responses: JSONRPCMessage[] | undefined) => void },
   ): void {
-    const stream: ResponseStream = { id: this.#nextStream++, pending: new Set(), sse: undefined };
-    for (const message of messages) {
-      if (message.method !== undefined && message.id !== undefined) {
-        stream.pending.add(message.id);
-        this.#byRequest.set(message.id, stream);
-      }
-    }
+    const polling = how.json === undefined && primesStreams(how.protocolVersion) && this.settings.resumeWindowMs > 0;
+    const stream: ResponseStream = { id: this.#nextStream++, pending: new Set(), resumable: polling, sse: undefined };
+    for (const message of messages) if (message.method !== undefined && message.id !== undefined) stream.pending.add(message.id);
     this.#streams.set(stream.id, stream);
-    const polling = how.protocolVersion >= pollingVersion && this.settings.resumeWindowMs > 0;
     if (how.json !== undefined) {
       stream.json = { responses: [], settle: how.json };
     } else {
       stream.sse = this.#open(res, stream);
       if (polling) stream.sse.write(formatPriming(this.eventId(stream.id, this.lastSeq), this.settings.retryMs));
     }
-    this.#refreshBusy();
     for (const message of messages) {
       const isRequest = message.method !== undefined && message.id !== undefined;
-      this.handOver(message, polling && isRequest && how.json === undefined ? this.#withPolling(extra, message.id!) : extra);
+      this.handOver(message, polling && isRequest ? this.#withPolling(extra, message.id!) : extra, stream.id);
     }
+    this.#refreshBusy();
   }
 
   /** @internal Opens the standalone stream; false when one is already open (409). */
@@ -144,7 +142,7 @@ export class StreamableHTTPTransport extends McpSession {
     const stream = this.#open(res, undefined);
     this.#standalone = stream;
     // Priming, as on POST streams, only when the client can resume from it.
-    if (protocolVersion >= pollingVersion && this.settings.resumeWindowMs > 0) {
+    if (primesStreams(protocolVersion) && this.settings.resumeWindowMs > 0) {
       stream.write(formatPriming(this.eventId(0, this.lastSeq), this.settings.retryMs));
     } else {
       // Nothing to write yet: send the head now, or the client waits for the first event to learn its stream is open.
@@ -169,8 +167,11 @@ export class StreamableHTTPTransport extends McpSession {
     sse.write(missed.join(''));
     if (at.stream === 0) this.#standalone = sse;
     else if (stream !== undefined) stream.sse = sse;
-    // A request stream whose responses were all sent ends after the replay, as in the SDK.
-    else sse.end();
+    else {
+      // A request stream whose responses were all sent ends after the replay, as in the SDK: delivered now.
+      sse.end();
+      this.#delivered(at.stream);
+    }
     this.#refreshBusy();
     return 'ok';
   }
@@ -194,57 +195,64 @@ export class StreamableHTTPTransport extends McpSession {
       stream.json?.settle(undefined);
     }
     this.#streams.clear();
-    this.#byRequest.clear();
-  }
-
-  /** @internal Also notes requests the client cancels: the SDK sends no response to those, so nothing may wait for one. */
-  protected override handOver(message: JSONRPCMessage, extra: MessageExtra): void {
-    super.handOver(message, extra);
-    if (message.method === 'notifications/cancelled' && message.id === undefined) {
-      this.#cancelled((message.params as { requestId?: unknown } | undefined)?.requestId);
-    }
+    this.#undelivered.clear();
   }
 
   /**
-   * A cancelled request is no longer in flight, or its session would never go idle (nor expire). Its stream is not
-   * ended: a 2025-11-25 client would take that for SSE polling and keep resuming a stream that has nothing more.
+   * @internal A cancelled request is no longer in flight, or its session would never go idle (nor expire). Its
+   * stream is not ended: a 2025-11-25 client would take that for SSE polling and keep resuming a stream that has
+   * nothing more.
    */
-  #cancelled(requestId: unknown): void {
-    if (typeof requestId !== 'string' && typeof requestId !== 'number') return;
-    const stream = this.#byRequest.get(requestId);
-    if (stream === undefined) return;
-    stream.pending.delete(requestId);
-    this.#byRequest.delete(requestId);
-    if (stream.pending.size === 0) {
-      if (stream.sse === undefined) this.#streams.delete(stream.id);
-      // One JSON body per POST: answer with the responses there are, possibly none.
-      stream.json?.settle(stream.json.responses);
+  protected override requestCancelled(requestId: unknown): void {
+    const streamId = typeof requestId === 'string' || typeof requestId === 'number' ? this.streamOf(requestId) : undefined;
+    const stream = streamId === undefined ? undefined : this.#streams.get(streamId);
+    if (stream !== undefined) {
+      stream.pending.delete(requestId as RequestId);
+      if (stream.pending.size === 0) {
+        if (stream.sse === undefined) this.#streams.delete(stream.id);
+        // One JSON body per POST: answer with the responses there are, possibly none.
+        stream.json?.settle(stream.json.responses);
+      }
     }
+    super.requestCancelled(requestId);
     this.#refreshBusy();
+  }
+
+  /** @internal Settled also means every resumable answer reached its reader. */
+  protected override isSettled(): boolean {
+    return super.isSettled() && this.#undelivered.size === 0;
   }
 
   #open(res: ServerResponse, stream: ResponseStream | undefined): SseStream {
     return this.openStream(res, (ended) => this.#streamEnded(ended, stream), this.#headers);
   }
 
-  #emit(streamId: number, json: string): void {
-    const seq = this.nextSeq();
-    const frame = formatMessage(this.eventId(streamId, seq), json);
-    const size = Buffer.byteLength(frame);
-    this.remember(seq, frame, size, streamId);
-    (streamId === 0 ? this.#standalone : this.#streams.get(streamId)?.sse)?.write(frame, size);
-    this.settings.counters.messagesOut++;
-  }
-
-  /** A response went out: once a POST has all of its responses, its stream ends (or its JSON body is sent). */
+  /**
+   * A response went out: once a POST has all of its responses, its stream ends (or its JSON body is sent). An answer
+   * its reader got frees its frames after `resumeWindowMs`; one nobody read waits for a resume.
+   */
   #answered(stream: ResponseStream, id: RequestId): void {
     stream.pending.delete(id);
-    this.#byRequest.delete(id);
-    if (stream.pending.size > 0) return;
-    this.#streams.delete(stream.id);
-    stream.json?.settle(stream.json.responses);
-    stream.sse?.end();
+    if (stream.pending.size === 0) {
+      this.#streams.delete(stream.id);
+      stream.json?.settle(stream.json.responses);
+      if (stream.sse !== undefined) {
+        stream.sse.end();
+        this.retireStream(stream.id);
+      } else if (stream.resumable) {
+        this.#undelivered.add(stream.id);
+      } else {
+        this.freeStream(stream.id);
+      }
+    }
+    this.answered(id);
     this.#refreshBusy();
+  }
+
+  /** A resumed stream replayed the rest of its answers. */
+  #delivered(streamId: number): void {
+    this.retireStream(streamId);
+    if (this.#undelivered.delete(streamId)) this.checkSettled();
   }
 
   #streamEnded(ended: SseStream, stream: ResponseStream | undefined): void {
@@ -269,7 +277,7 @@ export class StreamableHTTPTransport extends McpSession {
   /** Idle means no open stream and no request in flight: the registry may evict it, and `sessionIdleMs` runs. */
   #refreshBusy(): void {
     if (this.isClosed) return;
-    const busy = this.#standalone !== undefined || this.#byRequest.size > 0;
+    const busy = this.#standalone !== undefined || this.hasRequestsInFlight;
     if (busy === this.#busy) return;
     this.#busy = busy;
     if (busy) this.becomeActive();

@@ -7,7 +7,17 @@ export const sessionProtocolVersions = ['2025-11-25', '2025-06-18', '2025-03-26'
 export const defaultProtocolVersion = '2025-03-26';
 
 /** The first version whose clients take priming events (empty data) and resume POST streams. */
-export const pollingVersion = '2025-11-25';
+const pollingVersion = '2025-11-25';
+
+const dateForm = /^\d{4}-\d{2}-\d{2}$/;
+
+/**
+ * True when a client at `version` takes priming events: 2025-11-25 or later. Versions are dates; anything else
+ * (client input such as `"9999"` or `"2025-11-25-beta"`) is not a version that primes.
+ */
+export function primesStreams(version: string): boolean {
+  return dateForm.test(version) && version >= pollingVersion;
+}
 
 export function isSessionVersion(version: string): boolean {
   return (sessionProtocolVersions as readonly string[]).includes(version);
@@ -15,5 +25,5 @@ export function isSessionVersion(version: string): boolean {
 
 /** A protocol version after the session ones, in date form: the stateless era (2026-07-28 and later). */
 export function isStatelessVersion(version: string | string[] | undefined): boolean {
-  return typeof version === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(version) && version > sessionProtocolVersions[0];
+  return typeof version === 'string' && dateForm.test(version) && version > sessionProtocolVersions[0];
 }

@@ -113,6 +113,8 @@ export interface InstanceOptions {
   forwardTimeoutMs?: number;
   /** Key and channel prefix; tests use a fresh one so runs never see each other's keys. */
   prefix: string;
+  /** The router's `jsonResponse` option (Streamable HTTP answers one JSON body, so its head comes last). */
+  jsonResponse?: boolean;
 }
 
 export interface Instance {
@@ -164,6 +166,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
       PREFIX: options.prefix,
       DIRECTORY_TTL_MS: options.directoryTtlMs === undefined ? '' : String(options.directoryTtlMs),
       FORWARD_TIMEOUT_MS: options.forwardTimeoutMs === undefined ? '' : String(options.forwardTimeoutMs),
+      JSON_RESPONSE: options.jsonResponse === true ? '1' : '',
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });

@@ -137,7 +137,9 @@ describe('POST on a session', () => {
     const session = await openMcpSession(h.mcpUrl);
     const notification = await session.reply({ body: { jsonrpc: '2.0', method: 'notifications/roots/list_changed' } });
     expect(notification.status).toBe(202);
-    expect(notification.headers['content-type']).not.toMatch(/event-stream/);
+    // The spec's MUST: no body (the legacy route keeps the SDK's "Accepted" text).
+    expect(notification.headers['content-type']).toBeUndefined();
+    expect(notification.text).toBe('');
     const response = await session.reply({ body: { jsonrpc: '2.0', id: 'answer-to-nothing', result: {} } });
     expect(response.status).toBe(202);
     const batch = await session.reply({
