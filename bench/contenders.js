@@ -69,7 +69,7 @@ export const isStreamable = (contender) => wireOf(contender) === 'streamable';
 
 /** Headers every request of a contender carries. */
 export function headersFor(contender) {
-  return parseContender(contender).base.endsWith('-secured') ? { 'x-api-key': 'bench-key' } : {};
+  return parseContender(contender).base.endsWith('-secured') ? { 'x-api-key': 'bench-key-0123456789' } : {};
 }
 
 /** Phases that apply to a wire: the slow consumer (e) is measured on HTTP+SSE streams only. */

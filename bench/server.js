@@ -34,7 +34,8 @@ let sessions;
 if (base.startsWith('pkg')) {
   // pkg and pkg-streamable are the same router with its defaults (it serves both transports); they differ in
   // what the load client speaks to them. The -secured ones add auth, CORS and rate limits on every route.
-  const { dist, ...variantOptions } = variant;
+  const { dist, otel, ...variantOptions } = variant;
+  if (otel !== undefined) await (await import('./otel.js')).setUpOtel(otel);
   const distDir = dist === undefined ? new URL('../dist/', import.meta.url) : pathToFileURL(`${path.resolve(dist)}/`);
   const { createMcpSseRouter, apiKeyStrategy } = await import(new URL('index.js', distDir).href);
   // pkg-streamable-v2 serves SDK v2's McpServer, the server sdk2-streamable has, to compare the transports alone.
@@ -48,7 +49,7 @@ if (base.startsWith('pkg')) {
   if (base === 'pkg-secured' || base === 'pkg-streamable-secured') {
     // BENCH_SECURED_PARTS (diagnosis only: e.g. `auth` or `cors,rate`) keeps just some of the three layers.
     const parts = (process.env.BENCH_SECURED_PARTS ?? 'auth,cors,rate').split(',');
-    if (parts.includes('auth')) options.auth = { strategies: [apiKeyStrategy({ keys: ['bench-key'] })] };
+    if (parts.includes('auth')) options.auth = { strategies: [apiKeyStrategy({ keys: ['bench-key-0123456789'] })] };
     if (parts.includes('cors')) options.cors = { origin: ['http://example.test'] };
     if (parts.includes('rate')) {
       options.rateLimit = {

@@ -22,19 +22,31 @@ async function busFromEnv() {
   return redisSessionBus({ url: process.env.REDIS_URL });
 }
 
-const mcp = createMcpSseRouter({
-  createServer: (session) => buildMcpServer(session),
-  auth: authFromEnv(),
-  cors: process.env.CORS_ORIGINS ? { origin: process.env.CORS_ORIGINS.split(',') } : false,
-  bus: await busFromEnv(),
-  allowedHosts: host === '127.0.0.1' || host === 'localhost' ? ['127.0.0.1', 'localhost', '[::1]'] : undefined,
-  onError: (error, { sessionId }) => console.warn(`[mcp] ${error.code}: ${error.message}${sessionId ? ` (session ${sessionId})` : ''}`),
-});
+/** The router from the environment; a setting the package refuses (API_KEY=short) ends the process with its message. */
+async function routerFromEnv() {
+  try {
+    return createMcpSseRouter({
+      createServer: (session) => buildMcpServer(session),
+      auth: authFromEnv(),
+      cors: process.env.CORS_ORIGINS ? { origin: process.env.CORS_ORIGINS.split(',') } : false,
+      bus: await busFromEnv(),
+      allowedHosts: host === '127.0.0.1' || host === 'localhost' ? ['127.0.0.1', 'localhost', '[::1]'] : undefined,
+      onError: (error, { sessionId }) => console.warn(`[mcp] ${error.code}: ${error.message}${sessionId ? ` (session ${sessionId})` : ''}`),
+    });
+  } catch (error) {
+    if (error?.code !== 'ERR_MCP_SSE_INVALID_OPTION' && error?.code !== 'ERR_MCP_SSE_MISSING_DEPENDENCY') throw error;
+    console.error(`Cannot start: ${error.message}`);
+    process.exit(1);
+  }
+}
+
+const mcp = await routerFromEnv();
 motd.onChange = () => mcp.sessions.broadcast({ method: 'notifications/resources/list_changed' });
 
 const app = express();
 app.use(express.static(fileURLToPath(new URL('./public/', import.meta.url))));
-app.get('/health', (_req, res) => res.json({ status: 'ok', sessions: mcp.sessions.stats() }));
+// Readiness probe: 200 { status: 'ok', sessions, bus }, 503 while draining or with Redis down.
+app.get('/health', mcp.health);
 if (process.env.EXAMPLE_TEST_HOOKS === '1') {
   // Test only: POST /__test/cut-streams destroys open event streams, as a flaky network would. It cuts every kind
   // unless `?only=` names some: `sse` (legacy GET /mcp/sse), `get` (Streamable HTTP GET /mcp: the standalone stream
@@ -65,7 +77,9 @@ if (process.env.EXAMPLE_TEST_HOOKS === '1') {
 }
 app.use('/mcp', mcp);
 
-const server = app.listen(port, host, () => {
+// Express 5 calls back with the listen error (and emits it); Express 4 only emits it.
+const server = app.listen(port, host, (error) => {
+  if (error) return cannotListen(error);
   const { port: actual } = server.address();
   const base = `http://${host === '0.0.0.0' ? 'localhost' : host}:${actual}`;
   const key = process.env.API_KEY ? ' -H "X-API-Key: $API_KEY"' : '';
@@ -86,6 +100,20 @@ const server = app.listen(port, host, () => {
   console.log(`and end the session:  curl -X DELETE ${base}/mcp -H 'Mcp-Session-Id: <id>'${key}`);
   console.log(`Legacy HTTP+SSE:  curl -N ${base}/mcp/sse${key}  then POST JSON-RPC to the URL of its "endpoint" event.`);
 });
+server.on('error', cannotListen);
+
+let failed = false;
+/** A port already taken (another copy running) or not ours to take: say so and exit non-zero, no stack trace. */
+async function cannotListen(error) {
+  if (failed) return;
+  failed = true;
+  const where = `${host}:${port}`;
+  if (error.code === 'EADDRINUSE') console.error(`Port ${port} is already in use on ${host}: stop what holds it, or start with PORT=<another port>.`);
+  else if (error.code === 'EACCES') console.error(`No permission to listen on ${where}: use a port above 1023, e.g. PORT=3000.`);
+  else console.error(`Cannot listen on ${where}: ${error.message}`);
+  await mcp.close({ timeoutMs: 1000 });
+  process.exit(1);
+}
 
 let stopping = false;
 async function shutdown(signal) {

@@ -17,6 +17,8 @@ export const ErrorCodes = {
   messageHandler: 'ERR_MCP_SSE_MESSAGE_HANDLER',
   bus: 'ERR_MCP_SSE_BUS',
   request: 'ERR_MCP_SSE_REQUEST',
+  /** An optional peer dependency a feature needs is not installed (`ioredis` for `express-mcp-sse/redis`). */
+  missingDependency: 'ERR_MCP_SSE_MISSING_DEPENDENCY',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

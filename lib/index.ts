@@ -13,6 +13,7 @@ export { McpSseError, ErrorCodes, type ErrorCode } from './errors.js';
 export type { ErrorReason } from './http/reply.js';
 export { mcpBodyErrorHandler } from './http/body-error-handler.js';
 export type { SessionStats, TransportSessionStats } from './stats.js';
+export type { HealthReport } from './http/health.js';
 export type {
   AuthInfo,
   JSONRPCMessage,

@@ -2,6 +2,20 @@
 import type { Request } from 'express';
 import type { Options as RateLimitOptions } from 'express-rate-limit';
 import { optionError, type McpSseError } from './errors.js';
+import {
+  boolean,
+  describeValue,
+  limit,
+  nonNegativeInt,
+  optionalFunction,
+  path,
+  plainObjectOrFalse,
+  positiveInt,
+  size,
+  stringList,
+  timerMs,
+  maxTimerMs,
+} from './validate.js';
 import type { SessionBus } from './bus.js';
 import type { CorsOptions } from './http/cors-options.js';
 import type { PassportStrategy, ServerLike, SessionContext } from './types.js';
@@ -240,19 +254,15 @@ export function defaultBodyTimeoutMs(maxMessageSize: number): number {
   return Math.min(Math.ceil((5_000 + maxMessageSize / 125) / 1_000) * 1_000, maxTimerMs);
 }
 
-/** The longest delay `setTimeout` takes; a longer one fires at once. */
-const maxTimerMs = 2 ** 31 - 1;
-
-function timerMs(name: string, value: number | undefined, fallback: number): number {
-  const ms = nonNegativeInt(name, value, fallback);
-  if (ms > maxTimerMs) throw optionError(`Option "${name}" must be at most ${maxTimerMs} ms (about 24.8 days), got ${describeValue(value)}.`);
-  return ms;
-}
-
 function resolveAuth(auth: AuthOptions | undefined): Pick<ResolvedOptions, 'strategies' | 'guardSse' | 'guardMessages' | 'guardMcp'> {
   if (auth === undefined) return { strategies: [], guardSse: false, guardMessages: false, guardMcp: false };
   if (typeof auth !== 'object' || auth === null) {
     throw optionError(`Option "auth" must be { strategies, endpoints? }, got ${describeValue(auth)}.`);
+  }
+  // `auth: apiKeyStrategy(…)` or `auth: [strategy]`: say how to wrap it, not which internal property was unexpected.
+  if (Array.isArray(auth) || typeof (auth as { authenticate?: unknown }).authenticate === 'function') {
+    const what = Array.isArray(auth) ? 'an array' : 'a Passport strategy';
+    throw optionError(`Option "auth" must be { strategies: [...] }, got ${what}. Write auth: { strategies: [yourStrategy] }.`);
   }
   for (const key of Object.keys(auth)) {
     if (key !== 'strategies' && key !== 'endpoints') throw optionError(`Unknown option "auth.${key}". Known: strategies, endpoints.`);
@@ -349,81 +359,4 @@ function resolveBus(bus: SessionBus | undefined): SessionBus | undefined {
     }
   }
   return bus;
-}
-
-function path(name: string, value: string | undefined, fallback: string): string {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string' || !/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/.test(value)) {
-    throw optionError(`Option "${name}" must be a path starting with "/", got ${describeValue(value)}.`);
-  }
-  return value;
-}
-
-function nonNegativeInt(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 0) throw optionError(`Option "${name}" must be an integer >= 0, got ${describeValue(value)}.`);
-  return value;
-}
-
-function positiveInt(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 1) throw optionError(`Option "${name}" must be an integer >= 1, got ${describeValue(value)}.`);
-  return value;
-}
-
-function limit(name: string, value: number | undefined): number {
-  if (value === undefined || value === Infinity) return Infinity;
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw optionError(`Option "${name}" must be an integer >= 1 or Infinity, got ${describeValue(value)}.`);
-  return value;
-}
-
-const sizeUnits: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
-
-function size(name: string, value: number | string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value === 'number') return positiveInt(name, value, fallback);
-  const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(value) : null;
-  const bytes = match ? Math.floor(Number(match[1]) * sizeUnits[(match[2] ?? 'b').toLowerCase()]!) : NaN;
-  if (!(bytes >= 1)) throw optionError(`Option "${name}" must be a byte count or a size like "4mb", got ${describeValue(value)}.`);
-  return bytes;
-}
-
-function boolean(name: string, value: boolean | undefined, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw optionError(`Option "${name}" must be true or false, got ${describeValue(value)}.`);
-  return value;
-}
-
-function stringList(name: string, value: string[] | undefined): string[] | undefined {
-  if (value === undefined) return undefined;
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v === '')) {
-    throw optionError(`Option "${name}" must be an array of non-empty strings, got ${describeValue(value)}.`);
-  }
-  return [...value];
-}
-
-function plainObjectOrFalse(name: string, value: unknown, fallback: false): object | false {
-  if (value === undefined) return fallback;
-  if (value === false) return false;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw optionError(`Option "${name}" must be an options object or false, got ${describeValue(value)}.`);
-  }
-  return value;
-}
-
-function optionalFunction(name: string, value: unknown): unknown {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'function') throw optionError(`Option "${name}" must be a function, got ${describeValue(value)}.`);
-  return value;
-}
-
-/** A short description of a bad option value for error messages. */
-export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (Array.isArray(value)) return 'an array';
-  if (value === null) return 'null';
-  if (typeof value === 'object') return 'an object';
-  return String(value);
 }

@@ -16,8 +16,10 @@ import { privateQueryParameters } from './transports/http-sse/endpoint.js';
 import { preParsedIdOf } from './http/body.js';
 import { dispatch, type PathChains } from './http/dispatch.js';
 import { createWellKnown } from './http/well-known.js';
-import { log } from './log.js';
-import { resolveOptions, type ErrorContext, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
+import { createHealth } from './http/health.js';
+import { createTelemetry } from './telemetry/telemetry.js';
+import { createReporter } from './report.js';
+import { resolveOptions, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
 import { SessionRegistry } from './transports/session-registry.js';
 import { ReplayBudget } from './session/replay.js';
 import { sseHeaders } from './sse/format.js';
@@ -37,6 +39,13 @@ export interface McpSseRouter extends Router {
   close(options?: CloseOptions): Promise<void>;
   /** Middleware for the app root serving RFC 9728 metadata of each `oauthStrategy`'s resource; else a pass-through. */
   readonly wellKnown: RequestHandler;
+  /**
+   * A request handler for readiness probes: `app.get('/ready', mcp.health)`. Answers `200` with
+   * `{ status: 'ok', sessions, bus }` (the numbers of `sessions.stats()`, and the bus's own `stats()` or `null`), and
+   * `503` with `status: 'draining'` once `close()` started, or `'bus_unavailable'` while the Redis bus is not
+   * connected, so the orchestrator sends no new clients to an instance that cannot serve them.
+   */
+  readonly health: RequestHandler;
 }
 
 /**
@@ -56,14 +65,8 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   const ticker = new KeepAliveTicker(options.keepAliveMs);
   let draining = false;
 
-  const report = (error: McpSseError, context: ErrorContext): void => {
-    log('%s %s (session %s)', error.code, error.message, context.sessionId ?? '-');
-    try {
-      options.onError?.(error, context);
-    } catch (thrown) {
-      log('onError threw: %O', thrown);
-    }
-  };
+  const report = createReporter({ onError: options.onError });
+  const telemetry = createTelemetry(() => registry.stats());
 
   const settings: SessionSettings = {
     streamHeaders: Object.freeze({ ...sseHeaders, ...options.headers }),
@@ -80,6 +83,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     get draining() {
       return draining;
     },
+    telemetry,
   };
 
   const stateless = new StatelessLeg({
@@ -89,6 +93,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     get draining() {
       return draining;
     },
+    telemetry,
   });
   registry.addStatelessTarget(stateless);
   const streamable = createStreamableHandlers({ ...options, options, registry, settings, report, bus, stateless });
@@ -199,7 +204,8 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   };
 
   const wellKnown = createWellKnown(options.strategies);
-  return Object.assign(router, { sessions: registry, close, wellKnown }) as McpSseRouter;
+  const health = createHealth({ stats: () => registry.stats(), bus, isDraining: () => draining });
+  return Object.assign(router, { sessions: registry, close, wellKnown, health }) as McpSseRouter;
 }
 
 function methodNotAllowed(allow: string): RequestHandler {

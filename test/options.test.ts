@@ -10,7 +10,7 @@ describe('option errors', () => {
     ['the router', () => resolve({ keepAliveMs: -1 })],
     ['an unknown key', () => resolve({ keepAlive: 1 })],
     ['streamableHttpPath equal to ssePath', () => resolve({ streamableHttpPath: '/sse' })],
-    ['auth.endpoints', () => resolve({ auth: { strategies: [apiKeyStrategy({ keys: ['k'] })], endpoints: { nope: true } } })],
+    ['auth.endpoints', () => resolve({ auth: { strategies: [apiKeyStrategy({ keys: ['k-0123456789abcdef'] })], endpoints: { nope: true } } })],
     ['jwtStrategy', () => jwtStrategy({ secret: '' })],
     ['apiKeyStrategy', () => apiKeyStrategy({ keys: [] })],
   ])('are TypeErrors with code ERR_MCP_SSE_INVALID_OPTION: %s', (_what, create) => {
@@ -73,7 +73,7 @@ describe('resolveOptions', () => {
   });
 
   it('guards both routes once strategies are given, unless a toggle turns one off', () => {
-    const strategies = [apiKeyStrategy({ keys: ['k'] })];
+    const strategies = [apiKeyStrategy({ keys: ['k-0123456789abcdef'] })];
     expect(resolve({ auth: { strategies } })).toMatchObject({ guardSse: true, guardMessages: true });
     expect(resolve({ auth: { strategies, endpoints: { sse: false } } })).toMatchObject({ guardSse: false, guardMessages: true });
   });
@@ -108,8 +108,11 @@ describe('resolveOptions', () => {
     [{ rateLimit: { messages: 5 } }, /"rateLimit.messages" must be an options object or false/],
     [{ auth: { strategies: [] } }, /"auth.strategies" must be a non-empty array/],
     [{ auth: { strategies: [{}] } }, /"auth.strategies\[0\]" must be a Passport strategy/],
-    [{ auth: { strategies: [apiKeyStrategy({ keys: ['k'] })], endpoints: { see: true } } }, /Unknown option "auth.endpoints.see"/],
-    [{ auth: { strategies: [apiKeyStrategy({ keys: ['k'] })], endpoints: { sse: 'yes' } } }, /"auth.endpoints.sse" must be true or false/],
+    [{ auth: { strategies: [apiKeyStrategy({ keys: ['k-0123456789abcdef'] })], endpoints: { see: true } } }, /Unknown option "auth.endpoints.see"/],
+    [
+      { auth: { strategies: [apiKeyStrategy({ keys: ['k-0123456789abcdef'] })], endpoints: { sse: 'yes' } } },
+      /"auth.endpoints.sse" must be true or false/,
+    ],
   ])('throws a TypeError naming the option for %o', (extra, message) => {
     expect(() => resolve(extra)).toThrow(TypeError);
     expect(() => resolve(extra)).toThrow(message);
@@ -128,19 +131,19 @@ describe('resolveOptions', () => {
 describe('strategy factories validate at creation', () => {
   it('jwtStrategy', () => {
     expect(() => jwtStrategy({} as never)).toThrow(/"secret" or "publicKey" is required/);
-    expect(() => jwtStrategy({ secret: 's', algorithms: ['none'] })).toThrow(/must not include "none"/);
+    expect(() => jwtStrategy({ secret: 's'.repeat(32), algorithms: ['none'] })).toThrow(/must not include "none"/);
     expect(() => jwtStrategy({ publicKey: 'pem' })).toThrow(/"algorithms" is required with "publicKey"/);
     expect(() => jwtStrategy({ publicKey: 'pem', algorithms: ['HS256'] })).toThrow(/algorithm confusion/);
-    expect(() => jwtStrategy({ secret: 's', clockTolerance: -1 })).toThrow(/"clockTolerance"/);
-    expect(() => jwtStrategy({ secret: 's', nope: 1 } as never)).toThrow(/Unknown jwtStrategy option "nope"/);
+    expect(() => jwtStrategy({ secret: 's'.repeat(32), clockTolerance: -1 })).toThrow(/"clockTolerance"/);
+    expect(() => jwtStrategy({ secret: 's'.repeat(32), nope: 1 } as never)).toThrow(/Unknown jwtStrategy option "nope"/);
   });
 
   it('apiKeyStrategy', () => {
     expect(() => apiKeyStrategy({} as never)).toThrow(/"keys" or "verify" is required/);
     expect(() => apiKeyStrategy({ keys: [] })).toThrow(/must not be empty/);
     expect(() => apiKeyStrategy({ keys: [''] })).toThrow(/non-empty strings/);
-    expect(() => apiKeyStrategy({ keys: ['k'], headerName: 'x y' })).toThrow(/"headerName"/);
-    expect(() => apiKeyStrategy({ keys: ['k'], queryParameter: '' })).toThrow(/"queryParameter"/);
+    expect(() => apiKeyStrategy({ keys: ['k-0123456789abcdef'], headerName: 'x y' })).toThrow(/"headerName"/);
+    expect(() => apiKeyStrategy({ keys: ['k-0123456789abcdef'], queryParameter: '' })).toThrow(/"queryParameter"/);
   });
 });
 

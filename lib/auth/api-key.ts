@@ -6,6 +6,7 @@ import type { PassportStrategy, Principal } from '../types.js';
 import type { StrategyHints } from './hints.js';
 import { toPrincipal } from './principal.js';
 import { optionError } from '../errors.js';
+import { describeValue } from '../validate.js';
 
 export interface ApiKeyStrategyOptions {
   /** Accepted keys: an array (principal id `key:<first 8 hex of SHA-256>`) or a record key → principal name. */
@@ -102,12 +103,41 @@ export function apiKeyStrategy(options: ApiKeyStrategyOptions): PassportStrategy
   return Object.assign(strategy, { mcpSseHints }) as unknown as PassportStrategy;
 }
 
+/** Keys shorter than this are refused: a short key can be guessed (16 random hex digits are 64 bits). */
+export const minApiKeyLength = 16;
+
+/**
+ * What a key entry must not be: the strings an unset environment variable turns into (`keys: { [process.env.API_KEY]:
+ * … }` makes the key `"undefined"`), or a key short enough to guess. The message never prints a real key.
+ */
+function checkKey(key: unknown, where: string): void {
+  if (typeof key !== 'string' || key.length === 0) throw optionError(`apiKeyStrategy option "keys" must hold non-empty strings${where}.`);
+  if (key.trim() === 'undefined' || key.trim() === 'null') {
+    throw optionError(
+      `apiKeyStrategy option "keys" holds the key ${JSON.stringify(key)}${where}: an environment variable that is not set (keys: { [process.env.API_KEY]: … })? Set it, or leave the strategy out when it is missing.`,
+    );
+  }
+  if (key.length < minApiKeyLength) {
+    throw optionError(
+      `apiKeyStrategy option "keys" holds a key of ${key.length} characters${where}: keys need at least ${minApiKeyLength} (generate one with \`openssl rand -hex 32\`).`,
+    );
+  }
+}
+
 /** Constant-time lookup over every configured key; never returns early on a match. */
 function keyLookup(keys: string[] | Record<string, string>): (key: string) => Principal | false {
+  // In plain JavaScript a string is accepted by Object.entries(): `keys: 'abc'` would make "0", "1", "2" valid keys.
+  const isRecord =
+    typeof keys === 'object' && keys !== null && !Array.isArray(keys) && [Object.prototype, null].includes(Object.getPrototypeOf(keys));
+  if (!Array.isArray(keys) && !isRecord) {
+    throw optionError(
+      `apiKeyStrategy option "keys" must be an array of keys or a record { key: principalName }, got ${describeValue(keys)}. For one key write keys: [key].`,
+    );
+  }
   const entries = Array.isArray(keys) ? keys.map((key) => [key, undefined] as const) : Object.entries(keys);
   if (entries.length === 0) throw optionError('apiKeyStrategy option "keys" must not be empty.');
-  const digests = entries.map(([key, name]) => {
-    if (typeof key !== 'string' || key.length === 0) throw optionError('apiKeyStrategy option "keys" must hold non-empty strings.');
+  const digests = entries.map(([key, name], i) => {
+    checkKey(key, Array.isArray(keys) ? ` (keys[${i}])` : '');
     if (name !== undefined && (typeof name !== 'string' || name === ''))
       throw optionError(`apiKeyStrategy option "keys" maps a key to an invalid principal name ${JSON.stringify(name)}.`);
     const digest = sha256(key);

@@ -6,6 +6,7 @@ import type { AuthInfo, PassportStrategy } from '../types.js';
 import { bearerChallenge, type StrategyHints } from './hints.js';
 import { parseScopes } from './principal.js';
 import { optionError } from '../errors.js';
+import { describeValue } from '../validate.js';
 
 export interface JwtStrategyOptions {
   /** Shared secret for HMAC algorithms (HS256…). Give this or `publicKey`. */
@@ -79,6 +80,7 @@ export function jwtStrategy(options: JwtStrategyOptions): PassportStrategy {
   if (publicKey !== undefined && algorithms.some((a) => a.startsWith('HS'))) {
     throw optionError('jwtStrategy option "algorithms" must not mix HMAC (HS*) with "publicKey": that invites algorithm confusion.');
   }
+  if (secret !== undefined) checkHmacSecret(secret, algorithms);
   const clockTolerance = options.clockTolerance ?? 0;
   if (typeof clockTolerance !== 'number' || !(clockTolerance >= 0))
     throw optionError(`jwtStrategy option "clockTolerance" must be seconds >= 0, got ${String(clockTolerance)}.`);
@@ -152,6 +154,36 @@ export function jwtStrategy(options: JwtStrategyOptions): PassportStrategy {
   if (headerName !== 'authorization') mcpSseHints.requestHeader = options.headerName;
   if (queryParameter !== undefined) mcpSseHints.queryParameter = queryParameter;
   return Object.assign(strategy, { mcpSseHints });
+}
+
+/** Shortest HMAC secret per algorithm: the hash's output size (RFC 7518 §3.2). */
+const hmacSecretBytes: Record<string, number> = { HS256: 32, HS384: 48, HS512: 64 };
+
+/**
+ * A shared secret verifies HMAC tokens only: with RS/ES/PS algorithms every token would be refused (or, worse, a
+ * library would treat the secret as a key). A secret shorter than the hash can be brute-forced offline from one token.
+ */
+function checkHmacSecret(secret: string | Buffer, algorithms: string[]): void {
+  const asymmetric = algorithms.filter((alg) => !alg.startsWith('HS'));
+  if (asymmetric.length > 0) {
+    throw optionError(
+      `jwtStrategy option "algorithms" lists ${asymmetric.join(', ')} with a "secret": a shared secret only verifies HMAC tokens (HS256, HS384, HS512). Give "publicKey" for ${asymmetric[0]}, or algorithms: ['HS256'].`,
+    );
+  }
+  const bytes = typeof secret === 'string' ? Buffer.byteLength(secret) : secret.length;
+  for (const alg of algorithms) {
+    const needed = hmacSecretBytes[alg];
+    if (needed === undefined) {
+      throw optionError(
+        `jwtStrategy option "algorithms" holds an unknown algorithm ${describeValue(alg)}. Known: HS256, HS384, HS512, RS*, PS*, ES*.`,
+      );
+    }
+    if (bytes < needed) {
+      throw optionError(
+        `jwtStrategy option "secret" is ${bytes} bytes: ${alg} needs at least ${needed} (RFC 7518 §3.2), or the secret can be guessed from one token. Generate one with \`openssl rand -base64 ${needed}\`.`,
+      );
+    }
+  }
 }
 
 /**

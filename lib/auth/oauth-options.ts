@@ -1,5 +1,5 @@
 // Options of oauthStrategy(): the public interface, its defaults, and validation at creation time.
-import { describeValue } from '../options.js';
+import { describeValue } from '../validate.js';
 import { optionError } from '../errors.js';
 
 export interface OAuthStrategyOptions {

@@ -8,6 +8,8 @@ import { optionError } from '../errors.js';
 
 /** Metadata is public and changes with a deploy at most: caches may keep it an hour. */
 const cacheControl = 'public, max-age=3600';
+/** RFC 9728 §3: where a resource's metadata lives, followed by the resource's path. */
+const metadataRoot = '/.well-known/oauth-protected-resource';
 const allow = 'GET, HEAD, OPTIONS';
 const corsHeaders = {
   'Access-Control-Allow-Origin': '*',
@@ -44,9 +46,15 @@ export function createWellKnown(strategies: Strategy[]): RequestHandler {
     documents.set(path, { body, length: String(Buffer.byteLength(body)) });
   }
 
+  // Clients that got no `resource_metadata` (a proxy dropped the header, a legacy SSE client ignores it) derive the
+  // URL from the one they connected to: `/.well-known/oauth-protected-resource/mcp/sse`, then the bare root path.
+  // With one resource both can only mean it, and SDK clients accept it (it is a path prefix of their URL).
+  const single = documents.size === 1 ? [...documents][0]! : undefined;
+  const probed = (path: string) => (single !== undefined && (path === metadataRoot || path.startsWith(`${single[0]}/`)) ? single[1] : undefined);
+
   return (req, res, next) => {
     if (documents.size === 0) return next();
-    const document = documents.get(req.path);
+    const document = documents.get(req.path) ?? probed(req.path);
     if (document === undefined) return next();
     if (req.method === 'OPTIONS') {
       res.writeHead(204, { ...corsHeaders, Allow: allow }).end();

@@ -1,5 +1,6 @@
 // RedisLinks: the bus's two Redis connections (commands, subscriber), whether they are up, and one report per outage.
-import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import { Redis } from './ioredis.js';
 import { log as rootLog } from '../log.js';
 import type { ResolvedRedisOptions } from './options.js';
 

@@ -1,6 +1,7 @@
 // express-mcp-sse/redis: the Redis session bus, for running several instances behind a load balancer without sticky sessions.
 import { resolveRedisOptions, type RedisSessionBusOptions } from './options.js';
 import { RedisSessionBus } from './session-bus.js';
+import { loadIoredis } from './ioredis.js';
 
 /**
  * Creates a session bus that lets several instances (processes or machines) of the same app share their
@@ -29,7 +30,9 @@ import { RedisSessionBus } from './session-bus.js';
  * - Needs `ioredis` (an optional peer dependency). Create one bus per router; `router.close()` closes it.
  */
 export function redisSessionBus(options: RedisSessionBusOptions = {}): RedisSessionBus {
-  return new RedisSessionBus(resolveRedisOptions(options));
+  const resolved = resolveRedisOptions(options);
+  if (resolved.redis === undefined) loadIoredis(); // fail here, at creation, when ioredis is missing
+  return new RedisSessionBus(resolved);
 }
 
 export { RedisSessionBus, type RedisBusStats } from './session-bus.js';

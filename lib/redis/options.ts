@@ -2,7 +2,7 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { describeValue } from '../options.js';
+import { describeValue, intAtLeast } from '../validate.js';
 import { optionError } from '../errors.js';
 
 export interface RedisSessionBusOptions {
@@ -81,12 +81,4 @@ export function resolveRedisOptions(options: RedisSessionBusOptions = {}): Resol
     forwardTimeoutMs: intAtLeast('forwardTimeoutMs', options.forwardTimeoutMs, 5_000, 1),
     instanceId,
   };
-}
-
-function intAtLeast(name: string, value: number | undefined, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw optionError(`Option "${name}" must be an integer >= ${min} (milliseconds), got ${describeValue(value)}.`);
-  }
-  return value;
 }

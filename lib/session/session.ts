@@ -5,6 +5,7 @@ import { principalKey } from '../auth/principal.js';
 import { ErrorCodes, McpSseError } from '../errors.js';
 import { logSession } from '../log.js';
 import type { Counters } from '../stats.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 import type { KeepAliveTicker } from '../sse/keep-alive.js';
 import { SseStream } from '../sse/stream.js';
 import type { AuthInfo, JSONRPCMessage, MessageExtra, Principal, ServerLike, TransportLike } from '../types.js';
@@ -44,6 +45,8 @@ export interface SessionSettings {
   report(error: McpSseError, sessionId: string): void;
   /** True while the router drains: no new requests; dropped streams with nothing in flight close their session. */
   readonly draining: boolean;
+  /** OpenTelemetry spans and metrics; `undefined` when `@opentelemetry/api` is not installed. */
+  readonly telemetry?: Telemetry | undefined;
 }
 
 /** Identity of a new session. */
@@ -100,6 +103,7 @@ export abstract class McpSession implements TransportLike {
     this.protocolVersion = init.protocolVersion;
     this.settings = settings;
     this.#streamKey = randomBytes(16).toString('base64url');
+    settings.telemetry?.sessionOpened(this);
   }
 
   /**
@@ -170,6 +174,7 @@ export abstract class McpSession implements TransportLike {
     this.#inFlight.clear();
     this.#checkSettled();
     this.settings.lifecycle.sessionEnded(this);
+    this.settings.telemetry?.sessionEnded(this);
     logSession('closed %s', this.sessionId);
     this.#notifyClosed();
   }
@@ -225,8 +230,11 @@ export abstract class McpSession implements TransportLike {
     this.settings.counters.messagesIn++;
     if (message.id !== undefined && message.method !== undefined) this.#inFlight.set(message.id, stream);
     else if (message.method === 'notifications/cancelled') this.requestCancelled((message.params as { requestId?: unknown } | undefined)?.requestId);
+    const { telemetry } = this.settings;
     try {
-      this.onmessage?.(message, extra);
+      // With OpenTelemetry, the server handles a request inside its span, so a tool's own spans nest under it.
+      if (telemetry === undefined) this.onmessage?.(message, extra);
+      else telemetry.handOver(this, message, extra, () => this.onmessage?.(message, extra));
     } catch (error) {
       const wrapped = new McpSseError(ErrorCodes.messageHandler, 'The MCP server threw while handling a message.', { cause: error });
       this.onerror?.(wrapped);

@@ -141,8 +141,8 @@ describe('apiKeyStrategy', () => {
 
 describe('identity inside an SDK v2 server', () => {
   it('reaches a v2 tool handler as ctx.http.authInfo, and createServer as SessionContext.user', async () => {
-    const h = await withKeys({ keys: { 'v2-key': 'v2-user' } }, { createServer: (session) => buildServerV2(session) });
-    const client = await connectClient(h.sseUrl, { 'X-API-Key': 'v2-key' });
+    const h = await withKeys({ keys: { 'v2-key-0123456789ab': 'v2-user' } }, { createServer: (session) => buildServerV2(session) });
+    const client = await connectClient(h.sseUrl, { 'X-API-Key': 'v2-key-0123456789ab' });
     expect(await whoami(client)).toMatchObject({ clientId: 'v2-user', sessionUser: 'v2-user' });
   });
 });

@@ -262,9 +262,10 @@ describe('router.wellKnown (RFC 9728)', () => {
       authorization_servers: [as.issuer],
       bearer_methods_supported: ['header'],
     });
+    // The root and paths below the resource are answered too (one resource: test/http/well-known.test.ts).
     for (const other of [
-      '/.well-known/oauth-protected-resource',
-      '/.well-known/oauth-protected-resource/api/mcp/sse',
+      '/.well-known/oauth-protected-resource/api',
+      '/.well-known/oauth-protected-resource/api/mcpx',
       '/.well-known/oauth-authorization-server',
       '/elsewhere',
     ]) {
@@ -313,7 +314,7 @@ describe('router.wellKnown (RFC 9728)', () => {
   it('passes everything on when no oauthStrategy is configured', async () => {
     const router = createMcpSseRouter({
       createServer: () => ({ connect: async () => {} }),
-      auth: { strategies: [apiKeyStrategy({ keys: ['k-0123456789'] })] },
+      auth: { strategies: [apiKeyStrategy({ keys: ['k-0123456789abcdef'] })] },
     });
     const reached: string[] = [];
     const handler = express()

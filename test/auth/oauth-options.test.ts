@@ -132,6 +132,8 @@ describe('router.wellKnown at creation', () => {
 
   it('is a middleware on every router, with or without OAuth', () => {
     expect(typeof createMcpSseRouter({ createServer }).wellKnown).toBe('function');
-    expect(typeof createMcpSseRouter({ createServer, auth: { strategies: [apiKeyStrategy({ keys: ['k'] })] } }).wellKnown).toBe('function');
+    expect(typeof createMcpSseRouter({ createServer, auth: { strategies: [apiKeyStrategy({ keys: ['k-0123456789abcdef'] })] } }).wellKnown).toBe(
+      'function',
+    );
   });
 });

@@ -109,11 +109,11 @@ describe('redisSessionBus in one process', () => {
 
   it('answers 404 for unknown sessions, 403 for another principal before forwarding, 202 once the owner took it', async () => {
     const prefix = prefixed();
-    const auth = { strategies: [apiKeyStrategy({ keys: { 'key-alice': 'alice', 'key-bob': 'bob' } })] };
+    const auth = { strategies: [apiKeyStrategy({ keys: { 'key-alice-0123456789': 'alice', 'key-bob-0123456789ab': 'bob' } })] };
     const a = await startNode(prefix, 'A', { auth });
     const b = await startNode(prefix, 'B', { auth });
     await waitFor(() => a.bus.stats().connected && b.bus.stats().connected, 5000, 'buses connected');
-    const alice = { 'X-API-Key': 'key-alice' };
+    const alice = { 'X-API-Key': 'key-alice-0123456789' };
     const { stream: s, sessionId, path } = await stream(a, alice);
     expect(JSON.parse((await admin.get(`${prefix}:session:${sessionId}`))!)).toEqual({ i: 'A', p: 'headerapikey:alice' });
 
@@ -125,7 +125,11 @@ describe('redisSessionBus in one process', () => {
     expect(unknown.status).toBe(404);
     expect(unknown.json()).toMatchObject({ id: 7, error: { data: { reason: 'session_not_found' } } });
 
-    const bob = await postJson(`${b.harness.baseUrl}${path}`, { jsonrpc: '2.0', id: 8, method: 'ping' }, { headers: { 'X-API-Key': 'key-bob' } });
+    const bob = await postJson(
+      `${b.harness.baseUrl}${path}`,
+      { jsonrpc: '2.0', id: 8, method: 'ping' },
+      { headers: { 'X-API-Key': 'key-bob-0123456789ab' } },
+    );
     expect(bob.status).toBe(403);
     expect(isErrorEnvelope(bob.json())).toBe(true);
     expect(bob.json()).toMatchObject({ id: 8, error: { data: { reason: 'forbidden_session' } } });

@@ -134,22 +134,22 @@ describe('Streamable HTTP over the Redis bus', () => {
   });
 
   it("refuses another principal's session and unknown sessions from the instance that does not hold them", async () => {
-    const auth = { strategies: [apiKeyStrategy({ keys: { 'key-alice': 'alice', 'key-bob': 'bob' } })] };
+    const auth = { strategies: [apiKeyStrategy({ keys: { 'key-alice-0123456789': 'alice', 'key-bob-0123456789ab': 'bob' } })] };
     const [a, b] = await startPair({ auth });
-    const { transport } = await connect(`${a.harness.baseUrl}/mcp`, fetch, { 'X-API-Key': 'key-alice' });
+    const { transport } = await connect(`${a.harness.baseUrl}/mcp`, fetch, { 'X-API-Key': 'key-alice-0123456789' });
     const post = (node: Node, key: string, sessionId: string) =>
       fetch(`${node.harness.baseUrl}/mcp`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sessionId, 'X-API-Key': key },
         body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/list' }),
       });
-    const bob = await post(b, 'key-bob', transport.sessionId!);
+    const bob = await post(b, 'key-bob-0123456789ab', transport.sessionId!);
     expect(bob.status).toBe(403);
     expect(await bob.json()).toMatchObject({ id: 5, error: { data: { reason: 'forbidden_session' } } });
-    const unknown = await post(b, 'key-alice', randomUUID());
+    const unknown = await post(b, 'key-alice-0123456789', randomUUID());
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toMatchObject({ id: 5, error: { code: -32001 } });
-    const alice = await post(b, 'key-alice', transport.sessionId!);
+    const alice = await post(b, 'key-alice-0123456789', transport.sessionId!);
     expect(alice.status).toBe(200);
     expect(alice.headers.get('content-type')).toBe('text/event-stream');
     expect(await alice.text()).toContain('"tools"');

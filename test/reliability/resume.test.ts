@@ -263,14 +263,16 @@ describe('resume edge cases', () => {
   });
 
   it("resuming another principal's session is refused with 403; the owner still resumes", async () => {
-    const { harness: h } = await start({ auth: { strategies: [apiKeyStrategy({ keys: { 'key-alice': 'alice', 'key-bob': 'bob' } })] } });
-    const alice = { 'X-API-Key': 'key-alice' };
+    const { harness: h } = await start({
+      auth: { strategies: [apiKeyStrategy({ keys: { 'key-alice-0123456789': 'alice', 'key-bob-0123456789ab': 'bob' } })] },
+    });
+    const alice = { 'X-API-Key': 'key-alice-0123456789' };
     const first = await openSse(h.sseUrl, { headers: alice });
     const lastSeen = first.events.at(-1)!.id!;
     first.destroy();
     await waitFor(() => h.router.sessions.stats().detached === 1, 5000, 'detach');
 
-    const bob = await openSse(h.sseUrl, { headers: { 'X-API-Key': 'key-bob' }, lastEventId: lastSeen });
+    const bob = await openSse(h.sseUrl, { headers: { 'X-API-Key': 'key-bob-0123456789ab' }, lastEventId: lastSeen });
     expect(bob.status).toBe(403);
     expect(JSON.parse(bob.text)).toMatchObject({ jsonrpc: '2.0', id: null, error: { data: { reason: 'forbidden_session' } } });
     const anonymous = await openSse(h.sseUrl, { lastEventId: lastSeen });

@@ -14,15 +14,15 @@ afterEach(async () => {
   harness = undefined;
 });
 
-const alice = { 'X-API-Key': 'key-alice' };
-const bob = { 'X-API-Key': 'key-bob' };
+const alice = { 'X-API-Key': 'key-alice-0123456789' };
+const bob = { 'X-API-Key': 'key-bob-0123456789ab' };
 
 describe('sessions.stats()', () => {
   it('counts sessions, messages, bytes, cuts, auth failures and rate limiting', async () => {
     harness = await startHarness({
       keepAliveMs: 0,
       maxBufferedBytes: 256 * 1024,
-      auth: { strategies: [apiKeyStrategy({ keys: { 'key-alice': 'alice', 'key-bob': 'bob' } })] },
+      auth: { strategies: [apiKeyStrategy({ keys: { 'key-alice-0123456789': 'alice', 'key-bob-0123456789ab': 'bob' } })] },
       rateLimit: { messages: { windowMs: 60_000, limit: 3 } },
     });
     const h = harness;

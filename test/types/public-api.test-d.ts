@@ -5,7 +5,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { McpServer as McpServerV2 } from '@modelcontextprotocol/server';
 import type { CorsOptions as CorsPackageOptions } from 'cors';
-import type { Request, Router } from 'express';
+import type { Request, RequestHandler, Router } from 'express';
 import type { Options as RateLimitOptions } from 'express-rate-limit';
 import type { Strategy as PassportPackageStrategy } from 'passport';
 import type { Strategy as PassportJwtStrategy } from 'passport-jwt';
@@ -106,6 +106,10 @@ describe('McpSseRouter', () => {
     expectTypeOf<McpSseRouter>().toExtend<Router>();
     expectTypeOf<McpSseRouter['sessions']>().toEqualTypeOf<SessionRegistry>();
     expectTypeOf<McpSseRouter['close']>().toEqualTypeOf<(options?: { timeoutMs?: number }) => Promise<void>>();
+  });
+
+  it('has a readiness handler for app.get()', () => {
+    expectTypeOf<McpSseRouter['health']>().toEqualTypeOf<RequestHandler>();
   });
 });
 

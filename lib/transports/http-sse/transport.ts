@@ -39,6 +39,7 @@ export class SSETransport extends McpSession {
   /** Sends a JSON-RPC message. While the stream is detached, the message waits in the replay buffer. */
   async send(message: JSONRPCMessage): Promise<void> {
     this.assertOpen();
+    this.settings.telemetry?.responded(this, message);
     this.emit(0, this.#stream, JSON.stringify(message));
     if (message.method === undefined && message.id !== undefined) this.answered(message.id);
     // Back-pressure: a producer that awaits its sends cannot outrun the client.

@@ -7,6 +7,7 @@ import { problems, replyError } from '../../http/reply.js';
 import { log } from '../../log.js';
 import type { ResolvedOptions } from '../../options.js';
 import type { Counters } from '../../stats.js';
+import type { Telemetry } from '../../telemetry/telemetry.js';
 import type { JSONRPCMessage, ServerLike } from '../../types.js';
 import { ClientPresence } from './client-presence.js';
 import { closeOnce } from './close-once.js';
@@ -53,6 +54,7 @@ export interface StatelessContext {
   counters: Counters;
   report: (error: McpSseError, context: { req?: ExpressRequest }) => void;
   readonly draining: boolean;
+  telemetry?: Telemetry | undefined;
 }
 
 /** One request in flight: `settled` resolves once it is over or has become an open listen stream, `done` once it is over. */
@@ -216,15 +218,19 @@ export class StatelessLeg {
     const request = toWebRequest(req, presence.signal);
     this.#servers.set(request, server);
     let response: Response;
+    const trace = this.#context.telemetry?.request(message, req.headers, protocolVersion);
     try {
-      response = await served.handler.fetch(request, authInfo === undefined ? { parsedBody: message } : { parsedBody: message, authInfo });
+      const serve = () => served.handler.fetch(request, authInfo === undefined ? { parsedBody: message } : { parsedBody: message, authInfo });
+      response = await (trace === undefined ? serve() : trace.run(serve));
     } catch (error) {
+      trace?.end(undefined, error);
       this.#context.report(new McpSseError(ErrorCodes.request, 'The SDK failed to serve a 2026-07-28 request.', { cause: error }), { req });
       if (!presence.gone) replyError(res, problems.internal(), message.id);
       return;
     }
     // 499: the SDK's exchange was closed before it answered; with the client still here, by close() or by the server itself.
     if (response.status === 499 && !presence.gone) {
+      trace?.end(499);
       await response.body?.cancel().catch(() => {});
       return replyError(res, this.#forced ? problems.draining() : problems.internal(), message.id);
     }
@@ -242,6 +248,7 @@ export class StatelessLeg {
         );
       },
     });
+    trace?.end(response.status);
   }
 
   /** The server's close(), made idempotent (the SDK closes some servers itself); failures go to `onError`. */
@@ -263,7 +270,7 @@ export class StatelessLeg {
     this.#context.report(
       new McpSseError(
         ErrorCodes.createServer,
-        'createServer() returned an SDK v2 server from a copy of @modelcontextprotocol/server this package cannot load; the 2026-07-28 request was answered as by a 2025-only server.',
+        '2026-07-28 requests need @modelcontextprotocol/server where express-mcp-sse can load it (npm install @modelcontextprotocol/server, one copy): createServer() returned an SDK v2 server from a copy it cannot load, so the request was answered as by a 2025-only server.',
       ),
       {},
     );

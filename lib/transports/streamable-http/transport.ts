@@ -69,6 +69,7 @@ export class StreamableHTTPTransport extends McpSession {
    */
   async send(message: JSONRPCMessage, options?: SendOptions): Promise<void> {
     this.assertOpen();
+    this.settings.telemetry?.responded(this, message);
     const isResponse = message.method === undefined && message.id !== undefined;
     const requestId = isResponse ? message.id : options?.relatedRequestId;
     const streamId = requestId === undefined ? undefined : this.streamOf(requestId);

@@ -150,12 +150,12 @@ describe('2026-07-28 requests with an SDK v2 server', () => {
 
   it("runs the router's chain first: authentication, and the principal reaches the tool", async () => {
     const counts = { built: 0, closed: 0 };
-    harness = await start(counts, { auth: { strategies: [apiKeyStrategy({ keys: { 'key-alice': 'alice' } })] } });
+    harness = await start(counts, { auth: { strategies: [apiKeyStrategy({ keys: { 'key-alice-0123456789': 'alice' } })] } });
     const { body, headers } = modern('tools/call', { name: 'echo', arguments: { text: 'x' } });
     const refused = await post(`${harness.baseUrl}/mcp`, body, headers);
     expect(refused.status).toBe(401);
     expect(counts.built).toBe(0);
-    const { client } = await sdkClient(`${harness.baseUrl}/mcp`, { pin: '2026-07-28' }, { 'X-API-Key': 'key-alice' });
+    const { client } = await sdkClient(`${harness.baseUrl}/mcp`, { pin: '2026-07-28' }, { 'X-API-Key': 'key-alice-0123456789' });
     expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'hi' } }))).toBe('hi for alice');
   });
 
