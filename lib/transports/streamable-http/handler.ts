@@ -2,7 +2,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import { authInfoOf, principalKeyOf } from '../../auth/principal.js';
-import type { BusNode, RelayedRequest, RelayFailure, RelaySink, SessionBus } from '../../bus.js';
+import type { BusNode, RelayedRequest, SessionBus } from '../../bus.js';
 import { ErrorCodes, McpSseError } from '../../errors.js';
 import { asyncHandler } from '../../http/async-handler.js';
 import { isJsonContentType, preParsedIdOf, readMessages, type BodyLimits } from '../../http/body.js';
@@ -11,6 +11,7 @@ import { parseEventId } from '../../session/event-id.js';
 import type { JSONRPCMessage, MessageExtra } from '../../types.js';
 import { openSession, type SessionOpener } from '../open-session.js';
 import { RelayResponse } from './relay-response.js';
+import { sinkFor } from './relay-sink.js';
 import { isStatelessMessage, type StatelessLeg } from './stateless.js';
 import { StreamableHTTPTransport } from './transport.js';
 import { defaultProtocolVersion, isSessionVersion, isStatelessVersion, sessionProtocolVersions } from './versions.js';
@@ -222,53 +223,6 @@ const clientLeft = Object.freeze(new Error('The client closed its connection.'))
 /** The parts of a request its session's owner needs, wherever that is. */
 function requestOf(req: Request, method: RelayedRequest['method']): RelayedRequest {
   return { method, messages: [], bytes: 0, principalId: principalKeyOf(req), authInfo: authInfoOf(req), headers: req.headers };
-}
-
-/**
- * Writes an answer relayed from the session's owner to the client's response. A client that stops reading is cut
- * once the backlog passes `maxBufferedBytes` (the owner hears of it through the handle). An answer that ends or
- * fails before its head answers a 503 error envelope, never a bare `200`.
- */
-function sinkFor(res: Response, maxBufferedBytes: number, id: Id): RelaySink {
-  let streaming = false;
-  let unflushed = false;
-  const fail = (reason: RelayFailure): void => {
-    if (res.destroyed || res.writableEnded) return;
-    if (!res.headersSent) return replyError(res, reason === 'shutting_down' ? problems.draining() : problems.busUnavailable(), id);
-    // A stream ends (its client resumes with Last-Event-ID); a JSON body cut short would look whole: drop it.
-    if (streaming) res.end();
-    else res.destroy();
-  };
-  return {
-    head: (status, headers) => {
-      if (res.headersSent || res.destroyed) return;
-      res.writeHead(status, headers);
-      if (headers['Content-Type'] !== 'text/event-stream') return;
-      streaming = true;
-      res.socket?.setNoDelay(true);
-      res.setTimeout(0);
-      // Node sends a head with the first write: a stream with nothing to write yet (a standalone GET before
-      // 2025-11-25) must flush it, or its client waits for the first event. Pieces of one batch go in one packet.
-      unflushed = true;
-      queueMicrotask(() => {
-        if (unflushed && !res.destroyed && !res.writableEnded) res.flushHeaders();
-        unflushed = false;
-      });
-    },
-    write: (chunk) => {
-      unflushed = false;
-      if (res.destroyed || res.writableEnded) return;
-      res.write(chunk);
-      (res as Response & { flush?: () => void }).flush?.();
-      if (res.writableLength > maxBufferedBytes) res.destroy();
-    },
-    end: (chunk) => {
-      if (res.destroyed || res.writableEnded) return;
-      if (!res.headersSent) return fail('bus_unavailable');
-      res.end(chunk);
-    },
-    fail,
-  };
 }
 
 function isRequest(message: JSONRPCMessage): boolean {
