@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import express from 'express';
-import { buildServer, buildServerV2 } from './mcp-server.js';
+import { buildServer, loadBuildServerV2 } from './mcp-server.js';
 import { CeilingTransport } from './ceiling-transport.js';
 import { parseContender } from './contenders.js';
 import { handWiredGuards } from './hand-wired.js';
@@ -29,7 +29,7 @@ export async function createContender(contender) {
     const distDir = dist === undefined ? new URL('../dist/', import.meta.url) : pathToFileURL(`${path.resolve(dist)}/`);
     const { createMcpSseRouter, apiKeyStrategy } = await import(new URL('index.js', distDir).href);
     // pkg-streamable-v2 serves SDK v2's McpServer, the server sdk2-streamable has, to compare the transports alone.
-    const build = base === 'pkg-streamable-v2' ? buildServerV2 : buildServer;
+    const build = base === 'pkg-streamable-v2' ? await loadBuildServerV2() : buildServer;
     const options = { createServer: () => build() };
     if (base === 'pkg-redis' || base === 'pkg-streamable-redis') {
       // Phase g: two instances share sessions through Redis (BENCH_REDIS_URL, set by the runner).
@@ -140,6 +140,7 @@ export async function createContender(contender) {
     // createMcpExpressApp() installs; its localhost Host/Origin guard is left out, as no other contender has one).
     const { NodeStreamableHTTPServerTransport } = await import('@modelcontextprotocol/node');
     const { isInitializeRequest } = await import('@modelcontextprotocol/server');
+    const buildServerV2 = await loadBuildServerV2();
     const transports = new Map();
     app.use(express.json());
     const route = async (req, res) => {

@@ -186,9 +186,13 @@ async function child(contender, warmup, calls) {
   const call = wireOf(contender) === 'sse' ? await sseClient(port, headers) : await streamableClient(port, headers);
   for (let i = 0; i < warmup; i++) await call();
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < calls; i++) await call();
+  const { user, system } = process.cpuUsage(cpu0);
   const ms = performance.now() - t0;
-  process.stdout.write(`${JSON.stringify({ contender, warmup, calls, ms })}\n`);
+  // CPU per call (client and contender) is a quick, noisy check without valgrind: `--child <contender> 2000 3000`.
+  const cpuUsPerCall = Math.round((user + system) / calls);
+  process.stdout.write(`${JSON.stringify({ contender, warmup, calls, ms: Math.round(ms), cpuUsPerCall })}\n`);
   // No teardown: both runs of a configuration end the same way, and nothing after the last call is counted twice.
   process.exit(0);
 }
