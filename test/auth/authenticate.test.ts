@@ -154,7 +154,7 @@ class ScriptedStrategy extends PassportStrategy {
       setImmediate(() => this.success({ id: 'later-user' }));
       return;
     }
-    this.fail('Scripted realm="mcp"');
+    this.fail('Scripted realm="mcp"', 401);
   }
 }
 
