@@ -8,11 +8,19 @@ export const CONTENDERS = {
   pkg: { wire: 'sse', what: 'this package, default options' },
   'pkg-secured': { wire: 'sse', what: 'this package with apiKeyStrategy, cors and both rate limiters' },
   sdk: { wire: 'sse', what: 'SDK v1 SSEServerTransport as in the SDK README' },
+  'sdk-secured': {
+    wire: 'sse',
+    what: "sdk behind the same passport-headerapikey, cors and express-rate-limit settings, wired by hand (Passport's authenticate())",
+  },
   ceiling: { wire: 'sse', what: 'the smallest correct hand-written SSE transport' },
   'pkg-streamable': { wire: 'streamable', what: "this package's Streamable HTTP route, default options" },
   'pkg-streamable-secured': { wire: 'streamable', what: 'the same with apiKeyStrategy, cors and the mcp rate limiter' },
   'pkg-streamable-v2': { wire: 'streamable', what: 'pkg-streamable serving an SDK v2 McpServer, the server sdk2-streamable has' },
   'sdk1-streamable': { wire: 'streamable', what: 'SDK v1 StreamableHTTPServerTransport, stateful, as in the SDK README' },
+  'sdk1-streamable-secured': {
+    wire: 'streamable',
+    what: 'sdk1-streamable behind the same passport-headerapikey, cors and express-rate-limit settings, wired by hand',
+  },
   'sdk2-streamable': {
     wire: 'streamable',
     what: "SDK v2 NodeStreamableHTTPServerTransport (@modelcontextprotocol/node), stateful, as in the SDK's guide",
@@ -33,6 +41,9 @@ export const GROUPS = [
   { wire: 'sse', title: 'HTTP+SSE transport', baselines: ['sdk'] },
   { wire: 'streamable', title: 'Streamable HTTP transport', baselines: ['sdk1-streamable', 'sdk2-streamable'] },
 ];
+
+/** Each secured package contender and the hand-wired contender it is compared with (goal: ≤ 0.8× its CPU). */
+export const HAND_WIRED = { 'pkg-secured': 'sdk-secured', 'pkg-streamable-secured': 'sdk1-streamable-secured' };
 
 /**
  * Variants, for diagnosis: `BENCH_VARIANTS='{"json":{"jsonResponse":true},"b":{"dist":"/tmp/dist-b"}}'` makes

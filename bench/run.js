@@ -11,6 +11,13 @@ import { ALL_CONTENDERS, GROUPS, parseContender, phaseApplies, wireOf } from './
 import { PROTOCOL_VERSION } from './streamable-client.js';
 import { summarise } from './summarise-profile.js';
 
+// `npm run bench -- --instructions [contender…]`: the deterministic mode (bench/instructions.js) instead.
+if (process.argv.includes('--instructions')) {
+  const { main } = await import('./instructions.js');
+  await main(process.argv.slice(2).filter((a) => a !== '--instructions'));
+  process.exit(0);
+}
+
 const env = process.env;
 const quick = env.BENCH_QUICK === '1';
 const num = (name, full, small) => {

@@ -1,6 +1,5 @@
-// Runs the configured Passport strategies on a private Passport instance and answers failures as JSON-RPC.
-import type { Request, RequestHandler } from 'express';
-import passport from 'passport';
+// Runs the configured Passport strategies through the router's own small chain and answers failures as JSON-RPC.
+import type { Request, RequestHandler, Response } from 'express';
 import type { Strategy } from 'passport';
 import { ErrorCodes, McpSseError } from '../errors.js';
 import { logAuth } from '../log.js';
@@ -14,65 +13,124 @@ export interface AuthenticateOptions {
   report: (error: McpSseError, req: Request) => void;
 }
 
+/** One request's way through the strategies: what each failed with, until one decides. */
+interface Attempt {
+  req: Request;
+  res: Response;
+  next: (error?: unknown) => void;
+  challenges: unknown[];
+  statuses: unknown[];
+}
+
+/** What a strategy sees as `this` for one request: the strategy itself, with Passport's actions bound to the attempt. */
+interface Layer {
+  attempt: Attempt;
+  authenticate(req: Request, options: object): void;
+  success(user: unknown, info?: unknown): void;
+  fail(challenge?: unknown, status?: unknown): void;
+  error(error: unknown): void;
+  pass(): void;
+  redirect(url: string, status?: number): void;
+}
+
 /**
  * A middleware that tries each strategy in order (the first success wins), sets `req.user` to a Principal and
  * `req.authInfo` to SDK-shaped AuthInfo, or answers 401 (403 when a strategy refused a valid credential, e.g. a token
  * lacking a scope; 500 when a strategy errs) without echoing credentials.
+ *
+ * Each strategy's `authenticate` runs on a per-request object whose prototype is the strategy, with `success`,
+ * `fail`, `error`, `pass` and `redirect` doing what Passport's `authenticate()` does with a callback and several
+ * strategy names: so any Passport strategy works, without Passport's middleware (which also installs
+ * `req.logIn` and the session manager, unused without sessions) on every request, and without touching the
+ * app's global `passport`.
  */
 export function createAuthenticate({ strategies, onFailure, report }: AuthenticateOptions): RequestHandler {
-  // A private instance: the app's global passport, its strategies and its sessions stay untouched.
-  const instance = new passport.Passport();
   const namespaces = strategyNamespaces(strategies);
-  // Passport tries strategies one after another until one succeeds: the last one tried is the one that did.
-  const lastTried = new WeakMap<Request, number>();
-  const names = strategies.map((strategy, i) => {
-    const name = `express-mcp-sse-${i}`;
-    instance.use(
-      name,
-      tracked(strategy, (req) => lastTried.set(req, i)),
-    );
-    return name;
-  });
-  return (req, res, next) => {
-    const done = (error: unknown, user: unknown, info: unknown, status?: unknown): void => {
-      if (error) {
-        report(new McpSseError(ErrorCodes.authStrategy, 'An authentication strategy failed with an error.', { cause: error }), req);
-        replyError(res, problems.authError());
-        return;
+
+  const succeeded = (attempt: Attempt, index: number, user: unknown, info: unknown): void => {
+    const { req, res } = attempt;
+    if (!user) return failed(attempt);
+    const principal = toPrincipal(user);
+    if (principal === undefined) {
+      report(
+        new McpSseError(ErrorCodes.authStrategy, 'A strategy authenticated a user without an id: return an object with a string "id" (or "sub").'),
+        req,
+      );
+      replyError(res, problems.authError());
+      return;
+    }
+    recordStrategy(principal, namespaces[index]!);
+    req.user = principal;
+    (req as Request & { authInfo?: unknown }).authInfo = toAuthInfo(principal, info, req);
+    attempt.next();
+  };
+  const failed = ({ req, res, challenges, statuses }: Attempt): void => {
+    onFailure();
+    // A credential that was valid but not enough (RFC 6750 insufficient_scope) is 403, not a request to log in.
+    const forbidden = statuses.indexOf(403);
+    if (forbidden !== -1) return replyForbidden(res, strategies[forbidden], challenges[forbidden]);
+    const reason = failureReason(challenges);
+    logAuth('refused %s %s: %s', req.method, req.path, reason);
+    replyError(res, problems.unauthenticated(reason, challengesFor(strategies, challenges)));
+  };
+  const erred = ({ req, res }: Attempt, error: unknown): void => {
+    report(new McpSseError(ErrorCodes.authStrategy, 'An authentication strategy failed with an error.', { cause: error }), req);
+    replyError(res, problems.authError());
+  };
+
+  // One prototype per strategy, built once: a request adds only its attempt (Passport adds five closures per try).
+  const layers = strategies.map((strategy, index) => {
+    const layer = Object.create(strategy) as unknown as Layer;
+    layer.success = function (this: Layer, user, info) {
+      succeeded(this.attempt, index, user, info);
+    };
+    layer.fail = function (this: Layer, challenge, status) {
+      const { attempt } = this;
+      // Passport's fail(status) form: a number alone is the status.
+      if (typeof challenge === 'number') {
+        attempt.challenges.push(undefined);
+        attempt.statuses.push(challenge);
+      } else {
+        attempt.challenges.push(challenge);
+        attempt.statuses.push(status);
       }
-      if (!user) {
-        onFailure();
-        // Passport always calls back with one challenge per strategy here, since `names` is an array.
-        const failures = Array.isArray(info) ? info : [info];
-        const statuses = Array.isArray(status) ? status : [status];
-        // A credential that was valid but not enough (RFC 6750 insufficient_scope) is 403, not a request to log in.
-        const forbidden = statuses.indexOf(403);
-        if (forbidden !== -1) return replyForbidden(res, strategies[forbidden], failures[forbidden]);
-        const reason = failureReason(failures);
-        logAuth('refused %s %s: %s', req.method, req.path, reason);
-        replyError(res, problems.unauthenticated(reason, challenges(strategies, failures)));
-        return;
-      }
-      const principal = toPrincipal(user);
-      if (principal === undefined) {
-        report(
-          new McpSseError(ErrorCodes.authStrategy, 'A strategy authenticated a user without an id: return an object with a string "id" (or "sub").'),
-          req,
-        );
-        replyError(res, problems.authError());
-        return;
-      }
-      recordStrategy(principal, namespaces[lastTried.get(req) ?? 0]!);
-      req.user = principal;
-      (req as Request & { authInfo?: unknown }).authInfo = toAuthInfo(principal, info, req);
-      next();
+      tryFrom(attempt, index + 1);
+    };
+    layer.error = function (this: Layer, error) {
+      erred(this.attempt, error);
     };
     // A strategy calling pass() decided nothing: on a guarded route that is no principal, never a way through.
+    layer.pass = function (this: Layer) {
+      const { attempt } = this;
+      attempt.challenges.length = 0;
+      attempt.statuses.length = 0;
+      failed(attempt);
+    };
+    layer.redirect = function (this: Layer, url, status) {
+      const { res } = this.attempt;
+      res.statusCode = status ?? 302;
+      res.setHeader('Location', url);
+      res.setHeader('Content-Length', '0');
+      res.end();
+    };
+    return layer;
+  });
+
+  const tryFrom = (attempt: Attempt, index: number): void => {
+    const layer = layers[index];
+    if (layer === undefined) return failed(attempt);
+    const strategy = Object.create(layer) as Layer;
+    strategy.attempt = attempt;
+    strategy.authenticate(attempt.req, passportOptions);
+  };
+
+  return (req, res, next) => {
+    const attempt: Attempt = { req, res, next, challenges: [], statuses: [] };
     try {
-      instance.authenticate(names, passportOptions, done)(req, res, () => done(null, false, []));
+      tryFrom(attempt, 0);
     } catch (error) {
       // A strategy that throws instead of calling error(): the same 500, never Express's page with its stack.
-      if (!res.headersSent) done(error, false, undefined);
+      if (!res.headersSent) erred(attempt, error);
     }
   };
 }
@@ -89,18 +147,6 @@ export function strategyNamespaces(strategies: Strategy[]): string[] {
     return typeof name === 'string' && name !== '' ? name : 'strategy';
   });
   return names.map((name, i) => (names.indexOf(name) === names.lastIndexOf(name) ? name : `${name}#${i}`));
-}
-
-/** The strategy, telling `onAttempt` about every request it authenticates; everything else inherited. */
-function tracked(strategy: Strategy, onAttempt: (req: Request) => void): Strategy {
-  const wrapper = Object.create(strategy) as Strategy;
-  // Passport calls this on a per-request copy of the wrapper, so `this` stays that copy for the real strategy.
-  const authenticate = strategy.authenticate as (this: Strategy, req: Request, options?: unknown) => void;
-  wrapper.authenticate = function (this: Strategy, req: Request, options?: unknown) {
-    onAttempt(req);
-    authenticate.call(this, req, options);
-  };
-  return wrapper;
 }
 
 /** A short code for why every strategy failed; the most specific one wins. */
@@ -138,7 +184,7 @@ function describeFailure(failure: unknown): string {
  * sent). Leading challenges (OAuth's `resource_metadata`) come first, since SDK clients read only a header whose first
  * challenge is `Bearer`; the others keep their order.
  */
-function challenges(strategies: Strategy[], failures: unknown[]): string[] {
+function challengesFor(strategies: Strategy[], failures: unknown[]): string[] {
   const all = strategies.map((strategy, i) => {
     const reason = failureReason([failures[i]]);
     const hints = hintsOf(strategy);

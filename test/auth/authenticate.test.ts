@@ -141,6 +141,52 @@ describe('strategy chains', () => {
   });
 });
 
+/** A strategy doing what its `x-act` header says, each the way a Passport strategy may. */
+class ScriptedStrategy extends PassportStrategy {
+  name = 'scripted';
+  override authenticate(req: Request): void {
+    const act = req.headers['x-act'];
+    if (act === 'forbid') return this.fail(403);
+    if (act === 'throw') throw new Error('strategy bug');
+    if (act === 'error') return this.error(new Error('store down'));
+    if (act === 'redirect') return this.redirect('https://login.example.com/', 303);
+    if (act === 'later') {
+      setImmediate(() => this.success({ id: 'later-user' }));
+      return;
+    }
+    this.fail('Scripted realm="mcp"', 401);
+  }
+}
+
+describe("the router's strategy chain (Passport's actions, without Passport's middleware)", () => {
+  it('answers fail(403), a throwing strategy, error() and redirect() as Passport would, and waits for an async success', async () => {
+    const onError = vi.fn();
+    const harness = await harnessWith({ onError, auth: { strategies: [jwtStrategy({ secret }), new ScriptedStrategy()] } });
+    const post = (act: string) => request(harness.baseUrl).post('/mcp/messages?sessionId=x').set('X-Act', act).send(ping());
+    // A status alone is the status: 403, not a 401 asking to log in.
+    expectEnvelope(await post('forbid'), 403, 'forbidden');
+    // A strategy that throws and one that calls error() are the same 500, reported, with no stack in the body.
+    const thrown = await post('throw');
+    expectEnvelope(thrown, 500, 'auth_error');
+    expect(thrown.text).not.toContain('strategy bug');
+    expectEnvelope(await post('error'), 500, 'auth_error');
+    expect(onError).toHaveBeenCalledTimes(2);
+    expect(onError.mock.calls.map(([error]) => error.code)).toEqual(['ERR_MCP_SSE_AUTH_STRATEGY', 'ERR_MCP_SSE_AUTH_STRATEGY']);
+    const redirected = await post('redirect');
+    expect(redirected.status).toBe(303);
+    expect(redirected.headers.location).toBe('https://login.example.com/');
+    // The JWT strategy failed first; the second succeeds on a later tick: its principal is the session's.
+    const opened = await openStream(harness.sseUrl, { 'X-Act': 'later' });
+    expect(opened.status).toBe(200);
+    expect(harness.router.sessions.get(opened.sessionId)?.principalId).toBe('scripted:later-user');
+    // Both strategies failed: one challenge each (a foreign strategy without hints gets a Bearer one).
+    const refused = await post('nothing');
+    expectEnvelope(refused, 401, 'missing_credentials');
+    expect(refused.headers['www-authenticate']).toBe('Bearer realm="mcp", Bearer realm="mcp"');
+    expect(harness.router.sessions.stats().authFailures).toBe(2);
+  });
+});
+
 describe('bad credentials', () => {
   it('never create a session or an MCP server, and count as auth failures', async () => {
     const createServer = vi.fn(buildServerV1);
