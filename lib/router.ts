@@ -1,6 +1,6 @@
 // createMcpSseRouter(): wires the middleware and the handlers of both transports; owns the registry, ticker and bus.
 import express, { type Request, type RequestHandler, type Router } from 'express';
-import { InMemorySessionBus, type BusNode } from './bus.js';
+import { InMemorySessionBus, type BusNode, type SessionBus } from './bus.js';
 import { hintsOf } from './auth/hints.js';
 import { createAuthenticate } from './http/authenticate.js';
 import { ErrorCodes, McpSseError } from './errors.js';
@@ -51,7 +51,7 @@ export interface McpSseRouter extends Router {
  */
 export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRouter {
   const options = resolveOptions(userOptions);
-  const bus = options.bus ?? new InMemorySessionBus();
+  const bus: SessionBus = options.bus ?? new InMemorySessionBus();
   const registry = new SessionRegistry(bus, options.maxSessions, options.maxSessionsPerUser);
   const ticker = new KeepAliveTicker(options.keepAliveMs);
   let draining = false;
@@ -80,6 +80,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     get draining() {
       return draining;
     },
+    journal: bus.journal,
   };
 
   const stateless = new StatelessLeg({
