@@ -19,6 +19,8 @@ import { createWellKnown } from './http/well-known.js';
 import { log } from './log.js';
 import { resolveOptions, type ErrorContext, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
 import { SessionRegistry } from './transports/session-registry.js';
+import { adoptSession } from './transports/adopt-session.js';
+import { SSETransport } from './transports/http-sse/transport.js';
 import { ReplayBudget } from './session/replay.js';
 import { sseHeaders } from './sse/format.js';
 import { KeepAliveTicker } from './sse/keep-alive.js';
@@ -137,13 +139,27 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
       registry,
       settings,
       report,
+      bus,
     }),
   ];
   const postMessages = [
     ...front(messagesMethods),
     ...authenticate(options.guardMessages),
     ...limit(options.rateLimitMessages),
-    createMessagesHandler({ ...options, registry, bus, report, settings }),
+    createMessagesHandler({
+      ...options,
+      registry,
+      bus,
+      report,
+      settings,
+      adopt:
+        bus.adopt === undefined
+          ? undefined
+          : (req, sessionId) =>
+              adoptSession({ options, registry, settings, report, bus }, req, { sessionId }, 'sse', (init, stored) => {
+                return new SSETransport({ ...init, endpoint: stored.endpoint ?? '' }, settings);
+              }),
+    }),
   ];
   // Preflights (when CORS is on) and every other method (HEAD too) get a 4xx before any auth or rate limit,
   // so clients probing transports move on.
@@ -189,6 +205,11 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     try {
       await Promise.race([Promise.all([...registry].map((session) => session.whenSettled())), deadline]);
       for (const session of registry) session.endStreams(options.retryMs);
+      // A durable bus hands the sessions over: released (their frames flushed), closing them here keeps their state,
+      // and the next request for each is adopted by another instance at once.
+      await bus.journal
+        ?.releaseAll()
+        .catch((error: unknown) => report(new McpSseError(ErrorCodes.bus, 'Releasing durable sessions failed.', { cause: error }), {}));
       const done = Promise.all([registry.closeAll(), stateless.close(expired.signal)])
         .then(() => bus.close())
         .catch((error: unknown) => report(new McpSseError(ErrorCodes.bus, 'Closing the session bus failed.', { cause: error }), {}));

@@ -1,9 +1,11 @@
 // RedisSessionBus: the SessionBus for several processes, composed of its parts (links, directory, forwarding, relays, broadcasts).
-import type { BusNode, BusSession, Delivery, DeliveryResult, RelayedRequest, RelayHandle, RelaySink, SessionBus } from '../bus.js';
+import type { AdoptResult, BusNode, BusSession, Delivery, DeliveryResult, RelayedRequest, RelayHandle, RelaySink, SessionBus } from '../bus.js';
 import { log as rootLog } from '../log.js';
 import { Broadcasts } from './broadcast.js';
 import { RedisLinks } from './connection.js';
 import { SessionDirectory } from './directory.js';
+import { Adopter } from './durable-adopt.js';
+import { DurableJournal } from './durable-journal.js';
 import { Forwarder, type BusCounters } from './forwarding.js';
 import type { ResolvedRedisOptions } from './options.js';
 import { broadcastChannel, decodeInstanceMessage, instanceChannel } from './protocol.js';
@@ -41,6 +43,7 @@ interface Parts {
   front: FrontRelays;
   owner: OwnerRelays;
   broadcasts: Broadcasts;
+  adopter: Adopter;
   refresh: NodeJS.Timeout;
 }
 
@@ -56,11 +59,14 @@ export class RedisSessionBus implements SessionBus {
   readonly #counters: BusCounters = { forwarded: 0, forwardRefused: 0, received: 0, broadcastsSent: 0, broadcastsReceived: 0 };
   #parts: Parts | undefined;
   #closed = false;
+  /** Durable sessions (`durable: true`): what the core records, for another instance to adopt its sessions. */
+  readonly journal: DurableJournal | undefined;
 
   /** @internal Use `redisSessionBus()`. */
   constructor(options: ResolvedRedisOptions) {
     this.#o = options;
     this.instanceId = options.instanceId;
+    this.journal = options.durable ? new DurableJournal(() => this.#parts?.links, options) : undefined;
   }
 
   /** Counters since the bus was attached, and whether it is connected now. */
@@ -97,6 +103,7 @@ export class RedisSessionBus implements SessionBus {
     const refresh = setInterval(() => {
       directory.refresh();
       front.checkOwners();
+      this.journal?.refresh();
     }, directory.refreshEveryMs);
     refresh.unref();
     parts = {
@@ -107,6 +114,7 @@ export class RedisSessionBus implements SessionBus {
       front,
       owner: new OwnerRelays(links, o, this.#counters),
       broadcasts: new Broadcasts(links, o, this.#counters, report),
+      adopter: new Adopter(links, o),
       refresh,
     };
     this.#parts = parts;
@@ -115,11 +123,24 @@ export class RedisSessionBus implements SessionBus {
   }
 
   sessionOpened(session: BusSession): void {
-    if (!this.#closed) this.#parts?.directory.opened(session);
+    if (this.#closed) return;
+    this.#parts?.directory.opened(session);
+    this.journal?.opened(session);
   }
 
   sessionClosed(sessionId: string): void {
     this.#parts?.directory.closed(sessionId);
+    this.journal?.closed(sessionId);
+  }
+
+  async adopt(ref: { sessionId: string } | { streamKey: string }, principalId: string | undefined): Promise<AdoptResult> {
+    if (this.journal === undefined || this.#parts === undefined || this.#closed) return { result: 'unknown' };
+    try {
+      return await this.#parts.adopter.adopt(ref, principalId);
+    } catch (error) {
+      this.#parts.node.reportError(new Error(`could not adopt a durable session: ${(error as Error).message}`, { cause: error }));
+      return { result: 'unavailable' };
+    }
   }
 
   forward(sessionId: string, delivery: Delivery): Promise<DeliveryResult> {
@@ -147,6 +168,7 @@ export class RedisSessionBus implements SessionBus {
     const p = this.#parts;
     if (p === undefined) return;
     clearInterval(p.refresh);
+    await this.journal?.flush();
     p.links.quiet();
     p.forwarder.close();
     // Relayed answers stop here: a client still waiting for its head gets 503, a stream ends (its client resumes

@@ -9,6 +9,7 @@ import { isJsonContentType, preParsedIdOf, readMessages, type BodyLimits } from 
 import { problems, refusal, replyError, replyNoContent } from '../../http/reply.js';
 import { parseEventId } from '../../session/event-id.js';
 import type { JSONRPCMessage, MessageExtra } from '../../types.js';
+import { adoptSession } from '../adopt-session.js';
 import { openSession, type SessionOpener } from '../open-session.js';
 import { RelayResponse } from './relay-response.js';
 import { isStatelessMessage, type StatelessLeg } from './stateless.js';
@@ -88,7 +89,7 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
   const remove = (req: Request, res: Response): Promise<void> | void => route(req, res, requestOf(req, 'DELETE'));
 
   /** Serves the request where its session lives: here, or on its owner through the bus. */
-  const route = async (req: Request, res: Response, request: RelayedRequest): Promise<void> => {
+  const route = async (req: Request, res: Response, request: RelayedRequest, retried = false): Promise<void> => {
     const id = idOf(request.messages);
     const sessionId = req.headers['mcp-session-id'];
     if (typeof sessionId !== 'string' || sessionId === '') {
@@ -116,6 +117,19 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
     }
     if (relayed.result !== 'accepted') {
       res.off('close', leave);
+      // Durable sessions: the owner is gone (dead, expired or released), so this instance may rebuild the session.
+      if ((relayed.result === 'unknown' || relayed.result === 'unavailable') && bus.adopt !== undefined && !left.signal.aborted) {
+        const adopted = await adoptSession(context, req, { sessionId }, 'streamable-http', (init, stored) => {
+          const session = new StreamableHTTPTransport(init, settings);
+          session.restoreLost(stored.lost);
+          return session;
+        });
+        if ('session' in adopted) return serve(adopted.session, request, res);
+        // Another instance adopted it first (or its owner is alive after all): relay to it, once.
+        if (adopted.result === 'moved' && !retried) return route(req, res, request, true);
+        if (adopted.result === 'forbidden' || adopted.result === 'unavailable')
+          return replyError(res, refusal(adopted.result, problems.mcpSessionNotFound), id);
+      }
       return replyError(res, refusal(relayed.result, problems.mcpSessionNotFound), id);
     }
     const handle = relayed.handle;
