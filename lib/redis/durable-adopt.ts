@@ -25,7 +25,11 @@ export class Adopter {
     this.#o = options;
   }
 
-  async adopt(ref: { sessionId: string } | { streamKey: string }, principalId: string | undefined): Promise<AdoptResult> {
+  /**
+   * `failedOwner`: the instance a forward for this session just failed to reach; when it is still the owner and
+   * alive (slow, not gone), the answer is `unavailable`, not `moved`, so the request is not relayed to it twice.
+   */
+  async adopt(ref: { sessionId: string } | { streamKey: string }, principalId: string | undefined, failedOwner?: string): Promise<AdoptResult> {
     const cmd = this.#links.commands;
     if (!this.#links.ready || cmd === undefined) return { result: 'unavailable' };
     const { prefix, instanceId } = this.#o;
@@ -38,7 +42,7 @@ export class Adopter {
     if (record.principal !== undefined && principalId !== undefined && record.principal !== principalId) return { result: 'forbidden' };
     // Adopted here meanwhile (by a concurrent request): the caller finds it locally.
     if (record.owner === instanceId) return { result: 'moved' };
-    if (await this.#ownerAlive(sessionId, record)) return { result: 'moved' };
+    if (await this.#ownerAlive(sessionId, record)) return { result: record.owner === failedOwner ? 'unavailable' : 'moved' };
     const leased = await cmd.set(keys.lease, instanceId, 'PX', LEASE_MS, 'NX');
     if (leased !== 'OK') return this.#waitForAdopter(sessionId, record.owner);
     // Read after the lease: what the old owner wrote last is in.

@@ -36,6 +36,8 @@ export class Forwarder {
   readonly #pending = new Map<string, Pending>();
   /** Per session, the forward whose PUBLISH the next one waits for. */
   readonly #tails = new Map<string, Promise<void>>();
+  /** Per session, the owner that last failed to take a forward (durable adoption asks: relay to it again or not). */
+  readonly #failedOwners = new Map<string, string>();
   #nextId = 0;
 
   constructor(
@@ -79,6 +81,13 @@ export class Forwarder {
         else this.#counters.forwardRefused++;
         return result;
       });
+  }
+
+  /** The owner that last failed to take a forward for `sessionId`, once: adoption does not relay to it again. */
+  takeFailedOwner(sessionId: string): string | undefined {
+    const owner = this.#failedOwners.get(sessionId);
+    this.#failedOwners.delete(sessionId);
+    return owner;
   }
 
   /** An acknowledgement arrived (or its wait is over). */
@@ -149,7 +158,11 @@ export class Forwarder {
     );
     // Bounded by forwardTimeoutMs even when the PUBLISH itself hangs (a given client with an offline queue).
     const outcome = acked.then((result) => {
-      if (result !== 'accepted') this.#directory.forget(sessionId);
+      if (result !== 'accepted') {
+        this.#directory.forget(sessionId);
+        if (this.#failedOwners.size >= 10_000) this.#failedOwners.delete(this.#failedOwners.keys().next().value!);
+        this.#failedOwners.set(sessionId, owner.instanceId);
+      }
       return result;
     });
     return { outcome };

@@ -136,7 +136,8 @@ export class RedisSessionBus implements SessionBus {
   async adopt(ref: { sessionId: string } | { streamKey: string }, principalId: string | undefined): Promise<AdoptResult> {
     if (this.journal === undefined || this.#parts === undefined || this.#closed) return { result: 'unknown' };
     try {
-      return await this.#parts.adopter.adopt(ref, principalId);
+      const failedOwner = 'sessionId' in ref ? this.#parts.forwarder.takeFailedOwner(ref.sessionId) : undefined;
+      return await this.#parts.adopter.adopt(ref, principalId, failedOwner);
     } catch (error) {
       this.#parts.node.reportError(new Error(`could not adopt a durable session: ${(error as Error).message}`, { cause: error }));
       return { result: 'unavailable' };
