@@ -200,6 +200,22 @@ describe('durable sessions on the Redis bus', () => {
     expect(messagesOf(next).at(-1)).toMatchObject({ id: 8, result: { content: [{ text: 'after' }] } });
   });
 
+  it('fails an SDK client call in flight at a SIGKILL once, with request_lost, and serves the next call', async () => {
+    const [A, B] = await start(['A', 'B']);
+    const { client, transport } = await sdkClient([A!, B!]);
+    const sessionId = transport.sessionId!;
+    const call = client.callTool({ name: 'slow', arguments: { ms: 2000 } }).then(
+      () => 'succeeded',
+      (error: Error) => error.message,
+    );
+    await stored(sessionId, (fields) => fields[2] === 'r' && fields[3] !== '0');
+    await A!.kill();
+    expect(await call).toMatch(/lost with the instance/);
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'next' } }))).toBe('next');
+    expect(transport.sessionId).toBe(sessionId);
+    expect((await B!.state()).adopted).toEqual([sessionId]);
+  });
+
   it('adopts a legacy HTTP+SSE session on a resume after the owner died: endpoint first, then the missed events; POSTs work', async () => {
     const [A, B] = await start(['A', 'B']);
     const stream = await openSse(`${A!.sseUrl}`);
