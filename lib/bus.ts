@@ -37,10 +37,10 @@ export interface SessionJournal {
   /** An event-stream frame, event `seq` on `stream`. */
   frame(sessionId: string, stream: number, seq: number, frame: string): void;
   /**
-   * The router drains: its sessions are released, not forgotten (their closing no longer deletes what is stored),
-   * so the next request for each is adopted by another instance at once. Resolves once written.
+   * The router drains: the session is released, not forgotten (its closing no longer deletes what is stored), so
+   * the next request for it is adopted by another instance at once. Resolves once written (its frames too).
    */
-  releaseAll(): Promise<void>;
+  release(sessionId: string): Promise<void>;
 }
 
 /** A stored session this instance may rebuild: it holds the lease until `done()`. */

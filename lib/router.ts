@@ -18,7 +18,7 @@ import { dispatch, type PathChains } from './http/dispatch.js';
 import { createWellKnown } from './http/well-known.js';
 import { log } from './log.js';
 import { resolveOptions, type ErrorContext, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
-import { SessionRegistry } from './transports/session-registry.js';
+import { SessionRegistry, type SessionTransport } from './transports/session-registry.js';
 import { adoptSession } from './transports/adopt-session.js';
 import { SSETransport } from './transports/http-sse/transport.js';
 import { ReplayBudget } from './session/replay.js';
@@ -203,13 +203,23 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
       timer.unref();
     });
     try {
-      await Promise.race([Promise.all([...registry].map((session) => session.whenSettled())), deadline]);
+      const journal = bus.journal;
+      if (journal === undefined) {
+        await Promise.race([Promise.all([...registry].map((session) => session.whenSettled())), deadline]);
+      } else {
+        // A durable bus hands each session over as soon as it settles: released (its frames flushed), its streams
+        // end with a retry hint, and the next request for it is adopted by another instance at once.
+        const handOver = async (session: SessionTransport): Promise<void> => {
+          await session.whenSettled();
+          await journal.release(session.sessionId);
+          session.endStreams(options.retryMs);
+          await session.closeSession();
+        };
+        await Promise.race([Promise.all([...registry].map(handOver)), deadline]);
+        // What did not settle in time is handed over too: its requests in flight fail once (request_lost) elsewhere.
+        await Promise.all([...registry].map((session) => journal.release(session.sessionId)));
+      }
       for (const session of registry) session.endStreams(options.retryMs);
-      // A durable bus hands the sessions over: released (their frames flushed), closing them here keeps their state,
-      // and the next request for each is adopted by another instance at once.
-      await bus.journal
-        ?.releaseAll()
-        .catch((error: unknown) => report(new McpSseError(ErrorCodes.bus, 'Releasing durable sessions failed.', { cause: error }), {}));
       const done = Promise.all([registry.closeAll(), stateless.close(expired.signal)])
         .then(() => bus.close())
         .catch((error: unknown) => report(new McpSseError(ErrorCodes.bus, 'Closing the session bus failed.', { cause: error }), {}));

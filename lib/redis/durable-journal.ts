@@ -27,6 +27,8 @@ interface Entry {
   durable: DurableSession;
   /** Time to live of its keys: how long it waits for its client, plus the directory's TTL. */
   ttlMs: number;
+  /** Released on drain: closing it keeps what is stored, for another instance to adopt. */
+  released: boolean;
   /** Frames written and their bytes, so the stream's MAXLEN approximates `maxBufferedBytes`. */
   frames: number;
   bytes: number;
@@ -48,7 +50,7 @@ export class DurableJournal implements SessionJournal {
   readonly #sessions = new Map<string, Entry>();
   readonly #dirty = new Set<string>();
   #scheduled = false;
-  #released = false;
+  #releasing: Promise<void> | undefined;
 
   constructor(links: () => RedisLinks | undefined, options: Pick<ResolvedRedisOptions, 'prefix' | 'instanceId' | 'directoryTtlMs'>) {
     this.#linksOf = links;
@@ -58,10 +60,10 @@ export class DurableJournal implements SessionJournal {
   /** A session now lives here (new, or adopted): its record names this instance as owner. */
   opened(session: BusSession): void {
     const durable = session.durable;
-    if (durable === undefined || this.#released) return;
+    if (durable === undefined) return;
     // `0` (never idle) still expires in Redis: a day after its owner stopped refreshing it.
     const ttlMs = (durable.ttlMs > 0 ? durable.ttlMs : 86_400_000) + this.#o.directoryTtlMs;
-    const entry: Entry = { durable, ttlMs, frames: 0, bytes: 0, refreshedAt: 0, queue: [] };
+    const entry: Entry = { durable, ttlMs, released: false, frames: 0, bytes: 0, refreshedAt: 0, queue: [] };
     this.#sessions.set(session.sessionId, entry);
     const keys = durableKeys(this.#o.prefix, session.sessionId);
     if (durable.adopted) {
@@ -120,7 +122,7 @@ export class DurableJournal implements SessionJournal {
     if (entry === undefined) return;
     this.#sessions.delete(sessionId);
     this.#dirty.delete(sessionId);
-    if (this.#released) return;
+    if (entry.released) return;
     const keys = durableKeys(this.#o.prefix, sessionId);
     const links = this.#linksOf();
     links?.commands
@@ -128,14 +130,18 @@ export class DurableJournal implements SessionJournal {
       .catch((error: Error) => links.problem('commands', 'could not delete a closed durable session (it expires)', error));
   }
 
-  async releaseAll(): Promise<void> {
-    if (this.#released) return;
-    for (const [sessionId, entry] of this.#sessions) {
-      entry.queue.push(['hset', durableKeys(this.#o.prefix, sessionId).record, 'released', '1']);
-      this.#dirty.add(sessionId);
-    }
-    this.#released = true;
-    await withTimeout(this.flush(), 1000);
+  async release(sessionId: string): Promise<void> {
+    const entry = this.#sessions.get(sessionId);
+    if (entry === undefined || entry.released) return;
+    entry.released = true;
+    entry.queue.push(['hset', durableKeys(this.#o.prefix, sessionId).record, 'released', '1']);
+    this.#dirty.add(sessionId);
+    // Sessions released together share one flush.
+    this.#releasing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.#releasing = undefined;
+      return withTimeout(this.flush(), 1000).then(noop);
+    });
+    await this.#releasing;
   }
 
   /** Extends the TTL of the sessions that were quiet for a third of it; called with the directory's refresh. */

@@ -144,18 +144,22 @@ export class RedisSessionBus implements SessionBus {
     }
   }
 
-  forward(sessionId: string, delivery: Delivery): Promise<DeliveryResult> {
-    if (this.#parts === undefined || this.#closed) return Promise.resolve('unavailable');
+  async forward(sessionId: string, delivery: Delivery): Promise<DeliveryResult> {
+    if (this.#parts === undefined || this.#closed) return 'unavailable';
+    await this.#parts.links.whenFirstReady(this.#o.forwardTimeoutMs);
     return this.#parts.forwarder.forward(sessionId, delivery);
   }
 
-  relay(
+  async relay(
     sessionId: string,
     request: RelayedRequest,
     sink: RelaySink,
     signal?: AbortSignal,
   ): Promise<{ result: DeliveryResult; handle?: RelayHandle }> {
-    if (this.#parts === undefined || this.#closed) return Promise.resolve({ result: 'unavailable' });
+    if (this.#parts === undefined || this.#closed) return { result: 'unavailable' };
+    // Just started: the first requests wait for the connections rather than fail.
+    await this.#parts.links.whenFirstReady(this.#o.forwardTimeoutMs);
+    if (signal?.aborted) return { result: 'unavailable' };
     return this.#parts.front.relay(sessionId, request, sink, signal);
   }
 

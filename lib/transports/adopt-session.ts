@@ -28,7 +28,9 @@ export async function adoptSession<T extends SessionTransport>(
   make: (init: SessionInit, stored: AdoptableSession) => T,
 ): Promise<Adoption<T>> {
   const { options, registry, settings, report, bus } = opener;
-  if (bus.adopt === undefined || settings.draining) return { result: 'unknown' };
+  if (bus.adopt === undefined) return { result: 'unknown' };
+  // A draining instance adopts nothing: 503 (with Retry-After) sends the client to another instance.
+  if (settings.draining) return { result: 'unavailable' };
   const user = principalOf(req);
   const principalId = principalKey(user);
   const asked = await bus.adopt(ref, principalId);

@@ -119,6 +119,8 @@ export interface InstanceOptions {
   durable?: boolean;
   /** The router's `retryMs` (how soon clients reconnect after a stream ends). */
   retryMs?: number;
+  /** A fixed port (a restarted instance keeps its place behind nginx); a free one when unset. */
+  port?: number;
   /** Guards every route with API keys `alice-key` (principal alice) and `bob-key` (bob). */
   auth?: boolean;
 }
@@ -179,6 +181,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
       JSON_RESPONSE: options.jsonResponse === true ? '1' : '',
       DURABLE: options.durable === false ? '0' : '',
       AUTH: options.auth === true ? '1' : '',
+      PORT: options.port === undefined ? '' : String(options.port),
       RETRY_MS: options.retryMs === undefined ? '' : String(options.retryMs),
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
