@@ -166,6 +166,11 @@ export interface SessionBus {
     request: RelayedRequest,
     sink: RelaySink,
     signal?: AbortSignal,
+    /**
+     * Durable buses: `'any'` sends the request to any other live instance, which adopts the session (a draining
+     * instance's way to hand a request for a released session on).
+     */
+    to?: 'any',
   ): Promise<{ result: DeliveryResult; handle?: RelayHandle }>;
   /** Sends an already serialised notification to the sessions of every other instance. */
   publishBroadcast(json: string): void;

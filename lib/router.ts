@@ -19,7 +19,7 @@ import { createWellKnown } from './http/well-known.js';
 import { log } from './log.js';
 import { resolveOptions, type ErrorContext, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
 import { SessionRegistry, type SessionTransport } from './transports/session-registry.js';
-import { adoptSession } from './transports/adopt-session.js';
+import { adoptSession, requesterOf } from './transports/adopt-session.js';
 import { SSETransport } from './transports/http-sse/transport.js';
 import { ReplayBudget } from './session/replay.js';
 import { sseHeaders } from './sse/format.js';
@@ -57,6 +57,8 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   const registry = new SessionRegistry(bus, options.maxSessions, options.maxSessionsPerUser);
   const ticker = new KeepAliveTicker(options.keepAliveMs);
   let draining = false;
+  /** Draining with a durable bus, sessions released: new requests for them are handed on to another instance. */
+  let handingOn = false;
 
   const report = (error: McpSseError, context: ErrorContext): void => {
     log('%s %s (session %s)', error.code, error.message, context.sessionId ?? '-');
@@ -94,7 +96,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     },
   });
   registry.addStatelessTarget(stateless);
-  const streamable = createStreamableHandlers({ ...options, options, registry, settings, report, bus, stateless });
+  const streamable = createStreamableHandlers({ ...options, options, registry, settings, report, bus, stateless, handingOn: () => handingOn });
   const busNode: BusNode = {
     ...registry.busNode((error, sessionId) => report(error as McpSseError, { sessionId })),
     deliver: (sessionId, delivery) => deliverToSse(registry, sessionId, delivery, draining),
@@ -156,7 +158,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
         bus.adopt === undefined
           ? undefined
           : (req, sessionId) =>
-              adoptSession({ options, registry, settings, report, bus }, req, { sessionId }, 'sse', (init, stored) => {
+              adoptSession({ options, registry, settings, report, bus }, requesterOf(req), { sessionId }, 'sse', (init, stored) => {
                 return new SSETransport({ ...init, endpoint: stored.endpoint ?? '' }, settings);
               }),
     }),
@@ -207,17 +209,16 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
       if (journal === undefined) {
         await Promise.race([Promise.all([...registry].map((session) => session.whenSettled())), deadline]);
       } else {
-        // A durable bus hands each session over as soon as it settles: released (its frames flushed), its streams
-        // end with a retry hint, and the next request for it is adopted by another instance at once.
+        // A durable bus hands the sessions over: released at once (new requests for them go to another instance,
+        // which adopts them), each one's streams end with a retry hint once its requests in flight are answered.
+        await Promise.race([Promise.all([...registry].map((session) => journal.release(session.sessionId))), deadline]);
+        handingOn = true;
         const handOver = async (session: SessionTransport): Promise<void> => {
           await session.whenSettled();
-          await journal.release(session.sessionId);
           session.endStreams(options.retryMs);
           await session.closeSession();
         };
         await Promise.race([Promise.all([...registry].map(handOver)), deadline]);
-        // What did not settle in time is handed over too: its requests in flight fail once (request_lost) elsewhere.
-        await Promise.all([...registry].map((session) => journal.release(session.sessionId)));
       }
       for (const session of registry) session.endStreams(options.retryMs);
       const done = Promise.all([registry.closeAll(), stateless.close(expired.signal)])

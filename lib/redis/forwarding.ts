@@ -61,13 +61,20 @@ export class Forwarder {
    * Publishes what `encode` makes for the owner of `sessionId`, in order, and resolves with its acknowledgement
    * (`unavailable` when none comes in time). `abandoned()` is asked just before publishing: true skips it.
    */
-  send(sessionId: string, principalId: string | undefined, encode: Encode, abandoned?: () => boolean): Promise<DeliveryResult> {
+  send(
+    sessionId: string,
+    principalId: string | undefined,
+    encode: Encode,
+    abandoned?: () => boolean,
+    /** An instance to send to whatever the directory says (a draining instance asks a live one to adopt). */
+    target?: string,
+  ): Promise<DeliveryResult> {
     if (!this.#links.ready) {
       this.#counters.forwardRefused++;
       return Promise.resolve('unavailable');
     }
     const previous = this.#tails.get(sessionId);
-    const send = () => this.#publish(sessionId, principalId, encode, abandoned);
+    const send = () => this.#publish(sessionId, principalId, encode, abandoned, target);
     const sending = previous === undefined ? send() : previous.then(send);
     const tail = sending.then(noop, noop);
     this.#tails.set(sessionId, tail);
@@ -128,9 +135,10 @@ export class Forwarder {
     principalId: string | undefined,
     encode: Encode,
     abandoned: (() => boolean) | undefined,
+    target: string | undefined,
   ): Promise<{ outcome: Promise<DeliveryResult> }> {
     const done = (result: DeliveryResult) => ({ outcome: Promise.resolve(result) });
-    const owner = await this.#directory.lookup(sessionId);
+    const owner = target === undefined ? await this.#directory.lookup(sessionId) : { instanceId: target, principalId: undefined };
     if (typeof owner === 'string') return done(owner);
     // The router looked locally first; an entry naming this instance is a session that just closed here.
     if (owner.instanceId === this.#o.instanceId) return done('unknown');

@@ -14,6 +14,9 @@ import { OwnerRelays } from './relay-owner.js';
 
 const log = rootLog.extend('redis');
 
+/** How long a request reaching an instance that has just started waits for its Redis links (then 503 as usual). */
+const FIRST_READY_WAIT_MS = 1000;
+
 /** Counters of one bus since it was attached. */
 export interface RedisBusStats {
   /** Sessions of this instance registered in the directory. */
@@ -146,7 +149,7 @@ export class RedisSessionBus implements SessionBus {
 
   async forward(sessionId: string, delivery: Delivery): Promise<DeliveryResult> {
     if (this.#parts === undefined || this.#closed) return 'unavailable';
-    await this.#parts.links.whenFirstReady(this.#o.forwardTimeoutMs);
+    await this.#parts.links.whenFirstReady(FIRST_READY_WAIT_MS);
     return this.#parts.forwarder.forward(sessionId, delivery);
   }
 
@@ -155,12 +158,28 @@ export class RedisSessionBus implements SessionBus {
     request: RelayedRequest,
     sink: RelaySink,
     signal?: AbortSignal,
+    to?: 'any',
   ): Promise<{ result: DeliveryResult; handle?: RelayHandle }> {
-    if (this.#parts === undefined || this.#closed) return { result: 'unavailable' };
+    const p = this.#parts;
+    if (p === undefined || this.#closed) return { result: 'unavailable' };
     // Just started: the first requests wait for the connections rather than fail.
-    await this.#parts.links.whenFirstReady(this.#o.forwardTimeoutMs);
+    await p.links.whenFirstReady(FIRST_READY_WAIT_MS);
     if (signal?.aborted) return { result: 'unavailable' };
-    return this.#parts.front.relay(sessionId, request, sink, signal);
+    if (to !== 'any') return p.front.relay(sessionId, request, sink, signal);
+    const target = this.journal === undefined ? undefined : await this.#liveInstance(p);
+    if (target === undefined) return { result: 'unavailable' };
+    return p.front.relay(sessionId, request, sink, signal, target);
+  }
+
+  /** Another instance listening now (one at random), or `undefined` when there is none. */
+  async #liveInstance(p: Parts): Promise<string | undefined> {
+    const cmd = p.links.commands;
+    if (cmd === undefined) return undefined;
+    const own = instanceChannel(this.#o.prefix, this.instanceId);
+    const start = instanceChannel(this.#o.prefix, '');
+    const channels = ((await cmd.call('PUBSUB', 'CHANNELS', `${start}*`).catch(() => [])) as string[]).filter((c) => c !== own);
+    if (channels.length === 0) return undefined;
+    return channels[Math.floor(Math.random() * channels.length)]!.slice(start.length);
   }
 
   publishBroadcast(json: string): void {

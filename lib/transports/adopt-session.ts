@@ -1,16 +1,42 @@
 // Adopting a durable session whose owner is gone: rebuilds it here with the same id, event-id key and stored state.
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Request } from 'express';
-import { authInfoOf, principalKey, principalOf } from '../auth/principal.js';
+import { authInfoOf, principalKey, principalOf, recordStrategy } from '../auth/principal.js';
 import type { AdoptableSession, SessionBus } from '../bus.js';
 import { ErrorCodes, McpSseError } from '../errors.js';
 import { logSession } from '../log.js';
 import type { SessionInit } from '../session/session.js';
-import type { JSONRPCMessage, MessageExtra, ServerLike } from '../types.js';
+import type { AuthInfo, JSONRPCMessage, MessageExtra, Principal, ServerLike } from '../types.js';
 import type { SessionOpener } from './open-session.js';
 import type { SessionTransport } from './session-registry.js';
 
 /** What asking the bus came to: the rebuilt session, or why there is none (`moved`: relay to its new owner). */
 export type Adoption<T> = { session: T } | { result: 'moved' | 'unknown' | 'forbidden' | 'unavailable' };
+
+/** Who asks for the session: the principal, its auth info and the request's headers. */
+export interface Requester {
+  user: Principal | undefined;
+  authInfo: AuthInfo | undefined;
+  headers: IncomingHttpHeaders;
+}
+
+/** The requester of a request received here. */
+export function requesterOf(req: Request): Requester {
+  return { user: principalOf(req), authInfo: authInfoOf(req), headers: req.headers };
+}
+
+/**
+ * The requester of a request relayed from another instance, which carries the principal's key (`<strategy>:<id>`),
+ * not the object: a principal `{ id }` recorded with the same strategy has the same key, so binding holds.
+ */
+export function relayedRequester(principalId: string | undefined, authInfo: AuthInfo | undefined, headers: IncomingHttpHeaders): Requester {
+  if (principalId === undefined) return { user: undefined, authInfo, headers };
+  const colon = principalId.indexOf(':');
+  const user: Principal = { id: principalId.slice(colon + 1) };
+  const strategy = decodeURIComponent(principalId.slice(0, colon));
+  if (strategy !== '') recordStrategy(user, strategy);
+  return { user, authInfo, headers };
+}
 
 /** How long the replayed `initialize` and state requests may take before the adoption goes on without them. */
 const REPLAY_TIMEOUT_MS = 5000;
@@ -22,7 +48,7 @@ const REPLAY_TIMEOUT_MS = 5000;
  */
 export async function adoptSession<T extends SessionTransport>(
   opener: SessionOpener & { bus: SessionBus },
-  req: Request,
+  requester: Requester,
   ref: { sessionId: string } | { streamKey: string },
   kind: T['transport'],
   make: (init: SessionInit, stored: AdoptableSession) => T,
@@ -31,7 +57,7 @@ export async function adoptSession<T extends SessionTransport>(
   if (bus.adopt === undefined) return { result: 'unknown' };
   // A draining instance adopts nothing: 503 (with Retry-After) sends the client to another instance.
   if (settings.draining) return { result: 'unavailable' };
-  const user = principalOf(req);
+  const { user, authInfo, headers } = requester;
   const principalId = principalKey(user);
   const asked = await bus.adopt(ref, principalId);
   if (asked.result !== 'adopt') return { result: asked.result };
@@ -39,13 +65,12 @@ export async function adoptSession<T extends SessionTransport>(
   try {
     // A session of the other wire by this id is as unknown as none (the same rule as for live sessions).
     if (stored.transport !== kind || registry.get(stored.sessionId) !== undefined) return { result: stored.transport === kind ? 'moved' : 'unknown' };
-    const authInfo = authInfoOf(req);
     const nextStream = stored.lastStream + 1;
     const init: SessionInit = {
       sessionId: stored.sessionId,
       user,
       authInfo,
-      headers: req.headers,
+      headers: headers,
       protocolVersion: stored.protocolVersion,
       restore: { streamKey: stored.streamKey, lastSeq: stored.lastSeq, nextStream },
     };
@@ -57,7 +82,7 @@ export async function adoptSession<T extends SessionTransport>(
         sessionId: session.sessionId,
         user,
         authInfo,
-        headers: req.headers,
+        headers: headers,
         protocolVersion: stored.protocolVersion,
         adopted: true,
       });
@@ -67,7 +92,7 @@ export async function adoptSession<T extends SessionTransport>(
       await replayState(
         session,
         stored,
-        authInfo === undefined ? { requestInfo: { headers: req.headers } } : { authInfo, requestInfo: { headers: req.headers } },
+        authInfo === undefined ? { requestInfo: { headers: headers } } : { authInfo, requestInfo: { headers: headers } },
       );
     } catch (error) {
       await session.close();
@@ -75,7 +100,6 @@ export async function adoptSession<T extends SessionTransport>(
         new McpSseError(ErrorCodes.createServer, 'createServer() or server.connect() failed while adopting a durable session.', { cause: error }),
         {
           sessionId: stored.sessionId,
-          req,
         },
       );
       return { result: 'unavailable' };

@@ -188,7 +188,7 @@ describe('redisSessionBus in one process', () => {
     open.push({ close: () => client.disconnect() });
     await waitFor(() => client.status === 'ready');
     const errors: McpSseError[] = [];
-    const bus = redisSessionBus({ redis: client, prefix, instanceId: 'given' });
+    const bus = redisSessionBus({ redis: client, prefix, instanceId: 'given', durable: false });
     const harness = await startHarness({ bus, resumeWindowMs: 0, onError: (e) => errors.push(e) });
     open.push(harness);
     await waitFor(() => bus.stats().connected, 5000, 'bus connected');

@@ -68,6 +68,7 @@ describe('rolling restart with durable sessions', () => {
     const sessions = loopers.map((l) => l.sessionId());
     expect(sessions.every((id) => typeof id === 'string')).toBe(true);
 
+    const stopped: Instance[] = [];
     let running = true;
     const failures: string[] = [];
     let calls = 0;
@@ -90,6 +91,7 @@ describe('rolling restart with durable sessions', () => {
     await waitForCalls(100);
     for (let i = 0; i < 3; i++) {
       const old = instances[i]!;
+      stopped.push(old);
       await old.stop();
       await waitForCalls(50);
       instances[i] = await startInstance({ redisUrl: redis.url, name: `${names[i]}2`, prefix, port: ports[i], retryMs: 200 });
@@ -100,7 +102,7 @@ describe('rolling restart with durable sessions', () => {
     const states = await Promise.all(instances.map((i) => i.state()));
     const adopted = states.reduce((sum, s) => sum + s.adopted.length, 0);
     console.log(`rolling restart: ${calls} calls, ${failures.length} failed, ${adopted} adoptions on the restarted instances`);
-    if (failures.length > 0) console.log(nginx.errorLog().slice(0, 3000));
+    if (failures.length > 0) for (const instance of [...stopped, ...instances]) console.log(instance.name, instance.output.slice(-2000));
     await Promise.all(loopers.map((l) => l.close().catch(() => {})));
     expect(failures).toEqual([]);
     expect(loopers.map((l) => l.sessionId())).toEqual(sessions);

@@ -7,7 +7,7 @@ import { problems, replyError } from '../../http/reply.js';
 import { logSession } from '../../log.js';
 import { parseEventId } from '../../session/event-id.js';
 import type { SessionBus } from '../../bus.js';
-import { adoptSession } from '../adopt-session.js';
+import { adoptSession, requesterOf } from '../adopt-session.js';
 import { openSession, type SessionOpener } from '../open-session.js';
 import { endpointUrl, type EndpointOptions } from './endpoint.js';
 import { SSETransport } from './transport.js';
@@ -71,7 +71,7 @@ export function createSseHandler(context: SseHandlerContext): RequestHandler {
     const parsed = parseEventId(lastEventId);
     if (parsed === undefined || parsed.stream !== 0 || context.bus.adopt === undefined || registry.byStreamKey(parsed.key) !== undefined)
       return false;
-    const adopted = await adoptSession(context, req, { streamKey: parsed.key }, 'sse', (init, stored) => {
+    const adopted = await adoptSession(context, requesterOf(req), { streamKey: parsed.key }, 'sse', (init, stored) => {
       return new SSETransport({ ...init, endpoint: stored.endpoint ?? endpointUrl(req, endpoint, init.sessionId) }, settings);
     });
     if ('session' in adopted) return resume(req, res, lastEventId);

@@ -55,8 +55,9 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
           result = deliverToSse(registry, sessionId, delivery, settings.draining);
         } else if (adopted.result === 'moved') {
           result = await bus.forward(sessionId, delivery).catch(() => 'unavailable' as const);
-        } else if (adopted.result !== 'unknown' || result !== 'unavailable') {
-          result = adopted.result;
+        } else if (adopted.result === 'forbidden') {
+          // Otherwise the forward's answer stands: 404 when the owner said so, 503 when it could not be reached.
+          result = 'forbidden';
         }
       }
     }

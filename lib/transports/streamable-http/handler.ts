@@ -2,14 +2,15 @@
 import type { ServerResponse } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import { authInfoOf, principalKeyOf } from '../../auth/principal.js';
-import type { BusNode, RelayedRequest, RelayFailure, RelaySink, SessionBus } from '../../bus.js';
+import type { AdoptableSession, BusNode, DeliveryResult, RelayedRequest, RelayFailure, RelaySink, SessionBus } from '../../bus.js';
 import { ErrorCodes, McpSseError } from '../../errors.js';
 import { asyncHandler } from '../../http/async-handler.js';
 import { isJsonContentType, preParsedIdOf, readMessages, type BodyLimits } from '../../http/body.js';
 import { problems, refusal, replyError, replyNoContent } from '../../http/reply.js';
 import { parseEventId } from '../../session/event-id.js';
 import type { JSONRPCMessage, MessageExtra } from '../../types.js';
-import { adoptSession } from '../adopt-session.js';
+import { adoptSession, relayedRequester, requesterOf } from '../adopt-session.js';
+import type { SessionInit } from '../../session/session.js';
 import { openSession, type SessionOpener } from '../open-session.js';
 import { RelayResponse } from './relay-response.js';
 import { isStatelessMessage, type StatelessLeg } from './stateless.js';
@@ -23,6 +24,8 @@ export interface StreamableHandlerContext extends SessionOpener, BodyLimits {
   maxBufferedBytes: number;
   /** Serves 2026-07-28 (stateless) requests. */
   stateless: StatelessLeg;
+  /** True once a draining router has released its sessions to a durable bus: new requests go to another instance. */
+  handingOn(): boolean;
 }
 
 type Id = string | number | undefined;
@@ -99,44 +102,76 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
       return replyError(res, problems.missingSessionHeader(), id);
     }
     const local = registry.get(sessionId);
-    if (local !== undefined) {
+    if (local !== undefined && !handsOn(request)) {
       if (local.transport !== 'streamable-http' || local.isClosed) return replyError(res, problems.mcpSessionNotFound(), id);
       return serve(local, request, res);
     }
     if (bus.relay === undefined) return replyError(res, problems.mcpSessionNotFound(), id);
+    const relayed = await relay(req, res, sessionId, request);
+    if (relayed === 'accepted' || relayed === 'gone') return;
+    // Durable sessions: the owner is gone (dead, expired or released), so this instance may rebuild the session.
+    if ((relayed === 'unknown' || relayed === 'unavailable') && bus.adopt !== undefined) {
+      // A draining instance adopts nothing: another live instance adopts it and answers through the bus.
+      if (settings.draining) {
+        const handed = await relay(req, res, sessionId, request, 'any');
+        if (handed === 'accepted' || handed === 'gone') return;
+        return replyError(res, problems.draining(), id);
+      }
+      const adopted = await adoptSession(context, requesterOf(req), { sessionId }, 'streamable-http', makeAdopted);
+      if ('session' in adopted) return serve(adopted.session, request, res);
+      // Another instance adopted it first (or its owner is alive after all): relay to it, once.
+      if (adopted.result === 'moved' && !retried) return route(req, res, request, true);
+      // Otherwise the relay's answer stands: 404 when the owner said so, 503 when it could not be reached.
+      if (adopted.result === 'forbidden') return replyError(res, problems.wrongPrincipal(), id);
+    }
+    return replyError(res, refusal(relayed, problems.mcpSessionNotFound), id);
+  };
+
+  /**
+   * Relays the request to its session's owner (or, `to: 'any'`, to any live instance, which adopts it): `accepted`
+   * (the answer streams to `res`), `gone` (the client left), or the refusal, with nothing written to `res`.
+   */
+  const relay = async (req: Request, res: Response, sessionId: string, request: RelayedRequest, to?: 'any'): Promise<DeliveryResult | 'gone'> => {
     // Wired before the first await: a client leaving during the round trip is cancelled on the owner too.
     const left = new AbortController();
     const leave = () => left.abort();
     res.once('close', leave);
     let relayed: Awaited<ReturnType<NonNullable<SessionBus['relay']>>>;
     try {
-      relayed = await bus.relay(sessionId, request, sinkFor(res, context.maxBufferedBytes, id), left.signal);
+      relayed = await bus.relay!(sessionId, request, sinkFor(res, context.maxBufferedBytes, idOf(request.messages)), left.signal, to);
     } catch (error) {
       report(new McpSseError(ErrorCodes.bus, 'Relaying a request through the session bus failed.', { cause: error }), { sessionId, req });
       relayed = { result: 'unavailable' };
     }
     if (relayed.result !== 'accepted') {
       res.off('close', leave);
-      // Durable sessions: the owner is gone (dead, expired or released), so this instance may rebuild the session.
-      if ((relayed.result === 'unknown' || relayed.result === 'unavailable') && bus.adopt !== undefined && !left.signal.aborted) {
-        const adopted = await adoptSession(context, req, { sessionId }, 'streamable-http', (init, stored) => {
-          const session = new StreamableHTTPTransport(init, settings);
-          session.restoreLost(stored.lost);
-          return session;
-        });
-        if ('session' in adopted) return serve(adopted.session, request, res);
-        // Another instance adopted it first (or its owner is alive after all): relay to it, once.
-        if (adopted.result === 'moved' && !retried) return route(req, res, request, true);
-        if (adopted.result === 'forbidden' || adopted.result === 'unavailable')
-          return replyError(res, refusal(adopted.result, problems.mcpSessionNotFound), id);
-      }
-      return replyError(res, refusal(relayed.result, problems.mcpSessionNotFound), id);
+      return left.signal.aborted ? 'gone' : relayed.result;
     }
     const handle = relayed.handle;
-    if (handle === undefined) return;
+    if (handle === undefined) return 'accepted';
     // A bus that ignores the signal still hears of the client leaving, even when it left during the round trip.
     if (left.signal.aborted) handle.cancel();
     else left.signal.addEventListener('abort', () => handle.cancel(), { once: true });
+    return 'accepted';
+  };
+
+  /**
+   * A draining instance that released its sessions to a durable bus hands new requests (and new standalone streams,
+   * and DELETE) on to another instance, which adopts the session; answers in flight still flow here, and so do
+   * resumes, notifications and responses the server waits for.
+   */
+  const handsOn = (request: RelayedRequest): boolean => {
+    if (!context.handingOn()) return false;
+    if (request.method === 'POST') return request.messages.some(isRequest);
+    const resume = request.headers['last-event-id'];
+    return request.method === 'DELETE' || typeof resume !== 'string' || resume === '';
+  };
+
+  /** An adopted Streamable HTTP session, with the requests whose answers died with its previous owner. */
+  const makeAdopted = (init: SessionInit, stored: AdoptableSession): StreamableHTTPTransport => {
+    const session = new StreamableHTTPTransport(init, settings);
+    session.restoreLost(stored.lost);
+    return session;
   };
 
   /** The request's session is held here: the session's own rules, then the answer. */
@@ -157,7 +192,8 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
     if (request.method === 'GET') return openStream(session, request, res, protocolVersion);
     if (request.messages.some((message) => message.method === 'initialize')) return replyError(res, problems.alreadyInitialized(), id);
     // While draining, requests in flight finish; a new one is refused (notifications and responses still pass).
-    if (settings.draining && request.messages.some(isRequest)) return replyError(res, problems.draining(), id);
+    // With a durable bus the drain releases the session first (then new requests are handed on, see `handsOn`).
+    if (settings.draining && bus.journal === undefined && request.messages.some(isRequest)) return replyError(res, problems.draining(), id);
     registry.counters.bytesIn += request.bytes;
     respond(session, res, request.messages, extraOf(request.headers, request.authInfo), protocolVersion);
   };
@@ -218,10 +254,32 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
 
   const serveRelayed: BusNode['serve'] = (sessionId, request, sink) => {
     const session = registry.get(sessionId);
+    if (session === undefined && bus.adopt !== undefined && !settings.draining) return adoptRelayed(sessionId, request, sink);
+    // Released by this draining instance: the relaying instance adopts it.
+    if (handsOn(request)) return { result: 'unknown' };
     if (session?.transport !== 'streamable-http' || session.isClosed) return { result: 'unknown' };
     if (!session.accepts(request.principalId)) return { result: 'forbidden' };
     const res = new RelayResponse(sink);
     serve(session, request, res.asServerResponse());
+    return { result: 'accepted', handle: { cancel: () => res.destroy() } };
+  };
+
+  /** A relayed request for a session not held here (its owner is gone, or drained): adopted here, then served. */
+  const adoptRelayed = (sessionId: string, request: RelayedRequest, sink: RelaySink): ReturnType<BusNode['serve']> => {
+    const res = new RelayResponse(sink);
+    const out = res.asServerResponse();
+    const requester = relayedRequester(request.principalId, request.authInfo, request.headers);
+    void adoptSession(context, requester, { sessionId }, 'streamable-http', makeAdopted).then(
+      (adopted) => {
+        if (out.destroyed) return;
+        if ('session' in adopted) return serve(adopted.session, request, out);
+        replyError(out, refusal(adopted.result === 'moved' ? 'unavailable' : adopted.result, problems.mcpSessionNotFound), idOf(request.messages));
+      },
+      (error: unknown) => {
+        report(new McpSseError(ErrorCodes.bus, 'Adopting a session for a relayed request failed.', { cause: error }), { sessionId });
+        if (!out.destroyed) replyError(out, problems.busUnavailable(), idOf(request.messages));
+      },
+    );
     return { result: 'accepted', handle: { cancel: () => res.destroy() } };
   };
 

@@ -182,6 +182,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
       DURABLE: options.durable === false ? '0' : '',
       AUTH: options.auth === true ? '1' : '',
       PORT: options.port === undefined ? '' : String(options.port),
+      LOG_503: process.env.LOG_503 ?? '',
       RETRY_MS: options.retryMs === undefined ? '' : String(options.retryMs),
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
