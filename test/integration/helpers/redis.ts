@@ -183,6 +183,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
       AUTH: options.auth === true ? '1' : '',
       PORT: options.port === undefined ? '' : String(options.port),
       LOG_503: process.env.LOG_503 ?? '',
+      ROUTER_FIRST: process.env.ROUTER_FIRST ?? '',
       RETRY_MS: options.retryMs === undefined ? '' : String(options.retryMs),
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
