@@ -58,7 +58,9 @@ async function openSession(base) {
   const response = await fetch(`${base}/mcp`, { method: 'POST', headers: headers(), body: JSON.stringify(init) });
   await response.text();
   const sessionId = response.headers.get('mcp-session-id');
-  await (await fetch(`${base}/mcp`, { method: 'POST', headers: headers(sessionId), body: '{"jsonrpc":"2.0","method":"notifications/initialized"}' })).text();
+  await (
+    await fetch(`${base}/mcp`, { method: 'POST', headers: headers(sessionId), body: '{"jsonrpc":"2.0","method":"notifications/initialized"}' })
+  ).text();
   return sessionId;
 }
 
@@ -93,7 +95,11 @@ async function measureIdleMemory(redisUrl, db) {
   let usage = 0;
   for (const key of keys) usage += Number(await db.memory('USAGE', key));
   child.kill('SIGKILL');
-  return { perSessionUsedMemory: (after - before) / idleSessions, perSessionKeyUsage: usage / idleSessions, keysPerSession: keys.length / idleSessions };
+  return {
+    perSessionUsedMemory: (after - before) / idleSessions,
+    perSessionKeyUsage: usage / idleSessions,
+    keysPerSession: keys.length / idleSessions,
+  };
 }
 
 const port = await freePort();
@@ -118,7 +124,9 @@ try {
   for (const r of runs) console.log(`    run durable=${r.durable}: cpu ${r.cpuUsPerCall.toFixed(0)} µs, wall ${r.wallUsPerCall.toFixed(0)} µs`);
   const memory = await measureIdleMemory(redisUrl, db);
   console.log(`Redis memory per idle durable session (${idleSessions} sessions, initialize + initialized only):`);
-  console.log(`  used_memory delta ${memory.perSessionUsedMemory.toFixed(0)} B, MEMORY USAGE of its keys ${memory.perSessionKeyUsage.toFixed(0)} B, ${memory.keysPerSession} keys`);
+  console.log(
+    `  used_memory delta ${memory.perSessionUsedMemory.toFixed(0)} B, MEMORY USAGE of its keys ${memory.perSessionKeyUsage.toFixed(0)} B, ${memory.keysPerSession} keys`,
+  );
 } finally {
   db.disconnect();
   redisServer.kill('SIGKILL');

@@ -26,6 +26,9 @@ import { sseHeaders } from './sse/format.js';
 import { KeepAliveTicker } from './sse/keep-alive.js';
 import type { SessionSettings } from './session/session.js';
 
+/** How long a drained router with a durable bus keeps handing requests for its released sessions on. */
+const HAND_ON_GRACE_MS = 2000;
+
 export interface CloseOptions {
   /** Resolve at this deadline even if some server has not finished closing. Defaults to `10000` ms. */
   timeoutMs?: number;
@@ -221,9 +224,15 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
         await Promise.race([Promise.all([...registry].map(handOver)), deadline]);
       }
       for (const session of registry) session.endStreams(options.retryMs);
-      const done = Promise.all([registry.closeAll(), stateless.close(expired.signal)])
-        .then(() => bus.close())
-        .catch((error: unknown) => report(new McpSseError(ErrorCodes.bus, 'Closing the session bus failed.', { cause: error }), {}));
+      const closeBus = (): Promise<void> =>
+        bus.close().catch((error: unknown) => report(new McpSseError(ErrorCodes.bus, 'Closing the session bus failed.', { cause: error }), {}));
+      const done = Promise.all([registry.closeAll(), stateless.close(expired.signal)]).then(() => {
+        if (bus.journal === undefined) return closeBus();
+        // Requests for the released sessions keep arriving until the app closes its HTTP server: the bus stays open
+        // a little longer to hand them on to the instances that adopt them.
+        setTimeout(() => void closeBus(), HAND_ON_GRACE_MS);
+        return undefined;
+      });
       await Promise.race([done, deadline]);
     } finally {
       clearTimeout(timer);
