@@ -158,7 +158,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
       report,
       settings,
       adopt:
-        bus.adopt === undefined
+        bus.adopt === undefined || bus.journal === undefined
           ? undefined
           : (req, sessionId) =>
               adoptSession({ options, registry, settings, report, bus }, requesterOf(req), { sessionId }, 'sse', (init, stored) => {

@@ -54,7 +54,7 @@ export async function adoptSession<T extends SessionTransport>(
   make: (init: SessionInit, stored: AdoptableSession) => T,
 ): Promise<Adoption<T>> {
   const { options, registry, settings, report, bus } = opener;
-  if (bus.adopt === undefined) return { result: 'unknown' };
+  if (bus.adopt === undefined || bus.journal === undefined) return { result: 'unknown' };
   // A draining instance adopts nothing: 503 (with Retry-After) sends the client to another instance.
   if (settings.draining) return { result: 'unavailable' };
   const { user, authInfo, headers } = requester;

@@ -69,7 +69,13 @@ export function createSseHandler(context: SseHandlerContext): RequestHandler {
   /** A resume of a session no instance holds any more: a durable bus lets this one rebuild it, then resume it. */
   const adopt = async (req: Request, res: Response, lastEventId: string): Promise<boolean> => {
     const parsed = parseEventId(lastEventId);
-    if (parsed === undefined || parsed.stream !== 0 || context.bus.adopt === undefined || registry.byStreamKey(parsed.key) !== undefined)
+    if (
+      parsed === undefined ||
+      parsed.stream !== 0 ||
+      context.bus.adopt === undefined ||
+      context.bus.journal === undefined ||
+      registry.byStreamKey(parsed.key) !== undefined
+    )
       return false;
     const adopted = await adoptSession(context, requesterOf(req), { streamKey: parsed.key }, 'sse', (init, stored) => {
       return new SSETransport({ ...init, endpoint: stored.endpoint ?? endpointUrl(req, endpoint, init.sessionId) }, settings);

@@ -110,7 +110,7 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
     const relayed = await relay(req, res, sessionId, request);
     if (relayed === 'accepted' || relayed === 'gone') return;
     // Durable sessions: the owner is gone (dead, expired or released), so this instance may rebuild the session.
-    if ((relayed === 'unknown' || relayed === 'unavailable') && bus.adopt !== undefined) {
+    if ((relayed === 'unknown' || relayed === 'unavailable') && bus.adopt !== undefined && bus.journal !== undefined) {
       // A draining instance adopts nothing: another live instance adopts it and answers through the bus.
       if (settings.draining) {
         const handed = await relay(req, res, sessionId, request, 'any');
@@ -254,7 +254,8 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
 
   const serveRelayed: BusNode['serve'] = (sessionId, request, sink) => {
     const session = registry.get(sessionId);
-    if (session === undefined && bus.adopt !== undefined && !settings.draining) return adoptRelayed(sessionId, request, sink);
+    if (session === undefined && bus.adopt !== undefined && bus.journal !== undefined && !settings.draining)
+      return adoptRelayed(sessionId, request, sink);
     // Released by this draining instance: the relaying instance adopts it.
     if (handsOn(request)) return { result: 'unknown' };
     if (session?.transport !== 'streamable-http' || session.isClosed) return { result: 'unknown' };
