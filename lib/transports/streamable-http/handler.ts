@@ -107,7 +107,10 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
       return serve(local, request, res);
     }
     if (bus.relay === undefined) return replyError(res, problems.mcpSessionNotFound(), id);
-    const relayed = await relay(req, res, sessionId, request);
+    // Durable sessions: a request its owner accepted and then dropped unanswered (it died or drained) is routed
+    // again, once: this time the session is adopted.
+    const lost = bus.journal !== undefined && !retried ? () => void route(req, res, request, true) : undefined;
+    const relayed = await relay(req, res, sessionId, request, undefined, lost);
     if (relayed === 'accepted' || relayed === 'gone') return;
     // Durable sessions: the owner is gone (dead, expired or released), so this instance may rebuild the session.
     if ((relayed === 'unknown' || relayed === 'unavailable') && bus.adopt !== undefined && bus.journal !== undefined) {
@@ -131,14 +134,23 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
    * Relays the request to its session's owner (or, `to: 'any'`, to any live instance, which adopts it): `accepted`
    * (the answer streams to `res`), `gone` (the client left), or the refusal, with nothing written to `res`.
    */
-  const relay = async (req: Request, res: Response, sessionId: string, request: RelayedRequest, to?: 'any'): Promise<DeliveryResult | 'gone'> => {
+  const relay = async (
+    req: Request,
+    res: Response,
+    sessionId: string,
+    request: RelayedRequest,
+    to?: 'any',
+    /** Called when the owner accepted the request, then vanished before its head: serve it elsewhere. */
+    lost?: () => void,
+  ): Promise<DeliveryResult | 'gone'> => {
     // Wired before the first await: a client leaving during the round trip is cancelled on the owner too.
     const left = new AbortController();
     const leave = () => left.abort();
     res.once('close', leave);
     let relayed: Awaited<ReturnType<NonNullable<SessionBus['relay']>>>;
     try {
-      relayed = await bus.relay!(sessionId, request, sinkFor(res, context.maxBufferedBytes, idOf(request.messages)), left.signal, to);
+      const retry = lost === undefined ? undefined : () => (left.signal.aborted ? false : (lost(), true));
+      relayed = await bus.relay!(sessionId, request, sinkFor(res, context.maxBufferedBytes, idOf(request.messages), retry), left.signal, to);
     } catch (error) {
       report(new McpSseError(ErrorCodes.bus, 'Relaying a request through the session bus failed.', { cause: error }), { sessionId, req });
       relayed = { result: 'unavailable' };
@@ -299,11 +311,13 @@ function requestOf(req: Request, method: RelayedRequest['method']): RelayedReque
  * once the backlog passes `maxBufferedBytes` (the owner hears of it through the handle). An answer that ends or
  * fails before its head answers a 503 error envelope, never a bare `200`.
  */
-function sinkFor(res: Response, maxBufferedBytes: number, id: Id): RelaySink {
+function sinkFor(res: Response, maxBufferedBytes: number, id: Id, lost?: () => boolean): RelaySink {
   let streaming = false;
   let unflushed = false;
   const fail = (reason: RelayFailure): void => {
     if (res.destroyed || res.writableEnded) return;
+    // Durable sessions: an owner that vanished before answering anything never started on it; try again (adopt).
+    if (!res.headersSent && reason === 'bus_unavailable' && lost?.() === true) return;
     if (!res.headersSent) return replyError(res, reason === 'shutting_down' ? problems.draining() : problems.busUnavailable(), id);
     // A stream ends (its client resumes with Last-Event-ID); a JSON body cut short would look whole: drop it.
     if (streaming) res.end();
