@@ -107,9 +107,10 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
       return serve(local, request, res);
     }
     if (bus.relay === undefined) return replyError(res, problems.mcpSessionNotFound(), id);
-    // Durable sessions: a request its owner accepted and then dropped unanswered (it died or drained) is routed
-    // again, once: this time the session is adopted.
-    const lost = bus.journal !== undefined && !retried ? () => void route(req, res, request, true) : undefined;
+    // Durable sessions: a request its owner accepted and then dropped before its head (it died or drained) is routed
+    // again, once: this time the session is adopted. An event-stream head goes out before the server sees the
+    // request, so none ran; a JSON answer's head comes last, so with `jsonResponse` it may have run: 503 then.
+    const lost = bus.journal !== undefined && !retried && !context.jsonResponse ? () => void route(req, res, request, true) : undefined;
     const relayed = await relay(req, res, sessionId, request, undefined, lost);
     if (relayed === 'accepted' || relayed === 'gone') return;
     // Durable sessions: the owner is gone (dead, expired or released), so this instance may rebuild the session.
