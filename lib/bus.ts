@@ -7,7 +7,66 @@ export interface BusSession {
   sessionId: string;
   /** Key (strategy and id, see `principalKey`) of the principal that opened the session; `undefined` if anonymous. */
   principalId: string | undefined;
+  /** What a durable bus stores to rebuild the session elsewhere (see `SessionJournal`). */
+  durable?: DurableSession;
 }
+
+/** What a durable bus keeps about a session besides its messages and frames, to rebuild it on another instance. */
+export interface DurableSession {
+  transport: 'sse' | 'streamable-http';
+  protocolVersion: string | undefined;
+  /** Prefix of the session's event ids: kept on adoption so the client's `Last-Event-ID` stays valid. */
+  streamKey: string;
+  /** HTTP+SSE: the data of the `endpoint` event. */
+  endpoint: string | undefined;
+  /** How long the session waits for its client (`sessionIdleMs` or `resumeWindowMs`): the stored record outlives it. */
+  ttlMs: number;
+  /** The per-stream bound of the replay (`maxBufferedBytes`), also the bound of the stored frames. */
+  maxBufferedBytes: number;
+  /** True when this instance adopted the session from another. */
+  adopted: boolean;
+}
+
+/**
+ * The core's side of a durable bus: every client message a session hands to its server and every event-stream
+ * frame it emits. Called on the hot path: an implementation only queues (and writes later, off the hot path).
+ */
+export interface SessionJournal {
+  /** A client message handed to the session's server; a request's answer goes to `stream`. */
+  message(sessionId: string, message: JSONRPCMessage, stream: number): void;
+  /** An event-stream frame, event `seq` on `stream`. */
+  frame(sessionId: string, stream: number, seq: number, frame: string): void;
+  /**
+   * The router drains: the session is released, not forgotten (its closing no longer deletes what is stored), so
+   * the next request for it is adopted by another instance at once. Resolves once written (its frames too).
+   */
+  release(sessionId: string): Promise<void>;
+}
+
+/** A stored session this instance may rebuild: it holds the lease until `done()`. */
+export interface AdoptableSession extends DurableSession {
+  sessionId: string;
+  principalId: string | undefined;
+  /** The client's `initialize` request, as it sent it. */
+  initialize: JSONRPCMessage | undefined;
+  /** The requests that changed session state since (`logging/setLevel`, `resources/subscribe`…), in order. */
+  stateRequests: JSONRPCMessage[];
+  /** The stored frames, oldest first. */
+  frames: { stream: number; seq: number; frame: string }[];
+  /** Requests whose answer died with their instance, by stream. */
+  lost: Map<number, (string | number)[]>;
+  /** The highest event sequence number and stream number stored. */
+  lastSeq: number;
+  lastStream: number;
+  /** Releases the lease: the session is registered here (or rebuilding it failed). */
+  done(): void;
+}
+
+/**
+ * What asking to adopt a session came to: `adopt` (rebuild it here), `moved` (its owner is alive: relay to it),
+ * `unknown` (nothing stored: 404), `forbidden` (another principal's: 403), `unavailable` (cannot tell now: 503).
+ */
+export type AdoptResult = { result: 'adopt'; session: AdoptableSession } | { result: 'moved' | 'unknown' | 'forbidden' | 'unavailable' };
 
 /** Messages for a session, as a POST delivered them. */
 export interface Delivery {
@@ -107,11 +166,23 @@ export interface SessionBus {
     request: RelayedRequest,
     sink: RelaySink,
     signal?: AbortSignal,
+    /**
+     * Durable buses: `'any'` sends the request to any other live instance, which adopts the session (a draining
+     * instance's way to hand a request for a released session on).
+     */
+    to?: 'any',
   ): Promise<{ result: DeliveryResult; handle?: RelayHandle }>;
   /** Sends an already serialised notification to the sessions of every other instance. */
   publishBroadcast(json: string): void;
   /** Stops the bus; called by `router.close()`. */
   close(): Promise<void>;
+  /** Durable buses: where the core records what rebuilding a session elsewhere takes. */
+  readonly journal?: SessionJournal | undefined;
+  /**
+   * Durable buses: asks to adopt a session this instance does not hold (by id, or by the key of its event ids for
+   * a legacy resume) for a request by `principalId`, whose owner is gone. At most one instance gets `adopt`.
+   */
+  adopt?(ref: { sessionId: string } | { streamKey: string }, principalId: string | undefined): Promise<AdoptResult>;
 }
 
 /** The default bus: one process, so a session this instance does not hold does not exist. */

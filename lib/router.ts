@@ -1,6 +1,6 @@
 // createMcpSseRouter(): wires the middleware and the handlers of both transports; owns the registry, ticker and bus.
 import express, { type Request, type RequestHandler, type Router } from 'express';
-import { InMemorySessionBus, type BusNode } from './bus.js';
+import { InMemorySessionBus, type BusNode, type SessionBus } from './bus.js';
 import { hintsOf } from './auth/hints.js';
 import { createAuthenticate } from './http/authenticate.js';
 import { ErrorCodes, McpSseError } from './errors.js';
@@ -20,11 +20,16 @@ import { createHealth } from './http/health.js';
 import { createTelemetry } from './telemetry/telemetry.js';
 import { createReporter } from './report.js';
 import { resolveOptions, type McpSseRouterOptions, type ResolvedOptions } from './options.js';
-import { SessionRegistry } from './transports/session-registry.js';
+import { SessionRegistry, type SessionTransport } from './transports/session-registry.js';
+import { adoptSession, requesterOf } from './transports/adopt-session.js';
+import { SSETransport } from './transports/http-sse/transport.js';
 import { ReplayBudget } from './session/replay.js';
 import { sseHeaders } from './sse/format.js';
 import { KeepAliveTicker } from './sse/keep-alive.js';
 import type { SessionSettings } from './session/session.js';
+
+/** How long a drained router with a durable bus keeps handing requests for its released sessions on. */
+const HAND_ON_GRACE_MS = 2000;
 
 export interface CloseOptions {
   /** Resolve at this deadline even if some server has not finished closing. Defaults to `10000` ms. */
@@ -60,10 +65,12 @@ export interface McpSseRouter extends Router {
  */
 export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRouter {
   const options = resolveOptions(userOptions);
-  const bus = options.bus ?? new InMemorySessionBus();
+  const bus: SessionBus = options.bus ?? new InMemorySessionBus();
   const registry = new SessionRegistry(bus, options.maxSessions, options.maxSessionsPerUser);
   const ticker = new KeepAliveTicker(options.keepAliveMs);
   let draining = false;
+  /** Draining with a durable bus, sessions released: new requests for them are handed on to another instance. */
+  let handingOn = false;
 
   const report = createReporter({ onError: options.onError });
   const telemetry = createTelemetry(() => registry.stats());
@@ -84,6 +91,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
       return draining;
     },
     telemetry,
+    journal: bus.journal,
   };
 
   const stateless = new StatelessLeg({
@@ -96,7 +104,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     telemetry,
   });
   registry.addStatelessTarget(stateless);
-  const streamable = createStreamableHandlers({ ...options, options, registry, settings, report, bus, stateless });
+  const streamable = createStreamableHandlers({ ...options, options, registry, settings, report, bus, stateless, handingOn: () => handingOn });
   const busNode: BusNode = {
     ...registry.busNode((error, sessionId) => report(error as McpSseError, { sessionId })),
     deliver: (sessionId, delivery) => deliverToSse(registry, sessionId, delivery, draining),
@@ -141,13 +149,27 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
       registry,
       settings,
       report,
+      bus,
     }),
   ];
   const postMessages = [
     ...front(messagesMethods),
     ...authenticate(options.guardMessages),
     ...limit(options.rateLimitMessages),
-    createMessagesHandler({ ...options, registry, bus, report, settings }),
+    createMessagesHandler({
+      ...options,
+      registry,
+      bus,
+      report,
+      settings,
+      adopt:
+        bus.adopt === undefined || bus.journal === undefined
+          ? undefined
+          : (req, sessionId) =>
+              adoptSession({ options, registry, settings, report, bus }, requesterOf(req), { sessionId }, 'sse', (init, stored) => {
+                return new SSETransport({ ...init, endpoint: stored.endpoint ?? '' }, settings);
+              }),
+    }),
   ];
   // Preflights (when CORS is on) and every other method (HEAD too) get a 4xx before any auth or rate limit,
   // so clients probing transports move on.
@@ -191,11 +213,31 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
       timer.unref();
     });
     try {
-      await Promise.race([Promise.all([...registry].map((session) => session.whenSettled())), deadline]);
+      const journal = bus.journal;
+      if (journal === undefined) {
+        await Promise.race([Promise.all([...registry].map((session) => session.whenSettled())), deadline]);
+      } else {
+        // A durable bus hands the sessions over: released at once (new requests for them go to another instance,
+        // which adopts them), each one's streams end with a retry hint once its requests in flight are answered.
+        await Promise.race([Promise.all([...registry].map((session) => journal.release(session.sessionId))), deadline]);
+        handingOn = true;
+        const handOver = async (session: SessionTransport): Promise<void> => {
+          await session.whenSettled();
+          session.endStreams(options.retryMs);
+          await session.closeSession();
+        };
+        await Promise.race([Promise.all([...registry].map(handOver)), deadline]);
+      }
       for (const session of registry) session.endStreams(options.retryMs);
-      const done = Promise.all([registry.closeAll(), stateless.close(expired.signal)])
-        .then(() => bus.close())
-        .catch((error: unknown) => report(new McpSseError(ErrorCodes.bus, 'Closing the session bus failed.', { cause: error }), {}));
+      const closeBus = (): Promise<void> =>
+        bus.close().catch((error: unknown) => report(new McpSseError(ErrorCodes.bus, 'Closing the session bus failed.', { cause: error }), {}));
+      const done = Promise.all([registry.closeAll(), stateless.close(expired.signal)]).then(() => {
+        if (bus.journal === undefined) return closeBus();
+        // Requests for the released sessions keep arriving until the app closes its HTTP server: the bus stays open
+        // a little longer to hand them on to the instances that adopt them.
+        setTimeout(() => void closeBus(), HAND_ON_GRACE_MS);
+        return undefined;
+      });
       await Promise.race([done, deadline]);
     } finally {
       clearTimeout(timer);

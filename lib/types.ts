@@ -65,6 +65,12 @@ export interface SessionContext {
    * stateless request; `undefined` on HTTP+SSE, where the version is negotiated after the stream opens.
    */
   protocolVersion: string | undefined;
+  /**
+   * True when this instance rebuilt the session after its owner was gone (durable sessions with the Redis bus):
+   * the server sees the client's `initialize` and state requests again, but not the old server's memory; restore
+   * your own state from your store. `false` for every session created the normal way.
+   */
+  adopted: boolean;
 }
 
 /** The SDK `Transport` interface, structurally (v1 `@modelcontextprotocol/sdk` and v2 alike). */

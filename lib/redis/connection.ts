@@ -53,6 +53,8 @@ export class RedisLinks {
   readonly #down: Record<Link, boolean> = { commands: false, subscriber: false };
   #subscribed = false;
   #closed = false;
+  /** Who waits for the links to be ready the first time (an instance just started). */
+  #firstReady: (() => void)[] | undefined = [];
 
   constructor(options: Pick<ResolvedRedisOptions, 'redis' | 'url' | 'prefix' | 'instanceId'>, channels: string[], events: LinkEvents) {
     const { redis, url, prefix, instanceId } = options;
@@ -90,6 +92,23 @@ export class RedisLinks {
   /** True while commands can run and this instance listens on its channels. */
   get ready(): boolean {
     return !this.#closed && this.cmd.status === 'ready' && this.#subscribed;
+  }
+
+  /**
+   * Resolves once the links are ready for the first time (at once afterwards), or after `timeoutMs`: a request
+   * reaching an instance that has just started waits for its connections instead of failing.
+   */
+  whenFirstReady(timeoutMs: number): Promise<void> {
+    const waiters = this.#firstReady;
+    if (waiters === undefined) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+      waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** The commands connection, while it is ready (also while the bus closes, for its last clean-up). */
@@ -130,6 +149,7 @@ export class RedisLinks {
     const afterOutage = this.#down.commands;
     if (afterOutage) this.#down.commands = false;
     this.#events.commandsReady(afterOutage);
+    this.#checkFirstReady();
   }
 
   #subscriberReady(): void {
@@ -138,6 +158,7 @@ export class RedisLinks {
       () => {
         if (this.#closed) return;
         this.#subscribed = true;
+        this.#checkFirstReady();
         if (this.#down.subscriber) {
           this.#down.subscriber = false;
           log('subscriber connection to Redis is back');
@@ -145,6 +166,13 @@ export class RedisLinks {
       },
       (error: Error) => this.problem('subscriber', 'could not subscribe to its channels (retrying on the next reconnect)', error),
     );
+  }
+
+  #checkFirstReady(): void {
+    const waiters = this.#firstReady;
+    if (waiters === undefined || !this.ready) return;
+    this.#firstReady = undefined;
+    for (const resolve of waiters) resolve();
   }
 
   #lost(link: Link, error?: Error): void {

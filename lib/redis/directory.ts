@@ -15,6 +15,8 @@ const OWNER_CACHE_MS = 1000;
 const OWNER_CACHE_SIZE = 10_000;
 /** Sessions closed while Redis was down whose entries are deleted once it is back (the rest just expire). */
 const PENDING_DELETES_MAX = 10_000;
+/** Deletes a directory entry only if it is still this instance's (durable sessions move between instances). */
+const DELETE_IF_MINE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
 
 /**
  * Registers this instance's sessions (`sessionId → { instance, principal }`, `PX directoryTtlMs`), refreshes them
@@ -56,13 +58,15 @@ export class SessionDirectory {
   }
 
   closed(sessionId: string): void {
+    const value = this.#sessions.get(sessionId);
     if (!this.#sessions.delete(sessionId) || this.#closed) return;
     const deleteLater = () => {
       if (this.#pendingDeletes.size < PENDING_DELETES_MAX) this.#pendingDeletes.add(sessionId);
     };
     const cmd = this.#links.commands;
     if (cmd === undefined) return deleteLater();
-    cmd.del(this.#key(sessionId)).catch(deleteLater);
+    // Only an entry that still names this instance: another one may have adopted the session meanwhile.
+    (cmd.eval(DELETE_IF_MINE, 1, this.#key(sessionId), value!) as Promise<unknown>).catch(deleteLater);
   }
 
   /** Who holds `sessionId`, from a cache of at most a second or from Redis. */
@@ -128,14 +132,16 @@ export class SessionDirectory {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const keys = [...this.#sessions.keys(), ...this.#pendingDeletes].map((id) => this.#key(id));
+    const entries = [...this.#sessions];
+    const keys = [...this.#pendingDeletes].map((id) => this.#key(id));
     this.#sessions.clear();
     this.#pendingDeletes.clear();
     this.#owners.clear();
     const cmd = this.#links.commands;
-    if (cmd === undefined || keys.length === 0) return;
+    if (cmd === undefined || keys.length + entries.length === 0) return;
     const pipeline = cmd.pipeline();
     for (let i = 0; i < keys.length; i += 500) pipeline.del(...keys.slice(i, i + 500));
+    for (const [id, value] of entries) pipeline.eval(DELETE_IF_MINE, 1, this.#key(id), value);
     await withTimeout(pipeline.exec().catch(noop), 1000);
   }
 

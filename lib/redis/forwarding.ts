@@ -36,6 +36,8 @@ export class Forwarder {
   readonly #pending = new Map<string, Pending>();
   /** Per session, the forward whose PUBLISH the next one waits for. */
   readonly #tails = new Map<string, Promise<void>>();
+  /** Per session, the owner that last failed to take a forward (durable adoption asks: relay to it again or not). */
+  readonly #failedOwners = new Map<string, string>();
   #nextId = 0;
 
   constructor(
@@ -59,13 +61,20 @@ export class Forwarder {
    * Publishes what `encode` makes for the owner of `sessionId`, in order, and resolves with its acknowledgement
    * (`unavailable` when none comes in time). `abandoned()` is asked just before publishing: true skips it.
    */
-  send(sessionId: string, principalId: string | undefined, encode: Encode, abandoned?: () => boolean): Promise<DeliveryResult> {
+  send(
+    sessionId: string,
+    principalId: string | undefined,
+    encode: Encode,
+    abandoned?: () => boolean,
+    /** An instance to send to whatever the directory says (a draining instance asks a live one to adopt). */
+    target?: string,
+  ): Promise<DeliveryResult> {
     if (!this.#links.ready) {
       this.#counters.forwardRefused++;
       return Promise.resolve('unavailable');
     }
     const previous = this.#tails.get(sessionId);
-    const send = () => this.#publish(sessionId, principalId, encode, abandoned);
+    const send = () => this.#publish(sessionId, principalId, encode, abandoned, target);
     const sending = previous === undefined ? send() : previous.then(send);
     const tail = sending.then(noop, noop);
     this.#tails.set(sessionId, tail);
@@ -79,6 +88,13 @@ export class Forwarder {
         else this.#counters.forwardRefused++;
         return result;
       });
+  }
+
+  /** The owner that last failed to take a forward for `sessionId`, once: adoption does not relay to it again. */
+  takeFailedOwner(sessionId: string): string | undefined {
+    const owner = this.#failedOwners.get(sessionId);
+    this.#failedOwners.delete(sessionId);
+    return owner;
   }
 
   /** An acknowledgement arrived (or its wait is over). */
@@ -119,9 +135,10 @@ export class Forwarder {
     principalId: string | undefined,
     encode: Encode,
     abandoned: (() => boolean) | undefined,
+    target: string | undefined,
   ): Promise<{ outcome: Promise<DeliveryResult> }> {
     const done = (result: DeliveryResult) => ({ outcome: Promise.resolve(result) });
-    const owner = await this.#directory.lookup(sessionId);
+    const owner = target === undefined ? await this.#directory.lookup(sessionId) : { instanceId: target, principalId: undefined };
     if (typeof owner === 'string') return done(owner);
     // The router looked locally first; an entry naming this instance is a session that just closed here.
     if (owner.instanceId === this.#o.instanceId) return done('unknown');
@@ -149,7 +166,11 @@ export class Forwarder {
     );
     // Bounded by forwardTimeoutMs even when the PUBLISH itself hangs (a given client with an offline queue).
     const outcome = acked.then((result) => {
-      if (result !== 'accepted') this.#directory.forget(sessionId);
+      if (result !== 'accepted') {
+        this.#directory.forget(sessionId);
+        if (this.#failedOwners.size >= 10_000) this.#failedOwners.delete(this.#failedOwners.keys().next().value!);
+        this.#failedOwners.set(sessionId, owner.instanceId);
+      }
       return result;
     });
     return { outcome };

@@ -26,7 +26,11 @@ import { loadIoredis } from './ioredis.js';
  *   MCP server sees the same request either way: use a private Redis, with TLS (`rediss://`) and a password.
  * - `maxSessions`, `maxSessionsPerUser` and rate limits (with express-rate-limit's default memory store) stay per
  *   instance: each instance counts only the sessions and requests it sees itself.
- * - A resume (`Last-Event-ID`) must reach the instance holding the session; elsewhere it opens a fresh session.
+ * - Durable sessions (`durable: true`, the default): a session outlives its instance. Redis keeps what rebuilding
+ *   it takes; when its instance dies or drains, the next request or resume on any instance adopts it
+ *   (`createServer()` sees `adopted: true`: restore your own state from your store, the old server's memory is
+ *   gone). A resume (`Last-Event-ID`) works on any instance. `durable: false`: sessions end with their instance,
+ *   and a legacy resume must reach the instance holding the session.
  * - Needs `ioredis` (an optional peer dependency). Create one bus per router; `router.close()` closes it.
  */
 export function redisSessionBus(options: RedisSessionBusOptions = {}): RedisSessionBus {

@@ -30,6 +30,12 @@ export interface RedisSessionBusOptions {
   forwardTimeoutMs?: number;
   /** This instance's id in the directory; must be unique per process. Defaults to `<hostname>:<pid>:<random>`. */
   instanceId?: string;
+  /**
+   * Durable sessions: Redis keeps what rebuilding each session takes (its `initialize`, state requests and event
+   * frames), so a session outlives its instance (crash, SIGKILL, rolling deploy) and any instance adopts it.
+   * `false` ties sessions to their instance: they end with it. Defaults to `true`.
+   */
+  durable?: boolean;
 }
 
 /** The options with every default applied. */
@@ -40,9 +46,10 @@ export interface ResolvedRedisOptions {
   directoryTtlMs: number;
   forwardTimeoutMs: number;
   instanceId: string;
+  durable: boolean;
 }
 
-const knownKeys = new Set(['redis', 'url', 'prefix', 'directoryTtlMs', 'forwardTimeoutMs', 'instanceId']);
+const knownKeys = new Set(['redis', 'url', 'prefix', 'directoryTtlMs', 'forwardTimeoutMs', 'instanceId', 'durable']);
 
 /** Applies defaults and validates; throws a `TypeError` naming the option, its value and what was expected. */
 export function resolveRedisOptions(options: RedisSessionBusOptions = {}): ResolvedRedisOptions {
@@ -73,7 +80,10 @@ export function resolveRedisOptions(options: RedisSessionBusOptions = {}): Resol
   if (typeof instanceId !== 'string' || instanceId === '' || /[\s]/.test(instanceId)) {
     throw optionError(`Option "instanceId" must be a non-empty string without whitespace, got ${describeValue(instanceId)}.`);
   }
+  const durable = options.durable ?? true;
+  if (typeof durable !== 'boolean') throw optionError(`Option "durable" must be true or false, got ${describeValue(durable)}.`);
   return {
+    durable,
     redis,
     url: url ?? 'redis://127.0.0.1:6379',
     prefix,

@@ -34,6 +34,7 @@ export class FrontRelays {
     request: RelayedRequest,
     sink: RelaySink,
     signal?: AbortSignal,
+    target?: string,
   ): Promise<{ result: DeliveryResult; handle?: RelayHandle }> {
     // The client may leave at any await below: from then on the relay is cancelled, on the owner too.
     if (signal?.aborted) return { result: 'unavailable' };
@@ -55,6 +56,7 @@ export class FrontRelays {
         return encodeRelay(id, this.#o.instanceId, sessionId, request);
       },
       () => signal?.aborted === true,
+      target,
     );
     if (relayId === undefined || result !== 'accepted') {
       signal?.removeEventListener('abort', cancel);

@@ -1,9 +1,11 @@
 // RedisSessionBus: the SessionBus for several processes, composed of its parts (links, directory, forwarding, relays, broadcasts).
-import type { BusNode, BusSession, Delivery, DeliveryResult, RelayedRequest, RelayHandle, RelaySink, SessionBus } from '../bus.js';
+import type { AdoptResult, BusNode, BusSession, Delivery, DeliveryResult, RelayedRequest, RelayHandle, RelaySink, SessionBus } from '../bus.js';
 import { log as rootLog } from '../log.js';
 import { Broadcasts } from './broadcast.js';
 import { RedisLinks } from './connection.js';
 import { SessionDirectory } from './directory.js';
+import { Adopter } from './durable-adopt.js';
+import { DurableJournal } from './durable-journal.js';
 import { Forwarder, type BusCounters } from './forwarding.js';
 import type { ResolvedRedisOptions } from './options.js';
 import { broadcastChannel, decodeInstanceMessage, instanceChannel } from './protocol.js';
@@ -11,6 +13,9 @@ import { FrontRelays } from './relay-front.js';
 import { OwnerRelays } from './relay-owner.js';
 
 const log = rootLog.extend('redis');
+
+/** How long a request reaching an instance that has just started waits for its Redis links (then 503 as usual). */
+const FIRST_READY_WAIT_MS = 1000;
 
 /** Counters of one bus since it was attached. */
 export interface RedisBusStats {
@@ -41,6 +46,7 @@ interface Parts {
   front: FrontRelays;
   owner: OwnerRelays;
   broadcasts: Broadcasts;
+  adopter: Adopter;
   refresh: NodeJS.Timeout;
 }
 
@@ -56,11 +62,14 @@ export class RedisSessionBus implements SessionBus {
   readonly #counters: BusCounters = { forwarded: 0, forwardRefused: 0, received: 0, broadcastsSent: 0, broadcastsReceived: 0 };
   #parts: Parts | undefined;
   #closed = false;
+  /** Durable sessions (`durable: true`): what the core records, for another instance to adopt its sessions. */
+  readonly journal: DurableJournal | undefined;
 
   /** @internal Use `redisSessionBus()`. */
   constructor(options: ResolvedRedisOptions) {
     this.#o = options;
     this.instanceId = options.instanceId;
+    this.journal = options.durable ? new DurableJournal(() => this.#parts?.links, options) : undefined;
   }
 
   /** Counters since the bus was attached, and whether it is connected now. */
@@ -97,6 +106,7 @@ export class RedisSessionBus implements SessionBus {
     const refresh = setInterval(() => {
       directory.refresh();
       front.checkOwners();
+      this.journal?.refresh();
     }, directory.refreshEveryMs);
     refresh.unref();
     parts = {
@@ -107,6 +117,7 @@ export class RedisSessionBus implements SessionBus {
       front,
       owner: new OwnerRelays(links, o, this.#counters),
       broadcasts: new Broadcasts(links, o, this.#counters, report),
+      adopter: new Adopter(links, o),
       refresh,
     };
     this.#parts = parts;
@@ -115,26 +126,60 @@ export class RedisSessionBus implements SessionBus {
   }
 
   sessionOpened(session: BusSession): void {
-    if (!this.#closed) this.#parts?.directory.opened(session);
+    if (this.#closed) return;
+    this.#parts?.directory.opened(session);
+    this.journal?.opened(session);
   }
 
   sessionClosed(sessionId: string): void {
     this.#parts?.directory.closed(sessionId);
+    this.journal?.closed(sessionId);
   }
 
-  forward(sessionId: string, delivery: Delivery): Promise<DeliveryResult> {
-    if (this.#parts === undefined || this.#closed) return Promise.resolve('unavailable');
+  async adopt(ref: { sessionId: string } | { streamKey: string }, principalId: string | undefined): Promise<AdoptResult> {
+    if (this.journal === undefined || this.#parts === undefined || this.#closed) return { result: 'unknown' };
+    try {
+      const failedOwner = 'sessionId' in ref ? this.#parts.forwarder.takeFailedOwner(ref.sessionId) : undefined;
+      return await this.#parts.adopter.adopt(ref, principalId, failedOwner);
+    } catch (error) {
+      this.#parts.node.reportError(new Error(`could not adopt a durable session: ${(error as Error).message}`, { cause: error }));
+      return { result: 'unavailable' };
+    }
+  }
+
+  async forward(sessionId: string, delivery: Delivery): Promise<DeliveryResult> {
+    if (this.#parts === undefined || this.#closed) return 'unavailable';
+    await this.#parts.links.whenFirstReady(FIRST_READY_WAIT_MS);
     return this.#parts.forwarder.forward(sessionId, delivery);
   }
 
-  relay(
+  async relay(
     sessionId: string,
     request: RelayedRequest,
     sink: RelaySink,
     signal?: AbortSignal,
+    to?: 'any',
   ): Promise<{ result: DeliveryResult; handle?: RelayHandle }> {
-    if (this.#parts === undefined || this.#closed) return Promise.resolve({ result: 'unavailable' });
-    return this.#parts.front.relay(sessionId, request, sink, signal);
+    const p = this.#parts;
+    if (p === undefined || this.#closed) return { result: 'unavailable' };
+    // Just started: the first requests wait for the connections rather than fail.
+    await p.links.whenFirstReady(FIRST_READY_WAIT_MS);
+    if (signal?.aborted) return { result: 'unavailable' };
+    if (to !== 'any') return p.front.relay(sessionId, request, sink, signal);
+    const target = this.journal === undefined ? undefined : await this.#liveInstance(p);
+    if (target === undefined) return { result: 'unavailable' };
+    return p.front.relay(sessionId, request, sink, signal, target);
+  }
+
+  /** Another instance listening now (one at random), or `undefined` when there is none. */
+  async #liveInstance(p: Parts): Promise<string | undefined> {
+    const cmd = p.links.commands;
+    if (cmd === undefined) return undefined;
+    const own = instanceChannel(this.#o.prefix, this.instanceId);
+    const start = instanceChannel(this.#o.prefix, '');
+    const channels = ((await cmd.call('PUBSUB', 'CHANNELS', `${start}*`).catch(() => [])) as string[]).filter((c) => c !== own);
+    if (channels.length === 0) return undefined;
+    return channels[Math.floor(Math.random() * channels.length)]!.slice(start.length);
   }
 
   publishBroadcast(json: string): void {
@@ -147,6 +192,7 @@ export class RedisSessionBus implements SessionBus {
     const p = this.#parts;
     if (p === undefined) return;
     clearInterval(p.refresh);
+    await this.journal?.flush();
     p.links.quiet();
     p.forwarder.close();
     // Relayed answers stop here: a client still waiting for its head gets 503, a stream ends (its client resumes

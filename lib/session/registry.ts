@@ -132,7 +132,9 @@ export class Registry<T extends McpSession> implements Iterable<T> {
     const principalId = transport.principalId;
     if (principalId !== undefined) this.#perUser.set(principalId, (this.#perUser.get(principalId) ?? 0) + 1);
     this.counters.opened++;
-    this.#tellBus(() => this.#bus.sessionOpened({ sessionId: transport.sessionId, principalId }));
+    // A durable bus also learns what rebuilding the session elsewhere takes.
+    const opened = { sessionId: transport.sessionId, principalId };
+    this.#tellBus(() => this.#bus.sessionOpened(this.#bus.journal === undefined ? opened : { ...opened, durable: transport.durableSession() }));
   }
 
   /** @internal Forgets a session; called once by the session when it closes. */

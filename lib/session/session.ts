@@ -4,6 +4,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { principalKey } from '../auth/principal.js';
 import { ErrorCodes, McpSseError } from '../errors.js';
 import { logSession } from '../log.js';
+import type { DurableSession, SessionJournal } from '../bus.js';
 import type { Counters } from '../stats.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { KeepAliveTicker } from '../sse/keep-alive.js';
@@ -47,6 +48,8 @@ export interface SessionSettings {
   readonly draining: boolean;
   /** OpenTelemetry spans and metrics; `undefined` when `@opentelemetry/api` is not installed. */
   readonly telemetry?: Telemetry | undefined;
+  /** A durable bus's journal (`undefined` without one: the hot path then costs one check). */
+  readonly journal: SessionJournal | undefined;
 }
 
 /** Identity of a new session. */
@@ -57,6 +60,8 @@ export interface SessionInit {
   headers: IncomingHttpHeaders;
   /** The protocol version the client asked for, when the opening request said. */
   protocolVersion?: string | undefined;
+  /** A session adopted from another instance: its event-id key and the last sequence number it used there. */
+  restore?: { streamKey: string; lastSeq: number; nextStream: number } | undefined;
 }
 
 /**
@@ -74,11 +79,14 @@ export abstract class McpSession implements TransportLike {
   readonly headers: IncomingHttpHeaders;
   /** The protocol version the opening request asked for, when it said (`initialize` on Streamable HTTP). */
   readonly protocolVersion: string | undefined;
+  /** True when this instance rebuilt the session from a durable bus after its owner was gone. */
+  readonly adopted: boolean;
   onmessage?: ((message: JSONRPCMessage, extra?: MessageExtra) => void) | undefined;
   onclose?: (() => void) | undefined;
   onerror?: ((error: Error) => void) | undefined;
   /** @internal */
   protected readonly settings: SessionSettings;
+  readonly #journal: SessionJournal | undefined;
   /** Random, unguessable prefix of this session's event ids; unrelated to the session id. */
   readonly #streamKey: string;
   #seq = 0;
@@ -102,7 +110,10 @@ export abstract class McpSession implements TransportLike {
     this.headers = init.headers;
     this.protocolVersion = init.protocolVersion;
     this.settings = settings;
-    this.#streamKey = randomBytes(16).toString('base64url');
+    this.#journal = settings.journal;
+    this.adopted = init.restore !== undefined;
+    this.#streamKey = init.restore?.streamKey ?? randomBytes(16).toString('base64url');
+    this.#seq = init.restore?.lastSeq ?? 0;
     settings.telemetry?.sessionOpened(this);
   }
 
@@ -228,6 +239,7 @@ export abstract class McpSession implements TransportLike {
    */
   protected handOver(message: JSONRPCMessage, extra: MessageExtra, stream = 0): void {
     this.settings.counters.messagesIn++;
+    this.#journal?.message(this.sessionId, message, stream);
     if (message.id !== undefined && message.method !== undefined) this.#inFlight.set(message.id, stream);
     else if (message.method === 'notifications/cancelled') this.requestCancelled((message.params as { requestId?: unknown } | undefined)?.requestId);
     const { telemetry } = this.settings;
@@ -293,6 +305,7 @@ export abstract class McpSession implements TransportLike {
   /** @internal Sends a frame already built for event `seq` (`nextSeq()`), as `emit` does. */
   protected emitFrame(stream: number, target: SseStream | undefined, seq: number, frame: string): void {
     const size = Buffer.byteLength(frame);
+    this.#journal?.frame(this.sessionId, stream, seq, frame);
     if (this.#resumable) {
       this.#replay ??= new SessionReplay(this.settings, this.settings.replayBudget);
       this.#replay.remember(stream, seq, frame, size);
@@ -323,6 +336,32 @@ export abstract class McpSession implements TransportLike {
   /** @internal Forgets the frames of a stream that can no longer be resumed. */
   protected freeStream(stream: number): void {
     this.#replay?.free(stream);
+  }
+
+  /** @internal What a durable bus stores about this session to rebuild it elsewhere. */
+  durableSession(): DurableSession {
+    const { settings } = this;
+    return {
+      transport: this.transport,
+      protocolVersion: this.protocolVersion,
+      streamKey: this.#streamKey,
+      endpoint: this.endpointData,
+      ttlMs: this.transport === 'sse' ? settings.resumeWindowMs : settings.sessionIdleMs,
+      maxBufferedBytes: settings.maxBufferedBytes,
+      adopted: this.adopted,
+    };
+  }
+
+  /** @internal HTTP+SSE: the data of the `endpoint` event. */
+  protected get endpointData(): string | undefined {
+    return undefined;
+  }
+
+  /** @internal An adopted session takes back the frames its previous owner stored, for resumes. */
+  restoreFrames(frames: readonly { stream: number; seq: number; frame: string }[]): void {
+    if (!this.#resumable) return;
+    this.#replay ??= new SessionReplay(this.settings, this.settings.replayBudget);
+    for (const { stream, seq, frame } of frames) this.#replay.remember(stream, seq, frame, Buffer.byteLength(frame));
   }
 
   /** @internal The router-wide replay budget asks for bytes back; returns how many were freed. */

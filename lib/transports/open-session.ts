@@ -53,6 +53,7 @@ export async function openSession<T extends SessionTransport>(
       authInfo,
       headers: req.headers,
       protocolVersion,
+      adopted: false,
     });
     if (typeof server?.connect !== 'function') {
       throw new TypeError('createServer() must return an MCP server (an object with connect(transport)).');

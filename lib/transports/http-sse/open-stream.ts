@@ -6,12 +6,16 @@ import { asyncHandler } from '../../http/async-handler.js';
 import { problems, replyError } from '../../http/reply.js';
 import { logSession } from '../../log.js';
 import { parseEventId } from '../../session/event-id.js';
+import type { SessionBus } from '../../bus.js';
+import { adoptSession, requesterOf } from '../adopt-session.js';
 import { openSession, type SessionOpener } from '../open-session.js';
 import { endpointUrl, type EndpointOptions } from './endpoint.js';
 import { SSETransport } from './transport.js';
 
 export interface SseHandlerContext extends SessionOpener {
   endpoint: EndpointOptions;
+  /** Durable buses rebuild here a session whose owner is gone, on a resume. */
+  bus: SessionBus;
 }
 
 export function createSseHandler(context: SseHandlerContext): RequestHandler {
@@ -62,10 +66,32 @@ export function createSseHandler(context: SseHandlerContext): RequestHandler {
     transport?.attach(res);
   };
 
+  /** A resume of a session no instance holds any more: a durable bus lets this one rebuild it, then resume it. */
+  const adopt = async (req: Request, res: Response, lastEventId: string): Promise<boolean> => {
+    const parsed = parseEventId(lastEventId);
+    if (
+      parsed === undefined ||
+      parsed.stream !== 0 ||
+      context.bus.adopt === undefined ||
+      context.bus.journal === undefined ||
+      registry.byStreamKey(parsed.key) !== undefined
+    )
+      return false;
+    const adopted = await adoptSession(context, requesterOf(req), { streamKey: parsed.key }, 'sse', (init, stored) => {
+      return new SSETransport({ ...init, endpoint: stored.endpoint ?? endpointUrl(req, endpoint, init.sessionId) }, settings);
+    });
+    if ('session' in adopted) return resume(req, res, lastEventId);
+    if (adopted.result === 'forbidden') {
+      replyError(res, problems.wrongPrincipal());
+      return true;
+    }
+    return false;
+  };
+
   return asyncHandler('opening a stream', report, async (req, res) => {
     // A resume is served while draining: the stream carries the answers of requests still in flight.
     const lastEventId = req.headers['last-event-id'];
-    if (typeof lastEventId === 'string' && lastEventId !== '' && resume(req, res, lastEventId)) return;
+    if (typeof lastEventId === 'string' && lastEventId !== '' && ((await adopt(req, res, lastEventId)) || resume(req, res, lastEventId))) return;
     if (settings.draining) return replyError(res, problems.draining());
     await open(req, res);
   });

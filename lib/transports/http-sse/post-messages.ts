@@ -7,7 +7,9 @@ import { authInfoOf, principalKeyOf } from '../../auth/principal.js';
 import { asyncHandler } from '../../http/async-handler.js';
 import { isJsonContentType, preParsedIdOf, readMessages, type BodyLimits } from '../../http/body.js';
 import { problems, refusal, replyAccepted, replyError } from '../../http/reply.js';
+import type { Adoption } from '../adopt-session.js';
 import { deliverToSse } from './deliver.js';
+import type { SSETransport } from './transport.js';
 
 export interface MessagesHandlerContext extends BodyLimits {
   ssePath: string;
@@ -16,6 +18,8 @@ export interface MessagesHandlerContext extends BodyLimits {
   bus: SessionBus;
   report: (error: McpSseError, context: { sessionId?: string; req?: Request }) => void;
   readonly settings: { readonly draining: boolean };
+  /** Durable sessions: rebuilds here a session whose owner is gone (see `adoptSession`). */
+  adopt?: ((req: Request, sessionId: string) => Promise<Adoption<SSETransport>>) | undefined;
 }
 
 export function createMessagesHandler(context: MessagesHandlerContext): RequestHandler {
@@ -42,6 +46,19 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
       } catch (error) {
         report(new McpSseError(ErrorCodes.bus, 'Forwarding a message through the session bus failed.', { cause: error }), { sessionId, req });
         result = 'unavailable';
+      }
+      // Durable sessions: the owner is gone, so this instance may rebuild the session; its answers wait for a resume.
+      if ((result === 'unknown' || result === 'unavailable') && context.adopt !== undefined) {
+        const adopted = await context.adopt(req, sessionId);
+        if ('session' in adopted) {
+          adopted.session.awaitResume();
+          result = deliverToSse(registry, sessionId, delivery, settings.draining);
+        } else if (adopted.result === 'moved') {
+          result = await bus.forward(sessionId, delivery).catch(() => 'unavailable' as const);
+        } else if (adopted.result === 'forbidden') {
+          // Otherwise the forward's answer stands: 404 when the owner said so, 503 when it could not be reached.
+          result = 'forbidden';
+        }
       }
     }
     if (result === 'unavailable' && settings.draining && registry.get(sessionId) !== undefined) {

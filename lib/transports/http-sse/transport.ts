@@ -31,6 +31,16 @@ export class SSETransport extends McpSession {
     this.#endpoint = init.endpoint;
   }
 
+  /** @internal */
+  protected override get endpointData(): string {
+    return this.#endpoint;
+  }
+
+  /** @internal An adopted session no client reads yet: it waits `resumeWindowMs` for a resume, or closes. */
+  awaitResume(): void {
+    if (this.#stream === undefined && !this.isClosed) this.becomeIdle(this.settings.resumeWindowMs);
+  }
+
   /** True while a client is reading the stream. */
   get isAttached(): boolean {
     return this.#stream !== undefined;

@@ -2,13 +2,15 @@
 import type { ServerResponse } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import { authInfoOf, principalKeyOf } from '../../auth/principal.js';
-import type { BusNode, RelayedRequest, SessionBus } from '../../bus.js';
+import type { AdoptableSession, BusNode, DeliveryResult, RelayedRequest, RelaySink, SessionBus } from '../../bus.js';
 import { ErrorCodes, McpSseError } from '../../errors.js';
 import { asyncHandler } from '../../http/async-handler.js';
 import { isJsonContentType, preParsedIdOf, readMessages, type BodyLimits } from '../../http/body.js';
 import { problems, refusal, replyError, replyNoContent } from '../../http/reply.js';
 import { parseEventId } from '../../session/event-id.js';
 import type { JSONRPCMessage, MessageExtra } from '../../types.js';
+import { adoptSession, relayedRequester, requesterOf } from '../adopt-session.js';
+import type { SessionInit } from '../../session/session.js';
 import { openSession, type SessionOpener } from '../open-session.js';
 import { RelayResponse } from './relay-response.js';
 import { sinkFor } from './relay-sink.js';
@@ -23,6 +25,8 @@ export interface StreamableHandlerContext extends SessionOpener, BodyLimits {
   maxBufferedBytes: number;
   /** Serves 2026-07-28 (stateless) requests. */
   stateless: StatelessLeg;
+  /** True once a draining router has released its sessions to a durable bus: new requests go to another instance. */
+  handingOn(): boolean;
 }
 
 type Id = string | number | undefined;
@@ -89,7 +93,7 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
   const remove = (req: Request, res: Response): Promise<void> | void => route(req, res, requestOf(req, 'DELETE'));
 
   /** Serves the request where its session lives: here, or on its owner through the bus. */
-  const route = async (req: Request, res: Response, request: RelayedRequest): Promise<void> => {
+  const route = async (req: Request, res: Response, request: RelayedRequest, retried = false): Promise<void> => {
     const id = idOf(request.messages);
     const sessionId = req.headers['mcp-session-id'];
     if (typeof sessionId !== 'string' || sessionId === '') {
@@ -99,31 +103,89 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
       return replyError(res, problems.missingSessionHeader(), id);
     }
     const local = registry.get(sessionId);
-    if (local !== undefined) {
+    if (local !== undefined && !handsOn(request)) {
       if (local.transport !== 'streamable-http' || local.isClosed) return replyError(res, problems.mcpSessionNotFound(), id);
       return serve(local, request, res);
     }
     if (bus.relay === undefined) return replyError(res, problems.mcpSessionNotFound(), id);
+    // Durable sessions: a request its owner accepted and then dropped before its head (it died or drained) is routed
+    // again, once: this time the session is adopted. An event-stream head goes out before the server sees the
+    // request, so none ran; a JSON answer's head comes last, so with `jsonResponse` it may have run: 503 then.
+    const lost = bus.journal !== undefined && !retried && !context.jsonResponse ? () => void route(req, res, request, true) : undefined;
+    const relayed = await relay(req, res, sessionId, request, undefined, lost);
+    if (relayed === 'accepted' || relayed === 'gone') return;
+    // Durable sessions: the owner is gone (dead, expired or released), so this instance may rebuild the session.
+    if ((relayed === 'unknown' || relayed === 'unavailable') && bus.adopt !== undefined && bus.journal !== undefined) {
+      // A draining instance adopts nothing: another live instance adopts it and answers through the bus.
+      if (settings.draining) {
+        const handed = await relay(req, res, sessionId, request, 'any');
+        if (handed === 'accepted' || handed === 'gone') return;
+        return replyError(res, problems.draining(), id);
+      }
+      const adopted = await adoptSession(context, requesterOf(req), { sessionId }, 'streamable-http', makeAdopted);
+      if ('session' in adopted) return serve(adopted.session, request, res);
+      // Another instance adopted it first (or its owner is alive after all): relay to it, once.
+      if (adopted.result === 'moved' && !retried) return route(req, res, request, true);
+      // Otherwise the relay's answer stands: 404 when the owner said so, 503 when it could not be reached.
+      if (adopted.result === 'forbidden') return replyError(res, problems.wrongPrincipal(), id);
+    }
+    return replyError(res, refusal(relayed, problems.mcpSessionNotFound), id);
+  };
+
+  /**
+   * Relays the request to its session's owner (or, `to: 'any'`, to any live instance, which adopts it): `accepted`
+   * (the answer streams to `res`), `gone` (the client left), or the refusal, with nothing written to `res`.
+   */
+  const relay = async (
+    req: Request,
+    res: Response,
+    sessionId: string,
+    request: RelayedRequest,
+    to?: 'any',
+    /** Called when the owner accepted the request, then vanished before its head: serve it elsewhere. */
+    lost?: () => void,
+  ): Promise<DeliveryResult | 'gone'> => {
     // Wired before the first await: a client leaving during the round trip is cancelled on the owner too.
     const left = new AbortController();
     const leave = () => left.abort(clientLeft);
     res.once('close', leave);
     let relayed: Awaited<ReturnType<NonNullable<SessionBus['relay']>>>;
     try {
-      relayed = await bus.relay(sessionId, request, sinkFor(res, context.maxBufferedBytes, id), left.signal);
+      const retry = lost === undefined ? undefined : () => (left.signal.aborted ? false : (lost(), true));
+      relayed = await bus.relay!(sessionId, request, sinkFor(res, context.maxBufferedBytes, idOf(request.messages), retry), left.signal, to);
     } catch (error) {
       report(new McpSseError(ErrorCodes.bus, 'Relaying a request through the session bus failed.', { cause: error }), { sessionId, req });
       relayed = { result: 'unavailable' };
     }
     if (relayed.result !== 'accepted') {
       res.off('close', leave);
-      return replyError(res, refusal(relayed.result, problems.mcpSessionNotFound), id);
+      return left.signal.aborted ? 'gone' : relayed.result;
     }
     const handle = relayed.handle;
-    if (handle === undefined) return;
+    if (handle === undefined) return 'accepted';
     // A bus that ignores the signal still hears of the client leaving, even when it left during the round trip.
     if (left.signal.aborted) handle.cancel();
     else left.signal.addEventListener('abort', () => handle.cancel(), { once: true });
+    return 'accepted';
+  };
+
+  /**
+   * A draining instance that released its sessions to a durable bus hands new requests (and new standalone streams,
+   * and DELETE) on to another instance, which adopts the session; answers in flight still flow here, and so do
+   * resumes, notifications and responses the server waits for.
+   */
+  const handsOn = (request: RelayedRequest): boolean => {
+    if (!context.handingOn()) return false;
+    if (request.method === 'POST') return request.messages.some(isRequest);
+    const resume = request.headers['last-event-id'];
+    return request.method === 'DELETE' || typeof resume !== 'string' || resume === '';
+  };
+
+  /** An adopted Streamable HTTP session, with the requests whose answers died with its previous owner. */
+  const makeAdopted = (init: SessionInit, stored: AdoptableSession): StreamableHTTPTransport => {
+    const session = new StreamableHTTPTransport(init, settings);
+    session.restoreLost(stored.lost);
+    return session;
   };
 
   /** The request's session is held here: the session's own rules, then the answer. */
@@ -144,7 +206,8 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
     if (request.method === 'GET') return openStream(session, request, res, protocolVersion);
     if (request.messages.some((message) => message.method === 'initialize')) return replyError(res, problems.alreadyInitialized(), id);
     // While draining, requests in flight finish; a new one is refused (notifications and responses still pass).
-    if (settings.draining && request.messages.some(isRequest)) return replyError(res, problems.draining(), id);
+    // With a durable bus the drain releases the session first (then new requests are handed on, see `handsOn`).
+    if (settings.draining && bus.journal === undefined && request.messages.some(isRequest)) return replyError(res, problems.draining(), id);
     registry.counters.bytesIn += request.bytes;
     respond(session, res, request.messages, extraOf(request.headers, request.authInfo), protocolVersion);
   };
@@ -205,10 +268,33 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
 
   const serveRelayed: BusNode['serve'] = (sessionId, request, sink) => {
     const session = registry.get(sessionId);
+    if (session === undefined && bus.adopt !== undefined && bus.journal !== undefined && !settings.draining)
+      return adoptRelayed(sessionId, request, sink);
+    // Released by this draining instance: the relaying instance adopts it.
+    if (handsOn(request)) return { result: 'unknown' };
     if (session?.transport !== 'streamable-http' || session.isClosed) return { result: 'unknown' };
     if (!session.accepts(request.principalId)) return { result: 'forbidden' };
     const res = new RelayResponse(sink);
     serve(session, request, res.asServerResponse());
+    return { result: 'accepted', handle: { cancel: () => res.destroy() } };
+  };
+
+  /** A relayed request for a session not held here (its owner is gone, or drained): adopted here, then served. */
+  const adoptRelayed = (sessionId: string, request: RelayedRequest, sink: RelaySink): ReturnType<BusNode['serve']> => {
+    const res = new RelayResponse(sink);
+    const out = res.asServerResponse();
+    const requester = relayedRequester(request.principalId, request.authInfo, request.headers);
+    void adoptSession(context, requester, { sessionId }, 'streamable-http', makeAdopted).then(
+      (adopted) => {
+        if (out.destroyed) return;
+        if ('session' in adopted) return serve(adopted.session, request, out);
+        replyError(out, refusal(adopted.result === 'moved' ? 'unavailable' : adopted.result, problems.mcpSessionNotFound), idOf(request.messages));
+      },
+      (error: unknown) => {
+        report(new McpSseError(ErrorCodes.bus, 'Adopting a session for a relayed request failed.', { cause: error }), { sessionId });
+        if (!out.destroyed) replyError(out, problems.busUnavailable(), idOf(request.messages));
+      },
+    );
     return { result: 'accepted', handle: { cancel: () => res.destroy() } };
   };
 

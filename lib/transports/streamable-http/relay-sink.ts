@@ -8,11 +8,18 @@ import { problems, replyError } from '../../http/reply.js';
  * once the backlog passes `maxBufferedBytes` (the owner hears of it through the handle). An answer that ends or
  * fails before its head answers a 503 error envelope, never a bare `200`.
  */
-export function sinkFor(res: ServerResponse, maxBufferedBytes: number, id: string | number | undefined): RelaySink {
+export function sinkFor(
+  res: ServerResponse,
+  maxBufferedBytes: number,
+  id: string | number | undefined,
+  /** Durable sessions: true when an owner that vanished before answering anything is to be tried again (adopted). */
+  lost?: () => boolean,
+): RelaySink {
   let streaming = false;
   let unflushed = false;
   const fail = (reason: RelayFailure): void => {
     if (res.destroyed || res.writableEnded) return;
+    if (!res.headersSent && reason === 'bus_unavailable' && lost?.() === true) return;
     if (!res.headersSent) return replyError(res, reason === 'shutting_down' ? problems.draining() : problems.busUnavailable(), id);
     // A stream ends (its client resumes with Last-Event-ID); a JSON body cut short would look whole: drop it.
     if (streaming) res.end();

@@ -178,6 +178,7 @@ export class StatelessLeg {
         authInfo,
         headers: req.headers,
         protocolVersion,
+        adopted: false,
       });
       if (typeof server?.connect !== 'function') {
         if (typeof server?.close === 'function') void this.#closer(server, req)();

@@ -45,7 +45,9 @@ export class StreamableHTTPTransport extends McpSession {
   readonly #streams = new Map<number, ResponseStream>();
   /** Resumable streams whose answers were all sent while nobody read them: they wait for a resume. */
   readonly #undelivered = new Set<number>();
-  #nextStream = 1;
+  #nextStream: number;
+  /** Adopted sessions: requests whose answer died with the previous owner, by stream; answered on resume. */
+  readonly #lost = new Map<number, RequestId[]>();
   /** Headers of this session's event streams: the shared ones and `Mcp-Session-Id`. */
   readonly #headers: Readonly<Record<string, string>>;
   #busy = true;
@@ -53,8 +55,14 @@ export class StreamableHTTPTransport extends McpSession {
   /** @internal Made by the router. */
   constructor(init: SessionInit, settings: SessionSettings) {
     super(init, settings);
+    this.#nextStream = init.restore?.nextStream ?? 1;
     // Built once: every POST with requests opens a stream with them.
     this.#headers = Object.freeze({ ...settings.streamHeaders, 'Mcp-Session-Id': init.sessionId });
+  }
+
+  /** @internal An adopted session learns which requests' answers died with the previous owner. */
+  restoreLost(lost: ReadonlyMap<number, RequestId[]>): void {
+    for (const [stream, ids] of lost) this.#lost.set(stream, [...ids]);
   }
 
   /** True while the client reads the standalone `GET` stream. */
@@ -168,7 +176,10 @@ export class StreamableHTTPTransport extends McpSession {
     if (at.stream === 0) this.#standalone = sse;
     else if (stream !== undefined) stream.sse = sse;
     else {
-      // A request stream whose responses were all sent ends after the replay, as in the SDK: delivered now.
+      // A request stream whose responses were all sent ends after the replay, as in the SDK: delivered now. One
+      // whose answer died with another instance gets an error for it instead: the call fails once, nothing hangs.
+      for (const id of this.#lost.get(at.stream) ?? []) this.emit(at.stream, sse, JSON.stringify(requestLost(id)));
+      this.#lost.delete(at.stream);
       sse.end();
       this.#delivered(at.stream);
     }
@@ -283,4 +294,13 @@ export class StreamableHTTPTransport extends McpSession {
     if (busy) this.becomeActive();
     else this.becomeIdle(this.settings.sessionIdleMs);
   }
+}
+
+/** The answer to a request whose instance died before answering it. */
+function requestLost(id: RequestId): JSONRPCMessage {
+  return {
+    jsonrpc: '2.0',
+    id,
+    error: { code: -32000, message: 'The request was lost with the instance serving it; send it again.', data: { reason: 'request_lost' } },
+  };
 }

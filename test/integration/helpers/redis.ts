@@ -115,6 +115,14 @@ export interface InstanceOptions {
   prefix: string;
   /** The router's `jsonResponse` option (Streamable HTTP answers one JSON body, so its head comes last). */
   jsonResponse?: boolean;
+  /** `redisSessionBus({ durable })`; the bus's default when unset. */
+  durable?: boolean;
+  /** The router's `retryMs` (how soon clients reconnect after a stream ends). */
+  retryMs?: number;
+  /** A fixed port (a restarted instance keeps its place behind nginx); a free one when unset. */
+  port?: number;
+  /** Guards every route with API keys `alice-key` (principal alice) and `bob-key` (bob). */
+  auth?: boolean;
 }
 
 export interface Instance {
@@ -152,6 +160,10 @@ export interface InstanceState {
     connected: boolean;
   };
   errors: { code: string; message: string }[];
+  /** Sessions this instance's servers were built for with `adopted: true`. */
+  adopted: string[];
+  /** `initialize` requests from clients its servers saw. */
+  initializes: number;
 }
 
 const fixture = fileURLToPath(new URL('../fixtures/instance.js', import.meta.url));
@@ -167,6 +179,12 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
       DIRECTORY_TTL_MS: options.directoryTtlMs === undefined ? '' : String(options.directoryTtlMs),
       FORWARD_TIMEOUT_MS: options.forwardTimeoutMs === undefined ? '' : String(options.forwardTimeoutMs),
       JSON_RESPONSE: options.jsonResponse === true ? '1' : '',
+      DURABLE: options.durable === false ? '0' : '',
+      AUTH: options.auth === true ? '1' : '',
+      PORT: options.port === undefined ? '' : String(options.port),
+      LOG_503: process.env.LOG_503 ?? '',
+      ROUTER_FIRST: process.env.ROUTER_FIRST ?? '',
+      RETRY_MS: options.retryMs === undefined ? '' : String(options.retryMs),
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });

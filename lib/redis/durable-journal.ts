@@ -1,0 +1,199 @@
+// DurableJournal: writes what rebuilding a session elsewhere takes to Redis, batched per tick, off the hot path.
+import type { BusSession, DurableSession, SessionJournal } from '../bus.js';
+import type { JSONRPCMessage } from '../types.js';
+import { noop, withTimeout, type RedisLinks } from './connection.js';
+import type { ResolvedRedisOptions } from './options.js';
+
+/** Keys of one durable session: its record (hash), state requests (list), frames (stream); and key → id, lease. */
+export const durableKeys = (prefix: string, sessionId: string) => ({
+  record: `${prefix}:durable:${sessionId}`,
+  state: `${prefix}:durable:${sessionId}:state`,
+  frames: `${prefix}:durable:${sessionId}:frames`,
+  lease: `${prefix}:durable:${sessionId}:lease`,
+});
+/** Key mapping a session's event-id key to its id: a legacy resume (`GET /sse` + `Last-Event-ID`) knows only the former. */
+export const streamKeyKey = (prefix: string, streamKey: string): string => `${prefix}:durable-key:${streamKey}`;
+
+/** Client requests that change what a session is, replayed in order on adoption. */
+const stateMethods = new Set(['logging/setLevel', 'resources/subscribe', 'resources/unsubscribe']);
+/** Stored state requests per session at most (a client that re-subscribes forever must not grow it without end). */
+const MAX_STATE_REQUESTS = 1000;
+/** Bounds of the stored frames by count, whatever their size. */
+const MIN_FRAMES = 16;
+const MAX_FRAMES = 10_000;
+
+/** One local session's bookkeeping. */
+interface Entry {
+  durable: DurableSession;
+  /** Time to live of its keys: how long it waits for its client, plus the directory's TTL. */
+  ttlMs: number;
+  /** Released on drain: closing it keeps what is stored, for another instance to adopt. */
+  released: boolean;
+  /** Frames written and their bytes, so the stream's MAXLEN approximates `maxBufferedBytes`. */
+  frames: number;
+  bytes: number;
+  /** When its keys' TTLs were last extended. */
+  refreshedAt: number;
+  /** Commands queued for the next flush. */
+  queue: (string | number)[][];
+}
+
+/**
+ * The write side of durable sessions. `opened` stores the record; `message` and `frame` queue commands that one
+ * pipeline writes on the next tick (a crash loses at most that tick); `closed` deletes it all, unless the router
+ * released its sessions for others to adopt.
+ */
+export class DurableJournal implements SessionJournal {
+  /** The bus's links, once it is attached (the router takes the journal before). */
+  readonly #linksOf: () => RedisLinks | undefined;
+  readonly #o: Pick<ResolvedRedisOptions, 'prefix' | 'instanceId' | 'directoryTtlMs'>;
+  readonly #sessions = new Map<string, Entry>();
+  readonly #dirty = new Set<string>();
+  #scheduled = false;
+  #releasing: Promise<void> | undefined;
+
+  constructor(links: () => RedisLinks | undefined, options: Pick<ResolvedRedisOptions, 'prefix' | 'instanceId' | 'directoryTtlMs'>) {
+    this.#linksOf = links;
+    this.#o = options;
+  }
+
+  /** A session now lives here (new, or adopted): its record names this instance as owner. */
+  opened(session: BusSession): void {
+    const durable = session.durable;
+    if (durable === undefined) return;
+    // `0` (never idle) still expires in Redis: a day after its owner stopped refreshing it.
+    const ttlMs = (durable.ttlMs > 0 ? durable.ttlMs : 86_400_000) + this.#o.directoryTtlMs;
+    const entry: Entry = { durable, ttlMs, released: false, frames: 0, bytes: 0, refreshedAt: 0, queue: [] };
+    this.#sessions.set(session.sessionId, entry);
+    const keys = durableKeys(this.#o.prefix, session.sessionId);
+    if (durable.adopted) {
+      entry.queue.push(['hset', keys.record, 'owner', this.#o.instanceId, 'released', '0']);
+    } else {
+      const fields: (string | number)[] = ['hset', keys.record, 'owner', this.#o.instanceId, 'released', '0', 'transport', durable.transport];
+      fields.push('streamKey', durable.streamKey);
+      if (session.principalId !== undefined) fields.push('principal', session.principalId);
+      if (durable.protocolVersion !== undefined) fields.push('version', durable.protocolVersion);
+      if (durable.endpoint !== undefined) fields.push('endpoint', durable.endpoint);
+      entry.queue.push(fields, ['set', streamKeyKey(this.#o.prefix, durable.streamKey), session.sessionId, 'PX', ttlMs]);
+    }
+    this.#touch(session.sessionId);
+  }
+
+  message(sessionId: string, message: JSONRPCMessage, stream: number): void {
+    const entry = this.#sessions.get(sessionId);
+    if (entry === undefined || message.method === undefined) return;
+    const keys = durableKeys(this.#o.prefix, sessionId);
+    if (message.method === 'initialize') entry.queue.push(['hset', keys.record, 'initialize', JSON.stringify(message)]);
+    else if (stateMethods.has(message.method)) {
+      entry.queue.push(['rpush', keys.state, JSON.stringify(message)], ['ltrim', keys.state, -MAX_STATE_REQUESTS, -1]);
+    }
+    // A request marks its stream: one whose answer never got stored died with its instance (request_lost).
+    if (message.id !== undefined && entry.durable.transport === 'streamable-http') {
+      entry.queue.push(['xadd', keys.frames, 'MAXLEN', '~', maxFrames(entry), '*', 's', stream, 'r', JSON.stringify(message.id)]);
+    }
+    this.#touch(sessionId);
+  }
+
+  frame(sessionId: string, stream: number, seq: number, frame: string): void {
+    const entry = this.#sessions.get(sessionId);
+    if (entry === undefined) return;
+    entry.frames++;
+    entry.bytes += frame.length;
+    entry.queue.push([
+      'xadd',
+      durableKeys(this.#o.prefix, sessionId).frames,
+      'MAXLEN',
+      '~',
+      maxFrames(entry),
+      '*',
+      's',
+      stream,
+      'q',
+      seq,
+      'f',
+      frame,
+    ]);
+    this.#touch(sessionId);
+  }
+
+  /** The session ended for good: its stored state goes, unless this instance released it for adoption. */
+  closed(sessionId: string): void {
+    const entry = this.#sessions.get(sessionId);
+    if (entry === undefined) return;
+    this.#sessions.delete(sessionId);
+    this.#dirty.delete(sessionId);
+    if (entry.released) return;
+    const keys = durableKeys(this.#o.prefix, sessionId);
+    const links = this.#linksOf();
+    links?.commands
+      ?.del(keys.record, keys.state, keys.frames, streamKeyKey(this.#o.prefix, entry.durable.streamKey))
+      .catch((error: Error) => links.problem('commands', 'could not delete a closed durable session (it expires)', error));
+  }
+
+  async release(sessionId: string): Promise<void> {
+    const entry = this.#sessions.get(sessionId);
+    if (entry === undefined || entry.released) return;
+    entry.released = true;
+    entry.queue.push(['hset', durableKeys(this.#o.prefix, sessionId).record, 'released', '1']);
+    this.#dirty.add(sessionId);
+    // Sessions released together share one flush.
+    this.#releasing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.#releasing = undefined;
+      return withTimeout(this.flush(), 1000).then(noop);
+    });
+    await this.#releasing;
+  }
+
+  /** Extends the TTL of the sessions that were quiet for a third of it; called with the directory's refresh. */
+  refresh(): void {
+    const now = Date.now();
+    for (const [sessionId, entry] of this.#sessions) if (now - entry.refreshedAt > entry.ttlMs / 3) this.#touch(sessionId);
+  }
+
+  /** Writes every queued command in one pipeline. Resolves once written (or failed: reported, never thrown). */
+  flush(): Promise<void> {
+    this.#scheduled = false;
+    const links = this.#linksOf();
+    const cmd = links?.commands;
+    if (this.#dirty.size === 0) return Promise.resolve();
+    if (cmd === undefined) {
+      // Redis is down: what was queued is lost (a crash meanwhile loses those frames), the sessions live on.
+      for (const id of this.#dirty) this.#sessions.get(id)?.queue.splice(0);
+      this.#dirty.clear();
+      return Promise.resolve();
+    }
+    const pipeline = cmd.pipeline();
+    const now = Date.now();
+    for (const sessionId of this.#dirty) {
+      const entry = this.#sessions.get(sessionId);
+      if (entry === undefined) continue;
+      for (const command of entry.queue) pipeline.call(...(command as [string, ...(string | number)[]]));
+      entry.queue = [];
+      if (now - entry.refreshedAt > entry.ttlMs / 3) {
+        entry.refreshedAt = now;
+        const keys = durableKeys(this.#o.prefix, sessionId);
+        for (const key of [keys.record, keys.state, keys.frames, streamKeyKey(this.#o.prefix, entry.durable.streamKey)]) {
+          pipeline.pexpire(key, entry.ttlMs);
+        }
+      }
+    }
+    this.#dirty.clear();
+    return pipeline
+      .exec()
+      .then(noop)
+      .catch((error: Error) => links!.problem('commands', 'could not store durable session state (a crash now would lose it)', error));
+  }
+
+  #touch(sessionId: string): void {
+    this.#dirty.add(sessionId);
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => void this.flush());
+  }
+}
+
+/** Stored frames at most: about `maxBufferedBytes` worth at the session's average frame size. */
+function maxFrames(entry: Entry): number {
+  const average = entry.frames === 0 ? 256 : Math.max(1, entry.bytes / entry.frames);
+  return Math.min(MAX_FRAMES, Math.max(MIN_FRAMES, Math.floor(entry.durable.maxBufferedBytes / average)));
+}
