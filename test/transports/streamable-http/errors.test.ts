@@ -177,7 +177,28 @@ describe('the session a request names', () => {
     expect(absent.status).toBe(200);
     // No priming event: a request without the header speaks 2025-03-26.
     expect(absent.events.map((e) => e.event)).toEqual(['message']);
+    // The same rule on GET: a standalone stream opened without the header gets no priming event either.
+    const listen = await mcpRequest(h.mcpUrl, { method: 'GET', sessionId: session.sessionId });
+    expect(listen.status).toBe(200);
+    h.router.sessions.broadcast({ method: 'notifications/resources/list_changed' });
+    await listen.until((events) => events.length > 0, 5000, 'the broadcast');
+    expect(listen.events[0]!.event).toBe('message');
+    listen.destroy();
     expect(h.router.sessions.size).toBe(1);
+  });
+
+  it('primes streams only for date versions from 2025-11-25 on, never for a made-up version such as "9999"', async () => {
+    const { h } = await start();
+    for (const [version, primed] of [
+      ['9999', false],
+      ['2025-11-25-beta', false],
+      ['2025-11-25', true],
+      ['2025-06-18', false],
+    ] as const) {
+      const init = await mcpReply(h.mcpUrl, { body: initializeRequest(version) });
+      expect(init.status).toBe(200);
+      expect(init.events[0]!.event === undefined && init.events[0]!.data === '', `priming for ${version}`).toBe(primed);
+    }
   });
 });
 
