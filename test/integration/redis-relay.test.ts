@@ -237,7 +237,9 @@ describe('relayed requests at their edges', () => {
     const prefix = `relay-${randomUUID().slice(0, 8)}`;
     const owner = await startInstance({ redisUrl: redis.url, name: 'owner', prefix, jsonResponse: true });
     open.push({ close: () => owner.kill() });
-    const b = await startNode(prefix, 'B', {}, redisSessionBus({ url: redis.url, prefix, instanceId: 'B', directoryTtlMs: 600 }));
+    // Both instances answer JSON, as a deployment's instances share their options: a durable front then knows the
+    // tool may have run and does not route the lost request again.
+    const b = await startNode(prefix, 'B', { jsonResponse: true }, redisSessionBus({ url: redis.url, prefix, instanceId: 'B', directoryTtlMs: 600 }));
     const sessionId = await initialize(owner.baseUrl);
     // `roots` waits for the client's roots/list answer, which never comes; a JSON answer has no head until then.
     const call = callTool(b.harness.baseUrl, sessionId, 'roots');

@@ -151,7 +151,14 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
     res.once('close', leave);
     let relayed: Awaited<ReturnType<NonNullable<SessionBus['relay']>>>;
     try {
-      const retry = lost === undefined ? undefined : () => (left.signal.aborted ? false : (lost(), true));
+      const retry =
+        lost === undefined
+          ? undefined
+          : () => {
+              if (left.signal.aborted) return false;
+              lost();
+              return true;
+            };
       relayed = await bus.relay!(sessionId, request, sinkFor(res, context.maxBufferedBytes, idOf(request.messages), retry), left.signal, to);
     } catch (error) {
       report(new McpSseError(ErrorCodes.bus, 'Relaying a request through the session bus failed.', { cause: error }), { sessionId, req });
