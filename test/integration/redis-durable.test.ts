@@ -265,10 +265,10 @@ describe('durable sessions on the Redis bus', () => {
 
   it('keeps principal binding across adoption: 403 for another principal, the owner principal served', async () => {
     const [A, B] = await start(['A', 'B'], { auth: true });
-    const alice = { 'X-API-Key': 'alice-key' };
+    const alice = { 'X-API-Key': 'alice-key-0123456789' };
     const sessionId = await rawSession(A!, alice);
     await A!.kill();
-    const bob = await rawCall(B!, sessionId, echo(1, 'bob'), { 'X-API-Key': 'bob-key' });
+    const bob = await rawCall(B!, sessionId, echo(1, 'bob'), { 'X-API-Key': 'bob-key-0123456789' });
     await bob.done;
     expect(bob.status).toBe(403);
     expect((await B!.state()).adopted).toEqual([]);

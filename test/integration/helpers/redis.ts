@@ -121,7 +121,7 @@ export interface InstanceOptions {
   retryMs?: number;
   /** A fixed port (a restarted instance keeps its place behind nginx); a free one when unset. */
   port?: number;
-  /** Guards every route with API keys `alice-key` (principal alice) and `bob-key` (bob). */
+  /** Guards every route with API keys `alice-key-0123456789` (principal alice) and `bob-key-0123456789` (bob). */
   auth?: boolean;
 }
 
