@@ -1,24 +1,12 @@
 // Broadcasts (lib/redis/broadcast.ts) against a real redis-server: every other instance gets each one once, the
 // sender never gets its own back, and a broadcast that cannot leave is reported.
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../helpers/server.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { startParts, type Parts } from './parts.js';
+import { redisPerFile, startParts } from './parts.js';
 
-let redis: RedisServer;
-const open: Parts[] = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis?.dispose();
-});
-afterEach(async () => {
-  for (const parts of open.splice(0).reverse()) await parts.close();
-  if (!redis.running) await redis.start();
-});
+const redis = redisPerFile();
+const { open } = redis;
 
 describe('Broadcasts', () => {
   it('reaches every other instance once and is not echoed back to the sender', async () => {
@@ -37,7 +25,7 @@ describe('Broadcasts', () => {
   it('reports a broadcast that reached only this instance while Redis is down', async () => {
     const a = await startParts(redis.url, { prefix: `bc-${randomUUID().slice(0, 8)}`, instanceId: 'A' });
     open.push(a);
-    await redis.stop();
+    await redis.server.stop();
     await waitFor(() => !a.links.ready && a.links.commands === undefined, 5000, 'the outage');
     a.broadcasts.publish('{"method":"x"}');
     expect(a.node.errors.map((e) => e.message)).toContain(

@@ -1,28 +1,13 @@
 // RedisLinks (lib/redis/connection.ts) against a real redis-server: listening, publishing, one report per outage, quitting.
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { RedisLinks } from '../../../lib/redis/connection.js';
 import { waitFor } from '../../helpers/server.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { adminClient } from './parts.js';
+import { redisPerFile } from './parts.js';
 
-let redis: RedisServer;
-let admin: Redis;
-const open: { close(): unknown }[] = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-  admin = adminClient(redis.url);
-});
-afterAll(async () => {
-  admin?.disconnect();
-  await redis?.dispose();
-});
-afterEach(async () => {
-  for (const thing of open.splice(0).reverse()) await thing.close();
-  if (!redis.running) await redis.start();
-});
+const redis = redisPerFile();
+const { open } = redis;
 
 function start(options: { redis?: Redis } = {}) {
   const prefix = `links-${randomUUID().slice(0, 8)}`;
@@ -41,7 +26,7 @@ describe('RedisLinks', () => {
     const { links, prefix, seen } = start();
     await waitFor(() => links.ready, 5000, 'ready');
     expect(seen.ready).toEqual([false]);
-    expect(await admin.publish(`${prefix}:a`, 'one')).toBe(1);
+    expect(await redis.admin.publish(`${prefix}:a`, 'one')).toBe(1);
     expect(await links.publish(`${prefix}:b`, 'two', 'test')).toBe(1);
     expect(await links.publish(`${prefix}:nobody`, 'three', 'test')).toBe(0);
     await waitFor(() => seen.messages.length === 2, 5000, 'the messages');
@@ -52,22 +37,22 @@ describe('RedisLinks', () => {
   it('reports an outage once per connection, is not ready meanwhile, and listens again once Redis is back', async () => {
     const { links, prefix, seen } = start();
     await waitFor(() => links.ready, 5000, 'ready');
-    await redis.stop();
+    await redis.server.stop();
     await waitFor(() => seen.errors.length === 2, 5000, 'both connections to report');
     expect(links.ready).toBe(false);
     expect(await links.publish(`${prefix}:a`, 'lost', 'test')).toBeUndefined();
     expect(seen.errors.map((e) => e.message.split(' connection')[0])).toEqual(expect.arrayContaining(['the commands', 'the subscriber']));
-    await redis.start();
+    await redis.server.start();
     await waitFor(() => links.ready, 10_000, 'ready again');
     expect(seen.ready).toEqual([false, true]);
     expect(seen.errors).toHaveLength(2);
-    expect(await admin.publish(`${prefix}:a`, 'back')).toBe(1);
+    expect(await redis.admin.publish(`${prefix}:a`, 'back')).toBe(1);
     await waitFor(() => seen.messages.includes('a back'), 5000, 'a message after the outage');
   });
 
   it('quits the connections it opened, and only the subscriber of a given client', async () => {
     const named = async (prefix: string) =>
-      ((await admin.client('LIST')) as string).split('\n').filter((line) => line.includes(`name=${prefix}:`)).length;
+      ((await redis.admin.client('LIST')) as string).split('\n').filter((line) => line.includes(`name=${prefix}:`)).length;
     const own = start();
     await waitFor(() => own.links.ready, 5000, 'ready');
     expect(await named(own.prefix)).toBe(2);

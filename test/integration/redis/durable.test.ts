@@ -1,29 +1,14 @@
 // DurableJournal and Adopter (lib/redis/durable-*.ts) against a real redis-server: what a session stores, bounds
 // and deletion, release, adoption decisions (owner alive, gone, released, another principal) and the lease.
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import type { BusSession } from '../../../lib/bus.js';
 import { Adopter } from '../../../lib/redis/durable-adopt.js';
 import { DurableJournal, durableKeys } from '../../../lib/redis/durable-journal.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { adminClient, startParts, type Parts } from './parts.js';
+import { redisPerFile, startParts } from './parts.js';
 
-let redis: RedisServer;
-let admin: Redis;
-const open: Parts[] = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-  admin = adminClient(redis.url);
-});
-afterAll(async () => {
-  admin?.disconnect();
-  await redis?.dispose();
-});
-afterEach(async () => {
-  for (const parts of open.splice(0).reverse()) await parts.close();
-});
+const redis = redisPerFile();
+const { open } = redis;
 
 async function instance(prefix: string, instanceId: string) {
   const parts = await startParts(redis.url, { prefix, instanceId });
@@ -97,7 +82,7 @@ describe('durable journal and adoption', () => {
     expect(await c.adopter.adopt({ sessionId: 's1' }, 'api:alice')).toEqual({ result: 'unavailable' });
     expect(Date.now() - started).toBeGreaterThanOrEqual(4000);
     stored.done();
-    expect(await admin.exists(durableKeys(prefix, 's1').lease)).toBe(0);
+    expect(await redis.admin.exists(durableKeys(prefix, 's1').lease)).toBe(0);
   }, 15_000);
 
   it('releases on drain (adoptable at once), deletes on close, and bounds the stored frames', async () => {
@@ -111,13 +96,13 @@ describe('durable journal and adoption', () => {
     for (let seq = 1; seq <= 200; seq++) a.journal.frame('gone', 0, seq, frame(seq, `{"jsonrpc":"2.0","method":"n","params":{"seq":${seq}}}`));
     await a.journal.flush();
     // About maxBufferedBytes worth (4 KiB of ~80-byte frames), never all 200; MAXLEN ~ trims by whole nodes.
-    expect(await admin.xlen(durableKeys(prefix, 'gone').frames)).toBeLessThan(200);
+    expect(await redis.admin.xlen(durableKeys(prefix, 'gone').frames)).toBeLessThan(200);
     a.journal.closed('gone');
     await a.journal.release('kept');
     a.journal.closed('kept');
     await new Promise((resolve) => setImmediate(resolve));
-    expect(await admin.exists(durableKeys(prefix, 'gone').record)).toBe(0);
-    expect(await admin.hget(durableKeys(prefix, 'kept').record, 'released')).toBe('1');
+    expect(await redis.admin.exists(durableKeys(prefix, 'gone').record)).toBe(0);
+    expect(await redis.admin.hget(durableKeys(prefix, 'kept').record, 'released')).toBe('1');
     // Released: adopted even though A still listens and its directory entry stands.
     const adopted = await b.adopter.adopt({ sessionId: 'kept' }, undefined);
     expect(adopted.result).toBe('adopt');

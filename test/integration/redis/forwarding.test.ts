@@ -1,27 +1,12 @@
 // Forwarder (lib/redis/forwarding.ts) against a real redis-server: acknowledged deliveries, refusals, timeouts,
 // order, and a forward abandoned before it was published.
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { encodeEntry } from '../../../lib/redis/protocol.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { adminClient, startParts, until, type Parts } from './parts.js';
+import { adminClient, type Parts, redisPerFile, startParts, until } from './parts.js';
 
-let redis: RedisServer;
-let admin: Redis;
-const open: { close(): unknown }[] = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-  admin = adminClient(redis.url);
-});
-afterAll(async () => {
-  admin?.disconnect();
-  await redis?.dispose();
-});
-afterEach(async () => {
-  for (const thing of open.splice(0).reverse()) await thing.close();
-});
+const redis = redisPerFile();
+const { open } = redis;
 
 async function pair(forwardTimeoutMs = 2000): Promise<{ a: Parts; b: Parts; prefix: string }> {
   const prefix = `fwd-${randomUUID().slice(0, 8)}`;
@@ -33,7 +18,7 @@ async function pair(forwardTimeoutMs = 2000): Promise<{ a: Parts; b: Parts; pref
 
 /** A directory entry for `sessionId` naming `instanceId`, written directly. */
 const entry = (prefix: string, sessionId: string, instanceId: string, principalId?: string) =>
-  admin.set(`${prefix}:session:${sessionId}`, encodeEntry({ instanceId, principalId }), 'PX', 10_000);
+  redis.admin.set(`${prefix}:session:${sessionId}`, encodeEntry({ instanceId, principalId }), 'PX', 10_000);
 
 const delivery = (n: number, principalId?: string) => ({
   messages: [{ jsonrpc: '2.0' as const, method: 'notifications/test/seq', params: { n } }],
@@ -45,7 +30,7 @@ describe('Forwarder', () => {
   it('delivers to the owner and resolves with its acknowledgement; refuses unknown sessions and other principals', async () => {
     const { a, b, prefix } = await pair();
     a.directory.opened({ sessionId: 's1', principalId: 'apikey:alice' });
-    await until(async () => (await admin.exists(`${prefix}:session:s1`)) === 1, 3000, 'the entry');
+    await until(async () => (await redis.admin.exists(`${prefix}:session:s1`)) === 1, 3000, 'the entry');
     expect(await b.forwarder.forward('s1', delivery(1, 'apikey:alice'))).toBe('accepted');
     expect(a.node.delivered).toEqual([{ sessionId: 's1', delivery: { ...delivery(1, 'apikey:alice') } }]);
     expect(await b.forwarder.forward('s1', delivery(2, 'apikey:bob'))).toBe('forbidden');
@@ -73,7 +58,7 @@ describe('Forwarder', () => {
   it('publishes the messages of one session in the order they were sent, even when fired at once', async () => {
     const { a, b, prefix } = await pair();
     a.directory.opened({ sessionId: 's1', principalId: undefined });
-    await until(async () => (await admin.exists(`${prefix}:session:s1`)) === 1, 3000, 'the entry');
+    await until(async () => (await redis.admin.exists(`${prefix}:session:s1`)) === 1, 3000, 'the entry');
     const results = await Promise.all(Array.from({ length: 100 }, (_, n) => b.forwarder.forward('s1', delivery(n))));
     expect(results.every((r) => r === 'accepted')).toBe(true);
     expect(a.node.delivered.map((d) => (d.delivery.messages[0]!.params as { n: number }).n)).toEqual(Array.from({ length: 100 }, (_, n) => n));
@@ -82,7 +67,7 @@ describe('Forwarder', () => {
   it('publishes nothing for a send abandoned before its turn, and close() ends every wait with unavailable', async () => {
     const { a, b, prefix } = await pair(10_000);
     a.directory.opened({ sessionId: 's1', principalId: undefined });
-    await until(async () => (await admin.exists(`${prefix}:session:s1`)) === 1, 3000, 'the entry');
+    await until(async () => (await redis.admin.exists(`${prefix}:session:s1`)) === 1, 3000, 'the entry');
     let encoded = 0;
     const result = await b.forwarder.send(
       's1',

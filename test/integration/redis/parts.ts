@@ -1,5 +1,6 @@
 // Test helpers for the parts of the Redis bus: one instance's parts wired as RedisSessionBus wires them, on a real
 // redis-server, with a recording fake of the router side (BusNode).
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { Redis } from 'ioredis';
 import type { BusNode, Delivery, DeliveryResult, RelayedRequest, RelayHandle, RelaySink } from '../../../lib/bus.js';
 import { Broadcasts } from '../../../lib/redis/broadcast.js';
@@ -11,6 +12,7 @@ import { broadcastChannel, decodeInstanceMessage, instanceChannel } from '../../
 import { FrontRelays } from '../../../lib/redis/relay-front.js';
 import { OwnerRelays } from '../../../lib/redis/relay-owner.js';
 import { waitFor } from '../../helpers/server.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 /** What the fake router side saw, and how it answers. */
 export interface FakeNode extends BusNode {
@@ -156,4 +158,34 @@ export async function until(predicate: () => Promise<boolean>, timeoutMs = 5000,
     if (Date.now() - start > timeoutMs) throw new Error(`Timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/** One redis-server per test file, an admin client on it, and what each test opened (closed after it, newest first). */
+export function redisPerFile(): { readonly url: string; readonly admin: Redis; readonly server: RedisServer; readonly open: { close(): unknown }[] } {
+  let server: RedisServer | undefined;
+  let admin: Redis | undefined;
+  const open: { close(): unknown }[] = [];
+  beforeAll(async () => {
+    server = await startRedis();
+    admin = adminClient(server.url);
+  });
+  afterAll(async () => {
+    admin?.disconnect();
+    await server?.dispose();
+  });
+  afterEach(async () => {
+    for (const thing of open.splice(0).reverse()) await thing.close();
+  });
+  return {
+    get url() {
+      return server!.url;
+    },
+    get admin() {
+      return admin!;
+    },
+    get server() {
+      return server!;
+    },
+    open,
+  };
 }

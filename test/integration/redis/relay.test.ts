@@ -2,28 +2,13 @@
 // streamed back in order, and every way a relay stops (client gone before or after the acknowledgement, a late
 // acknowledgement, an owner or a front instance that died, a close).
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { encodeEntry } from '../../../lib/redis/protocol.js';
 import { waitFor } from '../../helpers/server.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { adminClient, recordingSink, request, startParts, until, type Parts } from './parts.js';
+import { adminClient, type Parts, recordingSink, redisPerFile, request, startParts, until } from './parts.js';
 
-let redis: RedisServer;
-let admin: Redis;
-const open: { close(): unknown }[] = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-  admin = adminClient(redis.url);
-});
-afterAll(async () => {
-  admin?.disconnect();
-  await redis?.dispose();
-});
-afterEach(async () => {
-  for (const thing of open.splice(0).reverse()) await thing.close();
-});
+const redis = redisPerFile();
+const { open } = redis;
 
 /** A is the owner of session `s1`, B the front instance. */
 async function pair(forwardTimeoutMs = 2000): Promise<{ a: Parts; b: Parts; prefix: string }> {
@@ -32,7 +17,7 @@ async function pair(forwardTimeoutMs = 2000): Promise<{ a: Parts; b: Parts; pref
   const b = await startParts(redis.url, { prefix, instanceId: 'B', forwardTimeoutMs });
   open.push(a, b);
   a.directory.opened({ sessionId: 's1', principalId: undefined });
-  await until(async () => (await admin.exists(`${prefix}:session:s1`)) === 1, 3000, 'the entry');
+  await until(async () => (await redis.admin.exists(`${prefix}:session:s1`)) === 1, 3000, 'the entry');
   return { a, b, prefix };
 }
 
@@ -90,7 +75,7 @@ describe('relays', () => {
     const heard: { type: string; id: string }[] = [];
     slow.on('message', (_channel: string, message: string) => void heard.push(JSON.parse(message)));
     await slow.subscribe(`${prefix}:instance:slow`);
-    await admin.set(`${prefix}:session:s3`, encodeEntry({ instanceId: 'slow', principalId: undefined }), 'PX', 10_000);
+    await redis.admin.set(`${prefix}:session:s3`, encodeEntry({ instanceId: 'slow', principalId: undefined }), 'PX', 10_000);
     const sink = recordingSink();
     expect((await b.front.relay('s3', request(), sink)).result).toBe('unavailable');
     await waitFor(() => heard.length === 2, 3000, 'the cancel');
@@ -132,12 +117,15 @@ describe('relays', () => {
     const ghost = adminClient(redis.url);
     open.push({ close: () => ghost.disconnect() });
     await ghost.subscribe(`${prefix}:instance:ghost`);
-    await admin.set(`${prefix}:session:s2`, encodeEntry({ instanceId: 'A', principalId: undefined }), 'PX', 10_000);
-    await admin.publish(`${prefix}:instance:A`, JSON.stringify({ type: 'relay', id: '1', reply: 'ghost', sessionId: 's1', request: request() }));
+    await redis.admin.set(`${prefix}:session:s2`, encodeEntry({ instanceId: 'A', principalId: undefined }), 'PX', 10_000);
+    await redis.admin.publish(
+      `${prefix}:instance:A`,
+      JSON.stringify({ type: 'relay', id: '1', reply: 'ghost', sessionId: 's1', request: request() }),
+    );
     await waitFor(() => a.owner.size === 1, 3000, 'the owner to serve the ghost');
     ghost.disconnect();
     await until(
-      async () => Number(((await admin.call('PUBSUB', 'NUMSUB', `${prefix}:instance:ghost`)) as unknown[])[1]) === 0,
+      async () => Number(((await redis.admin.call('PUBSUB', 'NUMSUB', `${prefix}:instance:ghost`)) as unknown[])[1]) === 0,
       3000,
       'the ghost gone',
     );
@@ -176,7 +164,7 @@ describe('relays', () => {
     old.on('message', (_channel: string, message: string) => void heard.push(message));
     await old.subscribe(`${prefix}:instance:old`);
     // What an instance before batching publishes: no `b` flag.
-    await admin.publish(`${prefix}:instance:A`, JSON.stringify({ type: 'relay', id: '5', reply: 'old', sessionId: 's1', request: request() }));
+    await redis.admin.publish(`${prefix}:instance:A`, JSON.stringify({ type: 'relay', id: '5', reply: 'old', sessionId: 's1', request: request() }));
     await waitFor(() => heard.length === 4, 3000, 'the pieces');
     expect(heard).toEqual([
       JSON.stringify({ type: 'head', id: '5', status: 200, headers: { 'Content-Type': 'text/event-stream' } }),
