@@ -20,8 +20,21 @@ export interface RequestTrace {
   end(status: number | undefined, error?: unknown): void;
 }
 
+/** What happens to a session besides its requests: relayed to its owner, adopted by this instance, a stream resumed. */
+export type AroundName = 'mcp.session.relay' | 'mcp.session.adopt' | 'mcp.stream.resume';
+
+/** A span around one of those; `outcome` is `'ok'` or why it did not happen (it becomes `error.type`). */
+export interface AroundSpan {
+  end(outcome: string): void;
+}
+
 /** The router's telemetry: a no-op cost unless the app registered an OpenTelemetry provider. */
 export interface Telemetry {
+  /**
+   * Starts an INTERNAL span for something around the requests (parent: the ambient context, else the request's
+   * `traceparent` header), or returns `undefined` when not tracing.
+   */
+  around(name: AroundName, sessionId: string | undefined, headers: IncomingHttpHeaders | undefined): AroundSpan | undefined;
   /** Hands a client message to the server through `deliver`, inside the span of that request. */
   handOver(session: TracedSession, message: JSONRPCMessage, extra: MessageExtra | undefined, deliver: () => void): void;
   /** A message the server sends: a response ends its request's span. */
@@ -99,6 +112,27 @@ class OtelTelemetry implements Telemetry {
       this.#sessions.get(session)?.pending.delete(message.id);
       throw error;
     }
+  }
+
+  around(name: AroundName, sessionId: string | undefined, headers: IncomingHttpHeaders | undefined): AroundSpan | undefined {
+    if (!this.#tracingOn()) return undefined;
+    const { context, propagation, trace } = this.#api;
+    const active = context.active();
+    const parent =
+      trace.getSpanContext(active) !== undefined || headers === undefined
+        ? active
+        : propagation.extract(active, headers as Record<string, unknown>, stringGetter);
+    const attributes: Attributes = sessionId === undefined ? {} : { 'mcp.session.id': sessionId };
+    const span = this.#tracer.startSpan(name, { kind: this.#api.SpanKind.INTERNAL, attributes }, parent);
+    return {
+      end: (outcome) => {
+        if (outcome !== 'ok') {
+          span.setAttribute('error.type', outcome);
+          span.setStatus({ code: this.#api.SpanStatusCode.ERROR });
+        }
+        span.end();
+      },
+    };
   }
 
   responded(session: TracedSession, message: JSONRPCMessage): void {

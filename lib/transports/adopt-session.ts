@@ -53,6 +53,20 @@ export async function adoptSession<T extends SessionTransport>(
   kind: T['transport'],
   make: (init: SessionInit, stored: AdoptableSession) => T,
 ): Promise<Adoption<T>> {
+  if (opener.bus.adopt === undefined || opener.bus.journal === undefined) return { result: 'unknown' };
+  const span = opener.settings.telemetry?.around('mcp.session.adopt', 'sessionId' in ref ? ref.sessionId : undefined, requester.headers);
+  const adoption = await adopt(opener, requester, ref, kind, make);
+  span?.end('session' in adoption ? 'ok' : adoption.result);
+  return adoption;
+}
+
+async function adopt<T extends SessionTransport>(
+  opener: SessionOpener & { bus: SessionBus },
+  requester: Requester,
+  ref: { sessionId: string } | { streamKey: string },
+  kind: T['transport'],
+  make: (init: SessionInit, stored: AdoptableSession) => T,
+): Promise<Adoption<T>> {
   const { options, registry, settings, report, bus } = opener;
   if (bus.adopt === undefined || bus.journal === undefined) return { result: 'unknown' };
   // A draining instance adopts nothing: 503 (with Retry-After) sends the client to another instance.

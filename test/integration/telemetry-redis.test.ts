@@ -47,4 +47,10 @@ it('a request relayed to the owner lands in the trace of the traceparent header 
   expect(calls).toHaveLength(1);
   expect(calls[0]!.attributes).toMatchObject({ 'mcp.session.id': sessionId, 'jsonrpc.request.id': '7', 'gen_ai.tool.name': 'echo' });
   expect(calls[0]!.parentSpanContext).toMatchObject({ traceId, spanId: parentId });
+  // The relaying instance records the hop to the owner, in the same trace.
+  const relays = otel.serverSpans().filter((span) => span.name === 'mcp.session.relay');
+  expect(relays.length).toBeGreaterThanOrEqual(1);
+  expect(relays.at(-1)!.attributes['mcp.session.id']).toBe(sessionId);
+  expect(relays.at(-1)!.parentSpanContext).toMatchObject({ traceId, spanId: parentId });
+  expect(relays.at(-1)!.attributes['error.type']).toBeUndefined();
 });

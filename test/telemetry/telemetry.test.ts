@@ -9,9 +9,9 @@ import { Client as ClientV2, SSEClientTransport as SseV2, StreamableHTTPClientTr
 import { McpServer as McpServerV2 } from '@modelcontextprotocol/server';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { JSONRPCMessage } from '../../lib/index.js';
+import type { JSONRPCMessage, StreamableHTTPTransport } from '../../lib/index.js';
 import { startHarness, waitFor, type Harness } from '../helpers/server.js';
-import { initializeRequest, mcpReply } from '../helpers/streamable.js';
+import { initializeRequest, lastIdOf, mcpReply, openMcpSession } from '../helpers/streamable.js';
 import { type Otel, pointsOf, registerOtel } from './otel.js';
 
 let otel: Otel;
@@ -166,6 +166,30 @@ describe('trace context', () => {
     const [span] = otel.serverSpans();
     expect(span).toMatchObject({ name: 'initialize', parentSpanContext: { traceId, spanId: parentId } });
     expect(span!.attributes['mcp.protocol.version']).toBe('2025-11-25');
+  });
+});
+
+describe('around the requests', () => {
+  it('a resumed stream gets an mcp.stream.resume span in the trace of the resume request', async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const parentId = '00f067aa0ba902b7';
+    harness = await startHarness({ keepAliveMs: 0, createServer: () => serverV1() });
+    const session = await openMcpSession(harness.mcpUrl);
+    const standalone = await session.listen();
+    await standalone.until((events) => events.length > 0, 5000, 'priming');
+    const id = lastIdOf(standalone);
+    standalone.destroy();
+    const transport = harness.router.sessions.get(session.sessionId) as StreamableHTTPTransport;
+    await waitFor(() => !transport.hasStandaloneStream, 5000, 'the server to see the stream go');
+    otel.exporter.reset();
+    const resumed = await session.request({ method: 'GET', lastEventId: id, headers: { traceparent: `00-${traceId}-${parentId}-01` } });
+    expect(resumed.status).toBe(200);
+    resumed.destroy();
+    const spans = otel.exporter.getFinishedSpans().filter((span) => span.name === 'mcp.stream.resume');
+    expect(spans).toHaveLength(1);
+    expect(spans[0]).toMatchObject({ parentSpanContext: { traceId, spanId: parentId } });
+    expect(spans[0]!.attributes['mcp.session.id']).toBe(session.sessionId);
+    expect(spans[0]!.attributes['error.type']).toBeUndefined();
   });
 });
 

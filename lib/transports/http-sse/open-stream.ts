@@ -39,7 +39,9 @@ export function createSseHandler(context: SseHandlerContext): RequestHandler {
       replyError(res, problems.streamAttached());
       return true;
     }
-    if (!transport.attach(res, parsed.seq)) {
+    const attached = transport.attach(res, parsed.seq);
+    settings.telemetry?.around('mcp.stream.resume', transport.sessionId, req.headers)?.end(attached ? 'ok' : 'gone');
+    if (!attached) {
       report(
         new McpSseError(
           ErrorCodes.resumeGap,

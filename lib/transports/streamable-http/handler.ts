@@ -149,6 +149,7 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
     const left = new AbortController();
     const leave = () => left.abort(clientLeft);
     res.once('close', leave);
+    const span = settings.telemetry?.around('mcp.session.relay', sessionId, request.headers);
     let relayed: Awaited<ReturnType<NonNullable<SessionBus['relay']>>>;
     try {
       const retry =
@@ -164,6 +165,8 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
       report(new McpSseError(ErrorCodes.bus, 'Relaying a request through the session bus failed.', { cause: error }), { sessionId, req });
       relayed = { result: 'unavailable' };
     }
+    // Ends once the owner took the request (or refused it): the request's own span is the owner's.
+    span?.end(relayed.result === 'accepted' ? 'ok' : relayed.result);
     if (relayed.result !== 'accepted') {
       res.off('close', leave);
       return left.signal.aborted ? 'gone' : relayed.result;
@@ -232,6 +235,7 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
     // Another session's id is as unknown here as a made-up one: never replay someone else's events.
     if (at === undefined || registry.byStreamKey(at.key) !== session) return replyError(res, problems.unknownEventId());
     const resumed = session.resume(res, at);
+    settings.telemetry?.around('mcp.stream.resume', session.sessionId, request.headers)?.end(resumed);
     if (resumed === 'conflict') return replyError(res, problems.standaloneStreamOpen());
     if (resumed === 'unknown') return replyError(res, problems.unknownEventId());
     if (resumed === 'gone') {
