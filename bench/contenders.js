@@ -52,12 +52,19 @@ export const HAND_WIRED = { 'pkg-secured': 'sdk-secured', 'pkg-streamable-secure
  */
 export function variants() {
   const text = process.env.BENCH_VARIANTS;
-  if (!text) return {};
+  if (!text) return BUILT_IN_VARIANTS;
   const parsed = JSON.parse(text);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     throw new TypeError('BENCH_VARIANTS must be a JSON object of name → options');
-  return parsed;
+  return { ...BUILT_IN_VARIANTS, ...parsed };
 }
+
+/**
+ * Always selectable: the cost of tracing. Plain `pkg…` has `@opentelemetry/api` installed and no provider; `~noapi`
+ * is the router of an app without the API (uninstrumented); `~otel` registers a provider with a no-op exporter
+ * (bench/otel.js). E.g. `BENCH_CONTENDERS=pkg-streamable,pkg-streamable~noapi,pkg-streamable~otel BENCH_ONLY=a`.
+ */
+const BUILT_IN_VARIANTS = { noapi: { otel: 'absent' }, otel: { otel: 'sdk' } };
 
 /** `{ base, variant }` of a contender name such as `pkg-streamable~json`; throws for an unknown one. */
 export function parseContender(contender) {
