@@ -7,6 +7,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { messageOf, openRequest, openSse, postJson, sessionIdOf, type RawStream } from '../helpers/sse.js';
 import { startInstance, startRedis, textOf, type Instance, type InstanceOptions, type RedisServer } from './helpers/redis.js';
+import { until } from './redis/parts.js';
 
 let redis: RedisServer;
 let db: Redis;
@@ -33,7 +34,7 @@ async function start(names: string[], options: Partial<InstanceOptions> = {}): P
   const prefix = `durable-${randomUUID().slice(0, 8)}`;
   const started = await Promise.all(names.map((name) => startInstance({ redisUrl: redis.url, name, prefix, retryMs: 200, ...options })));
   running.push(...started);
-  for (const instance of started) await until(async () => (await instance.state()).bus.connected, `${instance.name} connected`);
+  for (const instance of started) await until(async () => (await instance.state()).bus.connected, 10_000, `${instance.name} connected`);
   return started;
 }
 
@@ -59,22 +60,18 @@ async function sdkClient(targets: Instance[]): Promise<{ client: Client; transpo
   return { client, transport };
 }
 
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 /** Waits until the stored frames of `sessionId` hold an entry matching `match` (the journal writes a tick later). */
 async function stored(sessionId: string, match: (fields: string[]) => boolean): Promise<void> {
-  await until(async () => {
-    const [key] = await db.keys(`*:durable:${sessionId}:frames`);
-    if (key === undefined) return false;
-    const entries = await db.xrange(key, '-', '+');
-    return entries.some(([, fields]) => match(fields));
-  }, `a stored frame of ${sessionId}`);
+  await until(
+    async () => {
+      const [key] = await db.keys(`*:durable:${sessionId}:frames`);
+      if (key === undefined) return false;
+      const entries = await db.xrange(key, '-', '+');
+      return entries.some(([, fields]) => match(fields));
+    },
+    10_000,
+    `a stored frame of ${sessionId}`,
+  );
 }
 
 const streamableHeaders = (extra: Record<string, string> = {}) => ({
@@ -147,7 +144,7 @@ describe('durable sessions on the Redis bus', () => {
     const sessionId = await rawSession(A!);
     await A!.kill();
     // The directory entry expires within directoryTtlMs: from then on the session is unknown.
-    await until(async () => (await db.keys(`*:session:${sessionId}`)).length === 0, 'the directory entry to expire');
+    await until(async () => (await db.keys(`*:session:${sessionId}`)).length === 0, 10_000, 'the directory entry to expire');
     const call = await rawCall(B!, sessionId, echo(1, 'x'));
     await call.done;
     expect(call.status).toBe(404);
