@@ -46,16 +46,11 @@ const REPLAY_TIMEOUT_MS = 5000;
  * `adopted: true`, then the stored `initialize`, `notifications/initialized` and state requests handed to the server
  * through the SDK `Transport` interface (`onmessage`), their answers kept from the client. Never throws.
  */
-export async function adoptSession<T extends SessionTransport>(
-  opener: SessionOpener & { bus: SessionBus },
-  requester: Requester,
-  ref: { sessionId: string } | { streamKey: string },
-  kind: T['transport'],
-  make: (init: SessionInit, stored: AdoptableSession) => T,
-): Promise<Adoption<T>> {
+export async function adoptSession<T extends SessionTransport>(...args: Parameters<typeof adopt<T>>): Promise<Adoption<T>> {
+  const [opener, requester, ref] = args;
   if (opener.bus.adopt === undefined || opener.bus.journal === undefined) return { result: 'unknown' };
   const span = opener.settings.telemetry?.around('mcp.session.adopt', 'sessionId' in ref ? ref.sessionId : undefined, requester.headers);
-  const adoption = await adopt(opener, requester, ref, kind, make);
+  const adoption = await adopt(...args);
   span?.end('session' in adoption ? 'ok' : adoption.result);
   return adoption;
 }

@@ -7,6 +7,7 @@ import { createMCPClient } from '@ai-sdk/mcp';
 import { z } from 'zod';
 import { apiKeyStrategy, type SessionContext } from '../../../lib/index.js';
 import { buildServerV1, startHarness, waitFor, type Harness, type HarnessOptions } from '../../helpers/server.js';
+import { modern } from './stateless-fixture.js';
 
 let harness: Harness | undefined;
 const closers: (() => Promise<unknown>)[] = [];
@@ -71,26 +72,6 @@ const post = (url: string, body: unknown, headers: Record<string, string> = {}) 
     headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...headers },
     body: JSON.stringify(body),
   });
-
-/** A 2026-07-28 request as the spec shapes it: version, client info and capabilities in `_meta`, plus headers. */
-function modern(method: string, params: Record<string, unknown> = {}, id = 1) {
-  return {
-    body: {
-      jsonrpc: '2.0',
-      id,
-      method,
-      params: {
-        ...params,
-        _meta: {
-          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-          'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
-          'io.modelcontextprotocol/clientCapabilities': {},
-        },
-      },
-    },
-    headers: { 'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': method, ...(typeof params.name === 'string' ? { 'Mcp-Name': params.name } : {}) },
-  };
-}
 
 describe('2026-07-28 requests with an SDK v2 server', () => {
   const start = (counts: { built: number; closed: number }, options: HarnessOptions = {}) =>
