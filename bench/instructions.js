@@ -34,7 +34,7 @@ export const PAIRS = [
 // contender of a transport. One call at a time, so the order of events is the same in every run.
 
 /** A keep-alive connection answering one request at a time with `{ status, head, body }`. */
-class Connection {
+export class Connection {
   constructor(port) {
     this.socket = net.connect(port, '127.0.0.1');
     this.socket.setNoDelay(true);
@@ -82,17 +82,17 @@ class Connection {
 }
 
 /** An HTTP/1.1 request as text. */
-function httpRequest(method, target, headers, body = '') {
+export function httpRequest(method, target, headers, body = '') {
   let text = `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n`;
   for (const [name, value] of Object.entries(headers)) text += `${name}: ${value}\r\n`;
   if (body !== '') text += `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`;
   return `${text}\r\n${body}`;
 }
 
-const callBody = (id) => `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`;
-const answers = (text, id) => text.includes(`"id":${id}}`) || text.includes(`"id":${id},`);
+export const callBody = (id) => `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`;
+export const answers = (text, id) => text.includes(`"id":${id}}`) || text.includes(`"id":${id},`);
 
-function expectStatus(response, status, what) {
+export function expectStatus(response, status, what) {
   if (response.status !== status) throw new Error(`${what}: HTTP ${response.status} ${response.body.slice(0, 200)}`);
 }
 
@@ -200,7 +200,7 @@ async function child(contender, warmup, calls) {
 // ---------------------------------------------------------------------------------------------------------------
 // The driver: both runs of every configuration under valgrind, then the table.
 
-const nodeFlags = ['--single-threaded', '--hash-seed=1', '--random-seed=1'];
+export const nodeFlags = ['--single-threaded', '--hash-seed=1', '--random-seed=1'];
 
 /** Instructions of one `--child` run under cachegrind (the cache simulation off: only the count is wanted). */
 function countInstructions(contender, warmup, calls) {
