@@ -1,24 +1,29 @@
 // RelayResponse: the stand-in for a ServerResponse when the client's HTTP response is held by another instance.
+import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { Writable } from 'node:stream';
 import type { RelaySink } from '../../bus.js';
 
 /**
  * What the transport and the error replies use of a `ServerResponse` (`writeHead`, `flushHeaders`, `write`, `end`,
  * `'close'`, back-pressure), forwarding every piece to a `RelaySink`: the bus carries it to the instance holding the
- * client. `destroy()` (the client left, or a slow-consumer cut) ends the relay.
+ * client, where the real response applies back-pressure. `destroy()` (the client left, or a slow-consumer cut)
+ * ends the relay. A plain emitter rather than a `Writable`: every piece goes straight to the sink, with none of a
+ * stream's buffering, ticks and events on the hot path of every relayed request.
  */
-export class RelayResponse extends Writable {
+export class RelayResponse extends EventEmitter {
   headersSent = false;
+  destroyed = false;
+  writableEnded = false;
+  writableFinished = false;
+  /** Nothing waits here: each piece went to the sink when written. */
+  readonly writableLength = 0;
+  readonly writableNeedDrain = false;
   readonly socket = null;
   readonly #sink: RelaySink;
-  #ended = false;
 
   constructor(sink: RelaySink) {
-    super({ decodeStrings: false, highWaterMark: 64 * 1024 });
+    super();
     this.#sink = sink;
-    // A write after the end (or after a cancel) is dropped, as on a real response: never an unhandled 'error'.
-    this.on('error', noop);
   }
 
   /** The type the transport code expects; only the members above are ever used. */
@@ -30,7 +35,10 @@ export class RelayResponse extends Writable {
     if (this.headersSent) return this;
     this.headersSent = true;
     const flat: Record<string, string> = {};
-    for (const [name, value] of Object.entries(headers)) flat[name] = Array.isArray(value) ? value.join(', ') : String(value);
+    for (const name in headers) {
+      const value = headers[name]!;
+      flat[name] = typeof value === 'string' ? value : Array.isArray(value) ? value.join(', ') : String(value);
+    }
     this.#sink.head(status, flat);
     return this;
   }
@@ -42,26 +50,40 @@ export class RelayResponse extends Writable {
     return this;
   }
 
-  override _write(chunk: string | Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (!this.#ended) this.#sink.write(chunk.toString());
-    callback();
+  /** A write after the end (or after a cancel) is dropped, as on a real response: never an `'error'`. */
+  write(chunk: string | Uint8Array): boolean {
+    if (this.writableEnded || this.destroyed) return false;
+    this.#sink.write(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
+    return true;
   }
 
-  override _final(callback: (error?: Error | null) => void): void {
-    this.#finish();
-    callback();
+  end(chunk?: string | Uint8Array): this {
+    if (this.writableEnded || this.destroyed) return this;
+    this.writableEnded = true;
+    this.#sink.end(chunk === undefined ? undefined : typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
+    this.writableFinished = true;
+    this.#closeSoon();
+    return this;
   }
 
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#finish();
-    callback(error);
+  /** The client left, or a slow consumer was cut: the relay ends (its front instance hears of it). */
+  destroy(): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    if (!this.writableEnded) {
+      this.writableEnded = true;
+      this.#sink.end();
+    }
+    this.#closeSoon();
+    return this;
   }
 
-  #finish(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#sink.end();
+  /** `'close'` comes a tick after the end, as on a real response, so listeners added meanwhile still hear it. */
+  #closeSoon(): void {
+    process.nextTick(emitClose, this);
   }
 }
 
-function noop(): void {}
+function emitClose(res: RelayResponse): void {
+  res.emit('close');
+}
