@@ -48,7 +48,8 @@ export class SessionDirectory {
 
   opened(session: BusSession): void {
     if (this.#closed) return;
-    const value = encodeEntry({ instanceId: this.#o.instanceId, principalId: session.principalId });
+    // This instance reads envelopes: instances relaying to it may send several messages in one PUBLISH.
+    const value = encodeEntry({ instanceId: this.#o.instanceId, principalId: session.principalId, envelopes: true });
     this.#sessions.set(session.sessionId, value);
     this.#pendingDeletes.delete(session.sessionId);
     // While Redis is down the entry is written by the resync that follows the reconnect.

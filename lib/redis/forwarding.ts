@@ -3,6 +3,7 @@ import type { BusNode, Delivery, DeliveryResult } from '../bus.js';
 import type { RedisLinks } from './connection.js';
 import type { SessionDirectory } from './directory.js';
 import type { ResolvedRedisOptions } from './options.js';
+import type { Outgoing } from './outgoing.js';
 import { encodeAck, encodeDeliver, instanceChannel, type DeliverMessage } from './protocol.js';
 
 /** Counters shared by the parts of a bus. */
@@ -14,8 +15,11 @@ export interface BusCounters {
   broadcastsReceived: number;
 }
 
-/** Encodes the message for the owner, given the correlation id its acknowledgement will carry and the owner's id. */
-export type Encode = (id: string, owner: string) => string;
+/**
+ * Encodes the message for the owner, given the correlation id its acknowledgement will carry, the owner's id, and
+ * whether the owner reads envelopes.
+ */
+export type Encode = (id: string, owner: string, envelopes: boolean) => string;
 
 interface Pending {
   resolve: (result: DeliveryResult) => void;
@@ -24,12 +28,14 @@ interface Pending {
 
 /**
  * Both ends of a forward. Sending: look the owner up, check the principal, publish on the owner's channel and wait
- * (at most `forwardTimeoutMs`) for its acknowledgement; each message for a session publishes only once the previous
- * one has, so the owner receives a session's messages in the order this instance received them (one commands and
- * one subscriber connection keep that order). Receiving: deliver to the local session and acknowledge.
+ * (at most `forwardTimeoutMs`) for its acknowledgement; each message for a session is queued (`Outgoing`) only once
+ * the previous one was, so the owner receives a session's messages in the order this instance received them (the
+ * queue, one commands and one subscriber connection keep that order). Receiving: deliver to the local session and
+ * acknowledge.
  */
 export class Forwarder {
   readonly #links: RedisLinks;
+  readonly #outgoing: Outgoing;
   readonly #directory: SessionDirectory;
   readonly #o: Pick<ResolvedRedisOptions, 'prefix' | 'instanceId' | 'forwardTimeoutMs'>;
   readonly #counters: BusCounters;
@@ -42,11 +48,13 @@ export class Forwarder {
 
   constructor(
     links: RedisLinks,
+    outgoing: Outgoing,
     directory: SessionDirectory,
     options: Pick<ResolvedRedisOptions, 'prefix' | 'instanceId' | 'forwardTimeoutMs'>,
     counters: BusCounters,
   ) {
     this.#links = links;
+    this.#outgoing = outgoing;
     this.#directory = directory;
     this.#o = options;
     this.#counters = counters;
@@ -117,9 +125,10 @@ export class Forwarder {
     }
     if (result === 'accepted') this.#counters.received++;
     // Not connected: the sender times out and answers 503.
-    void this.#links.publish(
+    this.#outgoing.send(
       instanceChannel(this.#o.prefix, message.reply),
       encodeAck(message.id, result),
+      message.envelopes,
       'could not acknowledge a forwarded message',
     );
   }
@@ -129,7 +138,7 @@ export class Forwarder {
     for (const id of [...this.#pending.keys()]) this.settle(id, 'unavailable');
   }
 
-  /** Resolves once published (or refused), with the acknowledgement to come: the next message may publish then. */
+  /** Resolves once queued for publishing (or refused), with the acknowledgement to come: the next message may go then. */
   async #publish(
     sessionId: string,
     principalId: string | undefined,
@@ -143,8 +152,7 @@ export class Forwarder {
     // The router looked locally first; an entry naming this instance is a session that just closed here.
     if (owner.instanceId === this.#o.instanceId) return done('unknown');
     if (owner.principalId !== undefined && principalId !== undefined && owner.principalId !== principalId) return done('forbidden');
-    const cmd = this.#links.commands;
-    if (!this.#links.ready || cmd === undefined) return done('unavailable');
+    if (!this.#links.ready || this.#links.commands === undefined) return done('unavailable');
     // The client left while the owner was looked up: nothing is published, so the owner has nothing to cancel.
     if (abandoned?.() === true) return done('unavailable');
 
@@ -154,14 +162,16 @@ export class Forwarder {
       timer.unref();
       this.#pending.set(id, { resolve, timer });
     });
-    cmd.publish(instanceChannel(this.#o.prefix, owner.instanceId), encode(id, owner.instanceId)).then(
+    const envelopes = owner.envelopes === true;
+    this.#outgoing.send(
+      instanceChannel(this.#o.prefix, owner.instanceId),
+      encode(id, owner.instanceId, envelopes),
+      envelopes,
+      'could not forward a message to the instance holding its session',
       (receivers) => {
-        // Nobody listens on the owner's channel: it died (its entry expires within directoryTtlMs) or is reconnecting.
-        if (receivers === 0) this.settle(id, 'unavailable');
-      },
-      (error: Error) => {
-        this.settle(id, 'unavailable');
-        this.#links.problem('commands', 'could not forward a message to the instance holding its session', error);
+        // Not sent, or nobody listens on the owner's channel: it died (its entry expires within directoryTtlMs) or
+        // is reconnecting.
+        if (receivers === undefined || receivers === 0) this.settle(id, 'unavailable');
       },
     );
     // Bounded by forwardTimeoutMs even when the PUBLISH itself hangs (a given client with an offline queue).

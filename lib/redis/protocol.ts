@@ -10,14 +10,21 @@ export const instanceChannel = (prefix: string, instanceId: string): string => `
 /** Channel every instance listens on for broadcasts. */
 export const broadcastChannel = (prefix: string): string => `${prefix}:broadcast`;
 
-/** A directory entry: which instance holds a session, and the key (strategy and id) of the principal that opened it. */
+/**
+ * A directory entry: which instance holds a session, the key (strategy and id) of the principal that opened it, and
+ * whether that instance reads envelopes (several messages in one PUBLISH; instances from before them do not).
+ */
 export interface DirectoryEntry {
   instanceId: string;
   principalId: string | undefined;
+  envelopes?: boolean;
 }
 
 export function encodeEntry(entry: DirectoryEntry): string {
-  return JSON.stringify(entry.principalId === undefined ? { i: entry.instanceId } : { i: entry.instanceId, p: entry.principalId });
+  const e: { i: string; p?: string; e?: 1 } = { i: entry.instanceId };
+  if (entry.principalId !== undefined) e.p = entry.principalId;
+  if (entry.envelopes === true) e.e = 1;
+  return JSON.stringify(e);
 }
 
 /** The entry, or `undefined` when the stored value is not one (another program wrote the key). */
@@ -25,16 +32,22 @@ export function decodeEntry(value: string): DirectoryEntry | undefined {
   const parsed = parseObject(value);
   if (parsed === undefined || typeof parsed.i !== 'string') return undefined;
   if (parsed.p !== undefined && typeof parsed.p !== 'string') return undefined;
-  return { instanceId: parsed.i, principalId: parsed.p as string | undefined };
+  const entry: DirectoryEntry = { instanceId: parsed.i, principalId: parsed.p as string | undefined };
+  if (parsed.e === 1) entry.envelopes = true;
+  return entry;
 }
 
-/** A delivery forwarded to the owning instance; `reply` is the sender's instance id, `id` its correlation id. */
+/**
+ * A delivery forwarded to the owning instance; `reply` is the sender's instance id, `id` its correlation id,
+ * `envelopes` whether the sender reads envelopes (instances from before them do not say so).
+ */
 export interface DeliverMessage {
   type: 'deliver';
   id: string;
   reply: string;
   sessionId: string;
   delivery: Delivery;
+  envelopes: boolean;
 }
 
 /** The owner's answer to a `DeliverMessage`. */
@@ -55,6 +68,8 @@ export interface RelayMessage {
   sessionId: string;
   request: RelayedRequest;
   batches: boolean;
+  /** The relaying instance reads envelopes: its answers and acknowledgements may share a PUBLISH with others. */
+  envelopes: boolean;
 }
 
 /** The owner's answer to a relayed request, piece by piece, on the relaying instance's channel. */
@@ -90,7 +105,7 @@ export function encodeDeliver(id: string, reply: string, sessionId: string, deli
   if (delivery.principalId !== undefined) d.principalId = delivery.principalId;
   if (delivery.authInfo !== undefined) d.authInfo = delivery.authInfo;
   if (delivery.headers !== undefined) d.headers = delivery.headers;
-  return JSON.stringify({ type: 'deliver', id, reply, sessionId, delivery: d });
+  return JSON.stringify({ type: 'deliver', id, reply, sessionId, delivery: d, e: 1 });
 }
 
 export function encodeAck(id: string, result: DeliveryResult): string {
@@ -98,7 +113,7 @@ export function encodeAck(id: string, result: DeliveryResult): string {
 }
 
 export function encodeRelay(id: string, reply: string, sessionId: string, request: RelayedRequest): string {
-  return JSON.stringify({ type: 'relay', id, reply, sessionId, request, b: 1 });
+  return JSON.stringify({ type: 'relay', id, reply, sessionId, request, b: 1, e: 1 });
 }
 
 /** Chunks are the hot path of a relayed stream: a marker, the id, a newline and the data, with no JSON around it. */
@@ -140,6 +155,34 @@ function decodeRelayBatch(value: string): RelayBatch | undefined {
     batch.head = { status: h.s as number, headers: headers as Record<string, string> };
   }
   return batch;
+}
+
+/**
+ * An envelope: several messages for one instance in one PUBLISH, each its length (in UTF-16 code units, as JS
+ * counts them; UTF-8 on the way keeps them) and a colon before it. Only for instances that said they read them.
+ */
+const envelopeMarker = '\u0003';
+
+export function encodeEnvelope(messages: readonly string[]): string {
+  if (messages.length === 1) return messages[0]!;
+  let out = envelopeMarker;
+  for (const m of messages) out += `${m.length}:${m}`;
+  return out;
+}
+
+/** The messages of a PUBLISH (an envelope's, or the one it is); `undefined` for a malformed envelope. */
+export function openEnvelope(value: string): string[] | undefined {
+  if (!value.startsWith(envelopeMarker)) return [value];
+  const messages: string[] = [];
+  let at = 1;
+  while (at < value.length) {
+    const colon = value.indexOf(':', at);
+    const size = colon < 0 ? Number.NaN : Number(value.slice(at, colon));
+    if (!Number.isInteger(size) || size < 0 || colon === at || colon + 1 + size > value.length) return undefined;
+    messages.push(value.slice(colon + 1, colon + 1 + size));
+    at = colon + 1 + size;
+  }
+  return messages;
 }
 
 export function encodeCancel(id: string, from: string): string {
@@ -184,6 +227,7 @@ export function decodeInstanceMessage(value: string): InstanceMessage | undefine
     id: m.id,
     reply: m.reply,
     sessionId: m.sessionId,
+    envelopes: m.e === 1,
     delivery: {
       messages: d.messages as JSONRPCMessage[],
       principalId: d.principalId as string | undefined,
@@ -206,6 +250,7 @@ function decodeRelay(m: Record<string, unknown>): RelayMessage | undefined {
     reply: m.reply,
     sessionId: m.sessionId,
     batches: m.b === 1,
+    envelopes: m.e === 1,
     request: {
       method: r.method as RelayedRequest['method'],
       messages: r.messages as JSONRPCMessage[],

@@ -3,6 +3,7 @@ import type { DeliveryResult, RelayedRequest, RelayFailure, RelayHandle, RelaySi
 import type { RedisLinks } from './connection.js';
 import type { Forwarder } from './forwarding.js';
 import type { ResolvedRedisOptions } from './options.js';
+import type { Outgoing } from './outgoing.js';
 import { encodeCancel, encodeRelay, instanceChannel, type RelayAnswer, type RelayBatch } from './protocol.js';
 
 /**
@@ -13,13 +14,15 @@ import { encodeCancel, encodeRelay, instanceChannel, type RelayAnswer, type Rela
  */
 export class FrontRelays {
   readonly #links: RedisLinks;
+  readonly #outgoing: Outgoing;
   readonly #forwarder: Forwarder;
   readonly #o: Pick<ResolvedRedisOptions, 'prefix' | 'instanceId'>;
   /** Answers streaming from other instances to clients of this one: correlation id → where they go, and from whom. */
-  readonly #relays = new Map<string, { sink: RelaySink; owner: string }>();
+  readonly #relays = new Map<string, Relay>();
 
-  constructor(links: RedisLinks, forwarder: Forwarder, options: Pick<ResolvedRedisOptions, 'prefix' | 'instanceId'>) {
+  constructor(links: RedisLinks, outgoing: Outgoing, forwarder: Forwarder, options: Pick<ResolvedRedisOptions, 'prefix' | 'instanceId'>) {
     this.#links = links;
+    this.#outgoing = outgoing;
     this.#forwarder = forwarder;
     this.#o = options;
   }
@@ -39,20 +42,20 @@ export class FrontRelays {
     // The client may leave at any await below: from then on the relay is cancelled, on the owner too.
     if (signal?.aborted) return { result: 'unavailable' };
     let relayId: string | undefined;
-    let owner = '';
+    let relay: Relay | undefined;
     const cancel = () => {
       if (relayId === undefined || !this.#relays.delete(relayId)) return;
-      this.#cancel(owner, relayId);
+      this.#cancel(relay!, relayId);
     };
     signal?.addEventListener('abort', cancel, { once: true });
     const result = await this.#forwarder.send(
       sessionId,
       request.principalId,
-      (id, ownerId) => {
+      (id, owner, envelopes) => {
         // Registered before the request is published: the owner may answer before its acknowledgement arrives.
         relayId = id;
-        owner = ownerId;
-        this.#relays.set(id, { sink, owner });
+        relay = { sink, owner, envelopes };
+        this.#relays.set(id, relay);
         return encodeRelay(id, this.#o.instanceId, sessionId, request);
       },
       () => signal?.aborted === true,
@@ -110,16 +113,28 @@ export class FrontRelays {
 
   /** This instance shuts down: every relay fails (503 before its head, else its stream ends) and its owner stops. */
   close(): void {
-    for (const [id, { sink, owner }] of this.#relays) {
-      this.#cancel(owner, id);
-      failSink(sink, 'shutting_down');
+    for (const [id, relay] of this.#relays) {
+      this.#cancel(relay, id);
+      failSink(relay.sink, 'shutting_down');
     }
     this.#relays.clear();
   }
 
-  #cancel(owner: string, relayId: string): void {
-    void this.#links.publish(instanceChannel(this.#o.prefix, owner), encodeCancel(relayId, this.#o.instanceId), 'could not cancel a relayed request');
+  #cancel(relay: Relay, relayId: string): void {
+    this.#outgoing.send(
+      instanceChannel(this.#o.prefix, relay.owner),
+      encodeCancel(relayId, this.#o.instanceId),
+      relay.envelopes,
+      'could not cancel a relayed request',
+    );
   }
+}
+
+/** A relayed answer on its way: where it goes, which instance sends it, and whether that one reads envelopes. */
+interface Relay {
+  sink: RelaySink;
+  owner: string;
+  envelopes: boolean;
 }
 
 /** Ends a relayed answer that will not come: an error envelope if the client has no head yet, else the end of its stream. */

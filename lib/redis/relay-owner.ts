@@ -1,9 +1,11 @@
 // OwnerRelays: requests other instances relay to this one's sessions, served here and answered back piece by piece.
-import type { BusNode, DeliveryResult, RelayHandle } from '../bus.js';
-import type { RedisLinks } from './connection.js';
+import type { BusNode, DeliveryResult, RelayHandle, RelaySink } from '../bus.js';
 import type { BusCounters } from './forwarding.js';
 import type { ResolvedRedisOptions } from './options.js';
+import type { LateSender, Outgoing, Published } from './outgoing.js';
 import { encodeAck, encodeRelayAnswer, encodeRelayBatch, instanceChannel, type RelayBatch, type RelayMessage } from './protocol.js';
+
+const couldNotAnswer = 'could not stream an answer back to the instance holding its client';
 
 /**
  * The session's owner: serves a relayed request as if it had arrived here, publishes the acknowledgement and the
@@ -11,16 +13,14 @@ import { encodeAck, encodeRelayAnswer, encodeRelayBatch, instanceChannel, type R
  * as soon as a piece of the answer reaches no one: the relaying instance is gone, and its client with it.
  */
 export class OwnerRelays {
-  readonly #links: RedisLinks;
+  readonly #outgoing: Outgoing;
   readonly #o: Pick<ResolvedRedisOptions, 'prefix'>;
   readonly #counters: BusCounters;
   /** Answers this instance streams for other instances' clients: `<instance> <id>` → what waits to leave, how to stop. */
-  readonly #served = new Map<string, { out: Outbox | Pieces; handle?: RelayHandle }>();
-  /** Outboxes with pieces waiting for the end of the tick (ended answers included). */
-  readonly #unsent = new Set<Outbox>();
+  readonly #served = new Map<string, Served>();
 
-  constructor(links: RedisLinks, options: Pick<ResolvedRedisOptions, 'prefix'>, counters: BusCounters) {
-    this.#links = links;
+  constructor(outgoing: Outgoing, options: Pick<ResolvedRedisOptions, 'prefix'>, counters: BusCounters) {
+    this.#outgoing = outgoing;
     this.#o = options;
     this.#counters = counters;
   }
@@ -32,27 +32,21 @@ export class OwnerRelays {
 
   serve(node: BusNode, message: RelayMessage, report: (error: Error) => void): void {
     const key = `${message.reply} ${message.id}`;
-    const publish = (payload: string) => {
-      void this.#links
-        .publish(instanceChannel(this.#o.prefix, message.reply), payload, 'could not stream an answer back to the instance holding its client')
-        .then((receivers) => {
-          // Nobody listens on the relaying instance's channel: it died, so its client is gone. Stop serving it.
-          if (receivers === 0) this.cancel(key);
-        });
+    const channel = instanceChannel(this.#o.prefix, message.reply);
+    // Nobody listens on the relaying instance's channel: it died, so its client is gone. Stop serving it.
+    const published: Published = (receivers) => {
+      if (receivers === 0) this.cancel(key);
     };
-    const out = message.batches ? new Outbox(message.id, this.#unsent, publish) : new Pieces(message.id, publish);
+    const publish = (payload: string) => this.#outgoing.send(channel, payload, message.envelopes, couldNotAnswer, published);
+    const served: Served = { key, out: undefined!, handle: undefined };
+    served.out = message.batches
+      ? new Outbox(message.id, this.#outgoing, publish, this.#served, served)
+      : new Pieces(message.id, publish, this.#served, served);
     // Present before serving, so that an answer ending at once is forgotten at once.
-    const served: { out: Outbox | Pieces; handle?: RelayHandle } = { out };
     this.#served.set(key, served);
     let outcome: ReturnType<BusNode['serve']>;
     try {
-      outcome = node.serve(message.sessionId, message.request, {
-        head: (status, headers) => out.head(status, headers),
-        write: (data) => out.write(data),
-        end: (data) => {
-          if (this.#served.delete(key)) out.end(data);
-        },
-      });
+      outcome = node.serve(message.sessionId, message.request, served.out);
     } catch (error) {
       report(new Error(`serving a relayed request failed: ${(error as Error).message}`, { cause: error }));
       outcome = { result: 'unavailable' };
@@ -61,7 +55,7 @@ export class OwnerRelays {
     else served.handle = outcome.handle;
     if (outcome.result === 'accepted') this.#counters.received++;
     // The acknowledgement leaves with what the answer wrote meanwhile: often head, priming, response and end at once.
-    out.acknowledge(outcome.result);
+    served.out.acknowledge(outcome.result);
   }
 
   /** Stops serving an answer (`<instance> <id>`) whose client is gone, without publishing its end to nobody. */
@@ -72,22 +66,31 @@ export class OwnerRelays {
     served.handle?.cancel();
   }
 
-  /** This instance shuts down: every answer it serves ends, and its end leaves now, while Redis is still connected. */
+  /** This instance shuts down: every answer it serves ends (its end leaves with the next flush of `Outgoing`). */
   close(): void {
     for (const { handle } of [...this.#served.values()]) handle?.cancel();
     this.#served.clear();
-    for (const out of [...this.#unsent]) out.flush();
   }
 }
 
+/** An answer this instance serves for another instance's client. */
+interface Served {
+  key: string;
+  out: Outbox | Pieces;
+  handle: RelayHandle | undefined;
+}
+
 /**
- * The pieces of one relayed answer not yet published. Everything written in one tick (event-loop turn) leaves as one
- * message at its end: a Redis round trip per tick instead of one per piece.
+ * The sink of one relayed answer: the pieces not yet published. Everything written in one turn of the event loop
+ * leaves as one message at its end (with the acknowledgement, for the first), in the same PUBLISH as the other
+ * answers of that turn for the same instance: a Redis round trip per turn instead of one per piece.
  */
-class Outbox {
+class Outbox implements RelaySink, LateSender {
   readonly #id: string;
+  readonly #outgoing: Outgoing;
   readonly #publish: (payload: string) => void;
-  readonly #unsent: Set<Outbox>;
+  readonly #served: Map<string, Served>;
+  readonly #me: Served;
   #result: DeliveryResult | undefined;
   #head: RelayBatch['head'];
   #data = '';
@@ -95,10 +98,12 @@ class Outbox {
   #scheduled = false;
   #done = false;
 
-  constructor(id: string, unsent: Set<Outbox>, publish: (payload: string) => void) {
+  constructor(id: string, outgoing: Outgoing, publish: (payload: string) => void, served: Map<string, Served>, me: Served) {
     this.#id = id;
-    this.#unsent = unsent;
+    this.#outgoing = outgoing;
     this.#publish = publish;
+    this.#served = served;
+    this.#me = me;
   }
 
   acknowledge(result: DeliveryResult): void {
@@ -116,16 +121,17 @@ class Outbox {
     this.#schedule();
   }
 
-  end(data: string | undefined): void {
+  /** The answer ended (once; a cancelled answer's end is not published: nobody waits for it). */
+  end(data?: string): void {
+    if (!this.#served.delete(this.#me.key)) return;
     if (data !== undefined) this.#data += data;
     this.#end = true;
     this.#schedule();
   }
 
-  /** Publishes what waits now (also called at the end of the tick it was written in). */
+  /** Publishes what waits now (called by `Outgoing` at the end of the turn it was written in). */
   flush(): void {
     this.#scheduled = false;
-    this.#unsent.delete(this);
     if (this.#done || (this.#result === undefined && this.#head === undefined && this.#data === '' && !this.#end)) return;
     const batch = { id: this.#id, result: this.#result, head: this.#head, data: this.#data, end: this.#end };
     this.#result = undefined;
@@ -138,19 +144,22 @@ class Outbox {
   #schedule(): void {
     if (this.#scheduled || this.#done) return;
     this.#scheduled = true;
-    this.#unsent.add(this);
-    setImmediate(() => this.flush());
+    this.#outgoing.later(this);
   }
 }
 
 /** The answer piece by piece, each its own message, for a relaying instance from before batching (rolling upgrades). */
-class Pieces {
+class Pieces implements RelaySink {
   readonly #id: string;
   readonly #publish: (payload: string) => void;
+  readonly #served: Map<string, Served>;
+  readonly #me: Served;
 
-  constructor(id: string, publish: (payload: string) => void) {
+  constructor(id: string, publish: (payload: string) => void, served: Map<string, Served>, me: Served) {
     this.#id = id;
     this.#publish = publish;
+    this.#served = served;
+    this.#me = me;
   }
 
   acknowledge(result: DeliveryResult): void {
@@ -165,7 +174,8 @@ class Pieces {
     this.#publish(encodeRelayAnswer({ type: 'chunk', id: this.#id, data }));
   }
 
-  end(data: string | undefined): void {
+  end(data?: string): void {
+    if (!this.#served.delete(this.#me.key)) return;
     this.#publish(encodeRelayAnswer(data === undefined ? { type: 'end', id: this.#id } : { type: 'end', id: this.#id, data }));
   }
 }

@@ -8,7 +8,8 @@ import { Adopter } from './durable-adopt.js';
 import { DurableJournal } from './durable-journal.js';
 import { Forwarder, type BusCounters } from './forwarding.js';
 import type { ResolvedRedisOptions } from './options.js';
-import { broadcastChannel, decodeInstanceMessage, instanceChannel } from './protocol.js';
+import { Outgoing } from './outgoing.js';
+import { broadcastChannel, decodeInstanceMessage, instanceChannel, openEnvelope } from './protocol.js';
 import { FrontRelays } from './relay-front.js';
 import { OwnerRelays } from './relay-owner.js';
 
@@ -41,6 +42,7 @@ export interface RedisBusStats {
 interface Parts {
   node: BusNode;
   links: RedisLinks;
+  outgoing: Outgoing;
   directory: SessionDirectory;
   forwarder: Forwarder;
   front: FrontRelays;
@@ -100,9 +102,10 @@ export class RedisSessionBus implements SessionBus {
       message: (channel, message) => parts !== undefined && this.#onMessage(parts, channel, message, report),
       report,
     });
+    const outgoing = new Outgoing(links);
     const directory = new SessionDirectory(links, o);
-    const forwarder = new Forwarder(links, directory, o, this.#counters);
-    const front = new FrontRelays(links, forwarder, o);
+    const forwarder = new Forwarder(links, outgoing, directory, o, this.#counters);
+    const front = new FrontRelays(links, outgoing, forwarder, o);
     const refresh = setInterval(() => {
       directory.refresh();
       front.checkOwners();
@@ -112,10 +115,11 @@ export class RedisSessionBus implements SessionBus {
     parts = {
       node,
       links,
+      outgoing,
       directory,
       forwarder,
       front,
-      owner: new OwnerRelays(links, o, this.#counters),
+      owner: new OwnerRelays(outgoing, o, this.#counters),
       broadcasts: new Broadcasts(links, o, this.#counters, report),
       adopter: new Adopter(links, o),
       refresh,
@@ -199,6 +203,8 @@ export class RedisSessionBus implements SessionBus {
     // through another instance); their owners stop serving them. Answers served here end, their fronts hear it.
     p.front.close();
     p.owner.close();
+    // What they sent (cancels, the last pieces of answers) leaves now, while Redis is still connected.
+    p.outgoing.flush();
     await p.directory.close();
     await p.links.close();
   }
@@ -206,11 +212,18 @@ export class RedisSessionBus implements SessionBus {
   #onMessage(p: Parts, channel: string, message: string, report: (error: Error) => void): void {
     if (this.#closed) return;
     if (channel === p.broadcasts.channel) return p.broadcasts.receive(p.node, message);
+    const messages = openEnvelope(message);
+    if (messages === undefined) return this.#malformed(channel, report);
+    for (const one of messages) this.#onInstanceMessage(p, channel, one, report);
+  }
+
+  #malformed(channel: string, report: (error: Error) => void): void {
+    report(new Error(`ignored a malformed message on ${channel}; do other programs publish there? Use another "prefix".`));
+  }
+
+  #onInstanceMessage(p: Parts, channel: string, message: string, report: (error: Error) => void): void {
     const decoded = decodeInstanceMessage(message);
-    if (decoded === undefined) {
-      report(new Error(`ignored a malformed message on ${channel}; do other programs publish there? Use another "prefix".`));
-      return;
-    }
+    if (decoded === undefined) return this.#malformed(channel, report);
     switch (decoded.type) {
       case 'ack':
         return p.forwarder.settle(decoded.id, decoded.result);

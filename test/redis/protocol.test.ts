@@ -8,10 +8,12 @@ import {
   encodeAck,
   encodeBroadcast,
   encodeDeliver,
+  encodeEnvelope,
   encodeEntry,
   encodeRelay,
   encodeRelayBatch,
   instanceChannel,
+  openEnvelope,
   sessionKey,
 } from '../../lib/redis/protocol.js';
 
@@ -29,6 +31,24 @@ describe('Redis bus protocol', () => {
     for (const bad of ['', 'nope', '[]', '{"i":1}', '{"i":"A","p":2}', 'null']) expect(decodeEntry(bad)).toBeUndefined();
   });
 
+  it('says in the directory entry that its instance reads envelopes; entries from before them do not', () => {
+    expect(encodeEntry({ instanceId: 'A', principalId: 'alice', envelopes: true })).toBe('{"i":"A","p":"alice","e":1}');
+    expect(decodeEntry('{"i":"A","p":"alice","e":1}')).toEqual({ instanceId: 'A', principalId: 'alice', envelopes: true });
+    expect(decodeEntry('{"i":"A","p":"alice"}')?.envelopes).toBeUndefined();
+  });
+
+  it('packs several messages in one envelope and opens it again; one message travels bare', () => {
+    const messages = ['{"type":"ack","id":"1","result":"accepted"}', '\u00029:x\nid: 1\ndata: {"é":"\\n"}\n\n', '', '\u0001x\ny'];
+    const envelope = encodeEnvelope(messages);
+    expect(envelope.startsWith('\u0003')).toBe(true);
+    expect(openEnvelope(envelope)).toEqual(messages);
+    // Through Redis the string is UTF-8 bytes and back: the lengths, in UTF-16 code units, still hold.
+    expect(openEnvelope(Buffer.from(envelope).toString())).toEqual(messages);
+    expect(encodeEnvelope(['only'])).toBe('only');
+    expect(openEnvelope('only')).toEqual(['only']);
+    for (const bad of ['\u0003x', '\u00035:abc', '\u0003:abc', '\u0003-1:', '\u00031.5:ab']) expect(openEnvelope(bad)).toBeUndefined();
+  });
+
   it('round-trips deliveries with messages, principal, auth info and headers', () => {
     const delivery = {
       messages: [{ jsonrpc: '2.0' as const, id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'é\n"' } } }],
@@ -42,6 +62,7 @@ describe('Redis bus protocol', () => {
       reply: 'B',
       sessionId: 's1',
       delivery,
+      envelopes: true,
     });
     const anonymous = decodeInstanceMessage(encodeDeliver('8', 'B', 's1', { messages: [], principalId: undefined, authInfo: undefined }));
     expect(anonymous).toEqual({
@@ -50,6 +71,7 @@ describe('Redis bus protocol', () => {
       reply: 'B',
       sessionId: 's1',
       delivery: { messages: [], principalId: undefined, authInfo: undefined },
+      envelopes: true,
     });
   });
 
@@ -128,8 +150,18 @@ describe('Redis bus protocol', () => {
       authInfo: undefined,
       headers: { accept: 'text/event-stream' },
     };
-    expect(decodeInstanceMessage(encodeRelay('3', 'B', 's1', request))).toMatchObject({ type: 'relay', id: '3', reply: 'B', batches: true });
+    expect(decodeInstanceMessage(encodeRelay('3', 'B', 's1', request))).toMatchObject({
+      type: 'relay',
+      id: '3',
+      reply: 'B',
+      batches: true,
+      envelopes: true,
+    });
     const before = JSON.stringify({ type: 'relay', id: '3', reply: 'B', sessionId: 's1', request });
-    expect(decodeInstanceMessage(before)).toMatchObject({ type: 'relay', batches: false });
+    expect(decodeInstanceMessage(before)).toMatchObject({ type: 'relay', batches: false, envelopes: false });
+    const batchesOnly = JSON.stringify({ type: 'relay', id: '3', reply: 'B', sessionId: 's1', request, b: 1 });
+    expect(decodeInstanceMessage(batchesOnly)).toMatchObject({ type: 'relay', batches: true, envelopes: false });
+    const deliverBefore = JSON.stringify({ type: 'deliver', id: '3', reply: 'B', sessionId: 's1', delivery: { messages: [] } });
+    expect(decodeInstanceMessage(deliverBefore)).toMatchObject({ type: 'deliver', envelopes: false });
   });
 });

@@ -24,7 +24,7 @@ describe('SessionDirectory', () => {
     const key = `${prefix}:session:s1`;
     await until(async () => (await redis.admin.exists(key)) === 1, 3000, 'the entry');
     expect(await redis.admin.pttl(key)).toBeGreaterThan(2000);
-    expect(await b.directory.lookup('s1')).toEqual({ instanceId: 'A', principalId: 'apikey:alice' });
+    expect(await b.directory.lookup('s1')).toEqual({ instanceId: 'A', principalId: 'apikey:alice', envelopes: true });
     expect(await b.directory.lookup('nope')).toBe('unknown');
     a.directory.closed('s1');
     await until(async () => (await redis.admin.exists(key)) === 0, 3000, 'the entry to go');
@@ -58,6 +58,6 @@ describe('SessionDirectory', () => {
     await waitFor(() => a.resyncs.includes(true), 10_000, 'A back');
     await until(async () => (await redis.admin.exists(`${prefix}:session:s1`)) === 1, 5000, 'the entry to be re-registered');
     b.directory.forget('s1');
-    expect(await b.directory.lookup('s1')).toEqual({ instanceId: 'A', principalId: undefined });
+    expect(await b.directory.lookup('s1')).toEqual({ instanceId: 'A', principalId: undefined, envelopes: true });
   });
 });

@@ -8,7 +8,8 @@ import { RedisLinks } from '../../../lib/redis/connection.js';
 import { SessionDirectory } from '../../../lib/redis/directory.js';
 import { Forwarder, type BusCounters } from '../../../lib/redis/forwarding.js';
 import { resolveRedisOptions, type RedisSessionBusOptions } from '../../../lib/redis/options.js';
-import { broadcastChannel, decodeInstanceMessage, instanceChannel } from '../../../lib/redis/protocol.js';
+import { Outgoing } from '../../../lib/redis/outgoing.js';
+import { broadcastChannel, decodeInstanceMessage, instanceChannel, openEnvelope } from '../../../lib/redis/protocol.js';
 import { FrontRelays } from '../../../lib/redis/relay-front.js';
 import { OwnerRelays } from '../../../lib/redis/relay-owner.js';
 import { waitFor } from '../../helpers/server.js';
@@ -58,6 +59,7 @@ export function fakeNode(): FakeNode {
 export interface Parts {
   node: FakeNode;
   links: RedisLinks;
+  outgoing: Outgoing;
   directory: SessionDirectory;
   forwarder: Forwarder;
   front: FrontRelays;
@@ -85,28 +87,32 @@ export async function startParts(url: string, options: RedisSessionBusOptions): 
     message: (channel, message) => {
       if (parts === undefined) return;
       if (channel === parts.broadcasts.channel) return parts.broadcasts.receive(node, message);
-      const m = decodeInstanceMessage(message);
-      if (m === undefined) return report(new Error(`malformed: ${message}`));
-      if (m.type === 'ack') parts.forwarder.settle(m.id, m.result);
-      else if (m.type === 'deliver') parts.forwarder.deliver(node, m, report);
-      else if (m.type === 'relay') parts.owner.serve(node, m, report);
-      else if (m.type === 'cancel') parts.owner.cancel(`${m.from} ${m.id}`);
-      else if (m.type === 'batch') {
-        if (m.result !== undefined) parts.forwarder.settle(m.id, m.result);
-        parts.front.batch(m);
-      } else parts.front.answer(m);
+      for (const one of openEnvelope(message) ?? [message]) {
+        const m = decodeInstanceMessage(one);
+        if (m === undefined) report(new Error(`malformed: ${one}`));
+        else if (m.type === 'ack') parts.forwarder.settle(m.id, m.result);
+        else if (m.type === 'deliver') parts.forwarder.deliver(node, m, report);
+        else if (m.type === 'relay') parts.owner.serve(node, m, report);
+        else if (m.type === 'cancel') parts.owner.cancel(`${m.from} ${m.id}`);
+        else if (m.type === 'batch') {
+          if (m.result !== undefined) parts.forwarder.settle(m.id, m.result);
+          parts.front.batch(m);
+        } else parts.front.answer(m);
+      }
     },
     report,
   });
+  const outgoing = new Outgoing(links);
   const directory = new SessionDirectory(links, o);
-  const forwarder = new Forwarder(links, directory, o, counters);
+  const forwarder = new Forwarder(links, outgoing, directory, o, counters);
   parts = {
     node,
     links,
+    outgoing,
     directory,
     forwarder,
-    front: new FrontRelays(links, forwarder, o),
-    owner: new OwnerRelays(links, o, counters),
+    front: new FrontRelays(links, outgoing, forwarder, o),
+    owner: new OwnerRelays(outgoing, o, counters),
     broadcasts: new Broadcasts(links, o, counters, report),
     counters,
     resyncs,
@@ -115,6 +121,7 @@ export async function startParts(url: string, options: RedisSessionBusOptions): 
       forwarder.close();
       parts!.front.close();
       parts!.owner.close();
+      outgoing.flush();
       await directory.close();
       await links.close();
     },
