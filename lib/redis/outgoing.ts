@@ -83,15 +83,7 @@ export class Outgoing {
   }
 
   #publish(channel: string, payload: string, what: string, published: (Published | undefined)[]): void {
-    const cmd = this.#links.commands;
-    if (cmd === undefined) return settle(published, undefined);
-    cmd.publish(channel, payload).then(
-      (receivers) => settle(published, receivers),
-      (error: Error) => {
-        this.#links.problem('commands', what, error);
-        settle(published, undefined);
-      },
-    );
+    void this.#links.publish(channel, payload, what).then((receivers) => settle(published, receivers));
   }
 
   #schedule(): void {

@@ -3,7 +3,7 @@
 // acknowledgement, an owner or a front instance that died, a close).
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { encodeEntry } from '../../../lib/redis/protocol.js';
+import { encodeEntry, openEnvelope } from '../../../lib/redis/protocol.js';
 import { waitFor } from '../../helpers/server.js';
 import { adminClient, type Parts, recordingSink, redisPerFile, request, startParts, until } from './parts.js';
 
@@ -83,6 +83,27 @@ describe('relays', () => {
     expect(heard[1]!.id).toBe(heard[0]!.id);
     expect(sink.calls).toEqual([]);
     expect(b.front.size).toBe(0);
+  });
+
+  it('relays the requests of one turn in one envelope to an owner that reads them, bare to one from before envelopes', async () => {
+    const { a, b, prefix } = await pair(300);
+    a.node.onServe = (sink) => sink.end();
+    const heard: string[] = [];
+    const spy = adminClient(redis.url);
+    open.push({ close: () => spy.disconnect() });
+    spy.on('message', (_channel: string, message: string) => void heard.push(message));
+    await spy.subscribe(`${prefix}:instance:A`, `${prefix}:instance:old`);
+    const both = await Promise.all([b.front.relay('s1', request(), recordingSink()), b.front.relay('s1', request(), recordingSink())]);
+    expect(both.map((r) => r.result)).toEqual(['accepted', 'accepted']);
+    expect(heard).toHaveLength(1);
+    expect(openEnvelope(heard[0]!)?.map((m) => JSON.parse(m).type)).toEqual(['relay', 'relay']);
+
+    // An owner from before envelopes wrote its entry without saying it reads them.
+    heard.length = 0;
+    await redis.admin.set(`${prefix}:session:s4`, JSON.stringify({ i: 'old' }), 'PX', 10_000);
+    const old = await Promise.all([b.front.relay('s4', request(), recordingSink()), b.front.relay('s4', request(), recordingSink())]);
+    expect(old.map((r) => r.result)).toEqual(['unavailable', 'unavailable']);
+    expect(heard.filter((m) => JSON.parse(m).type === 'relay')).toHaveLength(2);
   });
 
   it('fails the relays of an owner that stopped listening, and of this instance when it closes', async () => {
