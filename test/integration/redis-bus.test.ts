@@ -97,7 +97,7 @@ describe('redisSessionBus in one process', () => {
     const { stream: s, sessionId } = await stream(a);
     const key = `${prefix}:session:${sessionId}`;
     await waitFor(() => a.bus.stats().sessions === 1);
-    expect(JSON.parse((await admin.get(key))!)).toEqual({ i: 'A' });
+    expect(JSON.parse((await admin.get(key))!)).toEqual({ i: 'A', e: 1 });
     const ttl = await admin.pttl(key);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(2000);
@@ -120,7 +120,7 @@ describe('redisSessionBus in one process', () => {
     await waitFor(() => a.bus.stats().connected && b.bus.stats().connected, 5000, 'buses connected');
     const alice = { 'X-API-Key': 'key-alice-0123456789' };
     const { stream: s, sessionId, path } = await stream(a, alice);
-    expect(JSON.parse((await admin.get(`${prefix}:session:${sessionId}`))!)).toEqual({ i: 'A', p: 'headerapikey:alice' });
+    expect(JSON.parse((await admin.get(`${prefix}:session:${sessionId}`))!)).toEqual({ i: 'A', p: 'headerapikey:alice', e: 1 });
 
     const unknown = await postJson(
       `${b.harness.baseUrl}/mcp/messages?sessionId=${randomUUID()}`,
