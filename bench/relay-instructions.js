@@ -11,14 +11,15 @@
 // done with two call counts; the difference of the instruction totals over the difference of the call counts is
 // the cost of one call, start-up and warm-up cancelled out. Env: BENCH_INSN_WARMUP (2000), BENCH_INSN_CALLS
 // ("500,2500"), BENCH_INSN_JOBS (valgrind runs at once, 1), BENCH_RELAY_DURABLE (1; 0 for `durable: false`),
-// BENCH_OUT (folder for relay-instructions.{md,json}, default bench/.tmp).
+// BENCH_RELAY_DIST (a build to measure instead of dist/), BENCH_OUT (folder for relay-instructions.{md,json},
+// default bench/.tmp).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { answers, callBody, Connection, expectStatus, httpRequest, nodeFlags } from './instructions.js';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
@@ -112,7 +113,10 @@ async function sseClient(portA, target) {
 
 /** One in-process run: instances A and B on one Redis, the session on A, `warmup` then `calls` calls to A or B. */
 async function child(wire, mode, redisUrl, warmup, calls) {
-  const distDir = new URL('../dist/', import.meta.url);
+  // BENCH_RELAY_DIST: a build elsewhere (e.g. of another commit, to compare), instead of this checkout's dist/.
+  const distDir = process.env.BENCH_RELAY_DIST
+    ? pathToFileURL(`${path.resolve(process.env.BENCH_RELAY_DIST)}/`)
+    : new URL('../dist/', import.meta.url);
   const { createMcpSseRouter } = await import(new URL('index.js', distDir).href);
   const { redisSessionBus } = await import(new URL('redis.js', distDir).href);
   const { buildServer } = await import('./mcp-server.js');
@@ -149,11 +153,18 @@ async function child(wire, mode, redisUrl, warmup, calls) {
   process.exit(0);
 }
 
+/**
+ * The flags of bench/instructions.js, and a garbage collector scheduled by allocation alone: by default V8 sizes the
+ * heap and times idle and memory-reducing collections from wall-clock speeds, which valgrind and the machine's load
+ * change from run to run (here, with timers and Redis round trips, that moved a figure by several percent).
+ */
+const flags = [...nodeFlags, '--predictable-gc-schedule'];
+
 /** Instructions of one `--child` run under cachegrind (no cache simulation: only the count is wanted). */
 function countInstructions(wire, mode, redisUrl, warmup, calls) {
   return new Promise((resolve, reject) => {
     const script = fileURLToPath(import.meta.url);
-    const args = ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, ...nodeFlags, script];
+    const args = ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, ...flags, script];
     args.push('--child', wire, mode, redisUrl, String(warmup), String(calls));
     const started = performance.now();
     const run = spawn('valgrind', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -221,7 +232,7 @@ async function main(names) {
     }
     const results = {
       machine: { cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version, date: new Date().toISOString() },
-      config: { warmup, calls: [few, many], durable, nodeFlags, tool: 'valgrind --tool=cachegrind --cache-sim=no' },
+      config: { warmup, calls: [few, many], durable, nodeFlags: flags, tool: 'valgrind --tool=cachegrind --cache-sim=no' },
       perCall,
       runs: counted,
       minutes: (performance.now() - startedAt) / 60_000,

@@ -26,6 +26,8 @@ interface Queue {
 export class Outgoing {
   readonly #links: RedisLinks;
   #queues = new Map<string, Queue>();
+  /** The other map: the two take turns, so that a flush allocates none. */
+  #spare = new Map<string, Queue>();
   #late: LateSender[] = [];
   #scheduled = false;
 
@@ -63,7 +65,16 @@ export class Outgoing {
     this.#scheduled = false;
     if (this.#queues.size === 0) return;
     const queues = this.#queues;
-    this.#queues = new Map();
+    this.#queues = this.#spare;
+    this.#spare = queues;
+    try {
+      this.#publishAll(queues);
+    } finally {
+      queues.clear();
+    }
+  }
+
+  #publishAll(queues: Map<string, Queue>): void {
     const cmd = this.#links.commands;
     if (cmd === undefined) {
       for (const queue of queues.values()) settle(queue.published, undefined);
@@ -89,8 +100,10 @@ export class Outgoing {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(() => this.flush());
+    setImmediate(this.#flushNow);
   }
+
+  readonly #flushNow = (): void => this.flush();
 }
 
 /** One PUBLISH for the whole queue: one message, or several for an instance that reads envelopes. */
