@@ -16,7 +16,7 @@ export class OwnerRelays {
   readonly #outgoing: Outgoing;
   readonly #o: Pick<ResolvedRedisOptions, 'prefix'>;
   readonly #counters: BusCounters;
-  /** Answers this instance streams for other instances' clients: `<instance> <id>` → what waits to leave, how to stop. */
+  /** Answers this instance streams for other instances' clients: `<instance> <id>` → how to stop serving it. */
   readonly #served = new Map<string, Served>();
 
   constructor(outgoing: Outgoing, options: Pick<ResolvedRedisOptions, 'prefix'>, counters: BusCounters) {
@@ -38,15 +38,15 @@ export class OwnerRelays {
       if (receivers === 0) this.cancel(key);
     };
     const publish = (payload: string) => this.#outgoing.send(channel, payload, message.envelopes, couldNotAnswer, published);
-    const served: Served = { key, out: undefined!, handle: undefined };
-    served.out = message.batches
-      ? new Outbox(message.id, this.#outgoing, publish, this.#served, served)
-      : new Pieces(message.id, publish, this.#served, served);
+    // An answer's end is published once, and only while it is still served (not after a cancel).
+    const forget = () => this.#served.delete(key);
+    const out = message.batches ? new Outbox(message.id, this.#outgoing, publish, forget) : new Pieces(message.id, publish, forget);
+    const served: Served = { handle: undefined };
     // Present before serving, so that an answer ending at once is forgotten at once.
     this.#served.set(key, served);
     let outcome: ReturnType<BusNode['serve']>;
     try {
-      outcome = node.serve(message.sessionId, message.request, served.out);
+      outcome = node.serve(message.sessionId, message.request, out);
     } catch (error) {
       report(new Error(`serving a relayed request failed: ${(error as Error).message}`, { cause: error }));
       outcome = { result: 'unavailable' };
@@ -55,7 +55,7 @@ export class OwnerRelays {
     else served.handle = outcome.handle;
     if (outcome.result === 'accepted') this.#counters.received++;
     // The acknowledgement leaves with what the answer wrote meanwhile: often head, priming, response and end at once.
-    served.out.acknowledge(outcome.result);
+    out.acknowledge(outcome.result);
   }
 
   /** Stops serving an answer (`<instance> <id>`) whose client is gone, without publishing its end to nobody. */
@@ -75,8 +75,6 @@ export class OwnerRelays {
 
 /** An answer this instance serves for another instance's client. */
 interface Served {
-  key: string;
-  out: Outbox | Pieces;
   handle: RelayHandle | undefined;
 }
 
@@ -89,8 +87,7 @@ class Outbox implements RelaySink, LateSender {
   readonly #id: string;
   readonly #outgoing: Outgoing;
   readonly #publish: (payload: string) => void;
-  readonly #served: Map<string, Served>;
-  readonly #me: Served;
+  readonly #forget: () => boolean;
   #result: DeliveryResult | undefined;
   #head: RelayBatch['head'];
   #data = '';
@@ -98,12 +95,11 @@ class Outbox implements RelaySink, LateSender {
   #scheduled = false;
   #done = false;
 
-  constructor(id: string, outgoing: Outgoing, publish: (payload: string) => void, served: Map<string, Served>, me: Served) {
+  constructor(id: string, outgoing: Outgoing, publish: (payload: string) => void, forget: () => boolean) {
     this.#id = id;
     this.#outgoing = outgoing;
     this.#publish = publish;
-    this.#served = served;
-    this.#me = me;
+    this.#forget = forget;
   }
 
   acknowledge(result: DeliveryResult): void {
@@ -123,7 +119,7 @@ class Outbox implements RelaySink, LateSender {
 
   /** The answer ended (once; a cancelled answer's end is not published: nobody waits for it). */
   end(data?: string): void {
-    if (!this.#served.delete(this.#me.key)) return;
+    if (!this.#forget()) return;
     if (data !== undefined) this.#data += data;
     this.#end = true;
     this.#schedule();
@@ -152,14 +148,12 @@ class Outbox implements RelaySink, LateSender {
 class Pieces implements RelaySink {
   readonly #id: string;
   readonly #publish: (payload: string) => void;
-  readonly #served: Map<string, Served>;
-  readonly #me: Served;
+  readonly #forget: () => boolean;
 
-  constructor(id: string, publish: (payload: string) => void, served: Map<string, Served>, me: Served) {
+  constructor(id: string, publish: (payload: string) => void, forget: () => boolean) {
     this.#id = id;
     this.#publish = publish;
-    this.#served = served;
-    this.#me = me;
+    this.#forget = forget;
   }
 
   acknowledge(result: DeliveryResult): void {
@@ -175,7 +169,7 @@ class Pieces implements RelaySink {
   }
 
   end(data?: string): void {
-    if (!this.#served.delete(this.#me.key)) return;
+    if (!this.#forget()) return;
     this.#publish(encodeRelayAnswer(data === undefined ? { type: 'end', id: this.#id } : { type: 'end', id: this.#id, data }));
   }
 }
