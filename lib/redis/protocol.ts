@@ -130,14 +130,26 @@ export function encodeRelayAnswer(answer: RelayAnswer): string {
 const batchMarker = '\u0002';
 
 export function encodeRelayBatch(batch: Omit<RelayBatch, 'type'>): string {
-  const header: { i: string; r?: DeliveryResult; s?: number; h?: Record<string, string>; e?: 1 } = { i: batch.id };
-  if (batch.result !== undefined) header.r = batch.result;
-  if (batch.head !== undefined) {
-    header.s = batch.head.status;
-    header.h = batch.head.headers;
+  // Built by hand, in the order JSON.stringify would write it: the head's headers are the same frozen object for
+  // every answer of a session (often of the router), so their JSON is made once.
+  let header = `{"i":${JSON.stringify(batch.id)}`;
+  if (batch.result !== undefined) header += `,"r":"${batch.result}"`;
+  if (batch.head !== undefined) header += `,"s":${JSON.stringify(batch.head.status)},"h":${headersJson(batch.head.headers)}`;
+  if (batch.end) header += ',"e":1';
+  return `${batchMarker}${header}}\n${batch.data}`;
+}
+
+/** JSON of frozen header objects, made once per object. */
+const frozenHeadersJson = new WeakMap<Record<string, string>, string>();
+
+function headersJson(headers: Record<string, string>): string {
+  if (!Object.isFrozen(headers)) return JSON.stringify(headers);
+  let json = frozenHeadersJson.get(headers);
+  if (json === undefined) {
+    json = JSON.stringify(headers);
+    frozenHeadersJson.set(headers, json);
   }
-  if (batch.end) header.e = 1;
-  return `${batchMarker}${JSON.stringify(header)}\n${batch.data}`;
+  return json;
 }
 
 function decodeRelayBatch(value: string): RelayBatch | undefined {

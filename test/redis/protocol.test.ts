@@ -141,6 +141,29 @@ describe('Redis bus protocol', () => {
     }
   });
 
+  it('writes batch headers exactly as JSON.stringify did (instances from before read them), frozen head headers or not', () => {
+    const headers = { 'Content-Type': 'text/event-stream', 'X-Quote': 'a"b\\c' };
+    const before = (b: { id: string; result?: string; head?: { status: number; headers: Record<string, string> }; data: string; end: boolean }) => {
+      const h: Record<string, unknown> = { i: b.id };
+      if (b.result !== undefined) h.r = b.result;
+      if (b.head !== undefined) {
+        h.s = b.head.status;
+        h.h = b.head.headers;
+      }
+      if (b.end) h.e = 1;
+      return `\u0002${JSON.stringify(h)}\n${b.data}`;
+    };
+    for (const head of [{ status: 200, headers }, { status: 404, headers: Object.freeze({ ...headers }) }, undefined]) {
+      for (const batch of [
+        { id: '7"x', result: 'accepted' as const, head, data: 'frames', end: true },
+        { id: '8', head, data: '', end: false },
+      ]) {
+        expect(encodeRelayBatch(batch)).toBe(before(batch));
+        expect(encodeRelayBatch(batch)).toBe(before(batch)); // the second time from the cache, for frozen headers
+      }
+    }
+  });
+
   it('marks relayed requests as read by an instance that takes batches; messages without the mark do not', () => {
     const request = {
       method: 'GET' as const,

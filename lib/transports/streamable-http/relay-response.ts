@@ -34,12 +34,7 @@ export class RelayResponse extends EventEmitter {
   writeHead(status: number, headers: Record<string, string | number | readonly string[]> = {}): this {
     if (this.headersSent) return this;
     this.headersSent = true;
-    const flat: Record<string, string> = {};
-    for (const name in headers) {
-      const value = headers[name]!;
-      flat[name] = typeof value === 'string' ? value : Array.isArray(value) ? value.join(', ') : String(value);
-    }
-    this.#sink.head(status, flat);
+    this.#sink.head(status, flatten(headers));
     return this;
   }
 
@@ -83,6 +78,25 @@ export class RelayResponse extends EventEmitter {
     process.nextTick(emitClose, this);
   }
 }
+
+/**
+ * The headers with string values only. The streams of a session share one frozen header object: its flat copy is
+ * made once, and frozen too, so the bus can reuse what it makes of it (its JSON) as well.
+ */
+function flatten(headers: Record<string, string | number | readonly string[]>): Record<string, string> {
+  const frozen = Object.isFrozen(headers);
+  const cached = frozen ? flattened.get(headers) : undefined;
+  if (cached !== undefined) return cached;
+  const flat: Record<string, string> = {};
+  for (const name in headers) {
+    const value = headers[name]!;
+    flat[name] = typeof value === 'string' ? value : Array.isArray(value) ? value.join(', ') : String(value);
+  }
+  if (frozen) flattened.set(headers, Object.freeze(flat));
+  return flat;
+}
+
+const flattened = new WeakMap<object, Record<string, string>>();
 
 function emitClose(res: RelayResponse): void {
   res.emit('close');

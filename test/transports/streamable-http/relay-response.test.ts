@@ -64,6 +64,20 @@ describe('RelayResponse', () => {
     expect(sink.calls).toEqual(['head 200 {}', 'write frame', 'end']);
   });
 
+  it("flattens a session's frozen stream headers once, into a frozen object every response shares", () => {
+    const heads: Record<string, string>[] = [];
+    const sink = { ...recordingSink(), head: (_status: number, headers: Record<string, string>) => void heads.push(headers) };
+    const shared = Object.freeze({ 'Content-Type': 'text/event-stream', 'Mcp-Session-Id': 's1' });
+    new RelayResponse(sink).writeHead(200, shared);
+    new RelayResponse(sink).writeHead(200, shared);
+    new RelayResponse(sink).writeHead(200, { ...shared });
+    expect(heads[0]).toEqual(shared);
+    expect(heads[1]).toBe(heads[0]);
+    expect(Object.isFrozen(heads[0])).toBe(true);
+    expect(heads[2]).not.toBe(heads[0]);
+    expect(heads[2]).toEqual(shared);
+  });
+
   it('never reports back-pressure: the instance holding the client applies it', () => {
     const res = new RelayResponse(recordingSink());
     expect(res.writableLength).toBe(0);
