@@ -143,7 +143,7 @@ describe('Redis bus protocol', () => {
 
   it('writes batch headers exactly as JSON.stringify did (instances from before read them), frozen head headers or not', () => {
     const headers = { 'Content-Type': 'text/event-stream', 'X-Quote': 'a"b\\c' };
-    const before = (b: { id: string; result?: string; head?: { status: number; headers: Record<string, string> }; data: string; end: boolean }) => {
+    const encodedBefore = (b: { id: string; result?: string; head?: { status: number; headers: Record<string, string> }; data: string; end: boolean }) => {
       const h: Record<string, unknown> = { i: b.id };
       if (b.result !== undefined) h.r = b.result;
       if (b.head !== undefined) {
@@ -158,8 +158,8 @@ describe('Redis bus protocol', () => {
         { id: '7"x', result: 'accepted' as const, head, data: 'frames', end: true },
         { id: '8', head, data: '', end: false },
       ]) {
-        expect(encodeRelayBatch(batch)).toBe(before(batch));
-        expect(encodeRelayBatch(batch)).toBe(before(batch)); // the second time from the cache, for frozen headers
+        expect(encodeRelayBatch(batch)).toBe(encodedBefore(batch));
+        expect(encodeRelayBatch(batch)).toBe(encodedBefore(batch)); // the second time from the cache, for frozen headers
       }
     }
   });
