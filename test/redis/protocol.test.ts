@@ -143,7 +143,13 @@ describe('Redis bus protocol', () => {
 
   it('writes batch headers exactly as JSON.stringify did (instances from before read them), frozen head headers or not', () => {
     const headers = { 'Content-Type': 'text/event-stream', 'X-Quote': 'a"b\\c' };
-    const encodedBefore = (b: { id: string; result?: string; head?: { status: number; headers: Record<string, string> }; data: string; end: boolean }) => {
+    const encodedBefore = (b: {
+      id: string;
+      result?: string;
+      head?: { status: number; headers: Record<string, string> };
+      data: string;
+      end: boolean;
+    }) => {
       const h: Record<string, unknown> = { i: b.id };
       if (b.result !== undefined) h.r = b.result;
       if (b.head !== undefined) {
