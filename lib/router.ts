@@ -9,7 +9,7 @@ import { deliverToSse } from './transports/http-sse/deliver.js';
 import { hostOriginGuard } from './http/host-origin.js';
 import { problems, replyError } from './http/reply.js';
 import { corsFor, rateLimitFor } from './http/security.js';
-import { createSseHandler } from './transports/http-sse/open-stream.js';
+import { createSseHandlers } from './transports/http-sse/open-stream.js';
 import { createStreamableHandlers } from './transports/streamable-http/handler.js';
 import { StatelessLeg } from './transports/streamable-http/stateless.js';
 import { privateQueryParameters } from './transports/http-sse/endpoint.js';
@@ -105,17 +105,28 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   });
   registry.addStatelessTarget(stateless);
   const streamable = createStreamableHandlers({ ...options, options, registry, settings, report, bus, stateless, handingOn: () => handingOn });
+  const sse = createSseHandlers({
+    options,
+    endpoint: { messagesPath: options.messagesPath, publicBaseUrl: options.publicBaseUrl, privateParams: privateQueryParameters(options.strategies) },
+    registry,
+    settings,
+    report,
+    bus,
+    maxBufferedBytes: options.maxBufferedBytes,
+  });
   const busNode: BusNode = {
     ...registry.busNode((error, sessionId) => report(error as McpSseError, { sessionId })),
     deliver: (sessionId, delivery) => deliverToSse(registry, sessionId, delivery, draining),
-    serve: options.streamableHttpPath === false ? () => ({ result: 'unknown' }) : streamable.serveRelayed,
+    serve: (sessionId, request, sink) => {
+      if (request.transport === 'sse') return sse.serveRelayed(sessionId, request, sink);
+      return options.streamableHttpPath === false ? { result: 'unknown' } : streamable.serveRelayed(sessionId, request, sink);
+    },
   };
   Promise.resolve()
     .then(() => bus.attach(busNode))
     .catch((error: unknown) => report(new McpSseError(ErrorCodes.bus, 'The session bus failed to start.', { cause: error }), {}));
 
   const credentialHeaders = options.strategies.flatMap((s) => hintsOf(s)?.requestHeader ?? []);
-  const privateParams = privateQueryParameters(options.strategies);
 
   // Each route: Host/Origin guard, CORS, authentication, rate limit, then the handler; each only if configured.
   const guard = hostOriginGuard(options.allowedHosts, options.allowedOrigins);
@@ -139,19 +150,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   const samePath = options.ssePath === options.messagesPath;
   const sseMethods = samePath ? ['GET', 'POST'] : ['GET'];
   const messagesMethods = samePath ? ['GET', 'POST'] : ['POST'];
-  const openStream = [
-    ...front(sseMethods),
-    ...authenticate(options.guardSse),
-    ...limit(options.rateLimitSse),
-    createSseHandler({
-      options,
-      endpoint: { messagesPath: options.messagesPath, publicBaseUrl: options.publicBaseUrl, privateParams },
-      registry,
-      settings,
-      report,
-      bus,
-    }),
-  ];
+  const openStream = [...front(sseMethods), ...authenticate(options.guardSse), ...limit(options.rateLimitSse), sse.GET];
   const postMessages = [
     ...front(messagesMethods),
     ...authenticate(options.guardMessages),

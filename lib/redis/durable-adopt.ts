@@ -41,8 +41,8 @@ export class Adopter {
     // Principal binding holds across adoption: the same rule as a session's own (`McpSession.accepts`).
     if (record.principal !== undefined && principalId !== undefined && record.principal !== principalId) return { result: 'forbidden' };
     // Adopted here meanwhile (by a concurrent request): the caller finds it locally.
-    if (record.owner === instanceId) return { result: 'moved' };
-    if (await this.#ownerAlive(sessionId, record)) return { result: record.owner === failedOwner ? 'unavailable' : 'moved' };
+    if (record.owner === instanceId) return { result: 'moved', sessionId };
+    if (await this.#ownerAlive(sessionId, record)) return record.owner === failedOwner ? { result: 'unavailable' } : { result: 'moved', sessionId };
     const leased = await cmd.set(keys.lease, instanceId, 'PX', LEASE_MS, 'NX');
     if (leased !== 'OK') return this.#waitForAdopter(sessionId, record.owner);
     // Read after the lease: what the old owner wrote last is in.
@@ -71,7 +71,7 @@ export class Adopter {
       await new Promise((resolve) => setTimeout(resolve, 25));
       const entry = await cmd.get(sessionKey(this.#o.prefix, sessionId));
       const decoded = entry === null ? undefined : decodeEntry(entry);
-      if (decoded !== undefined && decoded.instanceId !== previousOwner) return { result: 'moved' };
+      if (decoded !== undefined && decoded.instanceId !== previousOwner) return { result: 'moved', sessionId };
     }
     return { result: 'unavailable' };
   }

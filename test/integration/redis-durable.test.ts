@@ -243,6 +243,49 @@ describe('durable sessions on the Redis bus', () => {
     expect(b.initializes).toBe(0);
   });
 
+  it('resumes a legacy HTTP+SSE stream on any instance: relayed from a live owner, adopted from a dead one', async () => {
+    const [A, B, C] = await start(['A', 'B', 'C']);
+    const stream = await openSse(`${A!.sseUrl}`);
+    const sessionId = sessionIdOf(stream.endpoint!);
+    const postTo = (instance: Instance) => `${instance.baseUrl}/mcp/messages?sessionId=${sessionId}`;
+    expect((await postJson(postTo(A!), { ...initialize, params: { ...initialize.params, protocolVersion: '2024-11-05' } })).status).toBe(202);
+    const init = await stream.next((e) => e.event === 'message');
+    expect((await postJson(postTo(B!), { jsonrpc: '2.0', method: 'notifications/initialized' })).status).toBe(202);
+    // A proxy cuts the stream while its owner lives: the resume lands on B, which relays A's stream.
+    stream.destroy();
+    await until(async () => (await A!.state()).stats.detached === 1, 10_000, 'A saw the stream drop');
+    expect((await postJson(postTo(C!), echo(1, 'one'))).status).toBe(202);
+    const viaB = await openSse(B!.sseUrl, { lastEventId: init.id! });
+    expect(viaB.status).toBe(200);
+    expect(viaB.events[0]!.event).toBe('endpoint');
+    expect(sessionIdOf(viaB.endpoint!)).toBe(sessionId);
+    const one = await viaB.next((e) => e.event === 'message');
+    expect(messageOf(one)).toMatchObject({ id: 1, result: { content: [{ text: 'one' }] } });
+    expect((await postJson(postTo(C!), echo(2, 'two'))).status).toBe(202);
+    const two = await viaB.next((e) => e.event === 'message');
+    expect(messageOf(two)).toMatchObject({ id: 2, result: { content: [{ text: 'two' }] } });
+    expect((await B!.state()).sessions).not.toContain(sessionId);
+    // Then the owner dies: the next resume, on C, adopts the session; a later one on B is relayed from C.
+    viaB.destroy();
+    await stored(sessionId, (fields) => fields.join(' ').includes('"id":2'));
+    await A!.kill();
+    const viaC = await openSse(C!.sseUrl, { lastEventId: two.id! });
+    expect(sessionIdOf(viaC.endpoint!)).toBe(sessionId);
+    expect((await postJson(postTo(B!), echo(3, 'three'))).status).toBe(202);
+    const three = await viaC.next((e) => e.event === 'message');
+    expect(messageOf(three)).toMatchObject({ id: 3, result: { content: [{ text: 'three' }] } });
+    viaC.destroy();
+    await until(async () => (await C!.state()).stats.detached === 1, 10_000, 'C saw the stream drop');
+    expect((await postJson(postTo(C!), echo(4, 'four'))).status).toBe(202);
+    const again = await openSse(B!.sseUrl, { lastEventId: three.id! });
+    expect(sessionIdOf(again.endpoint!)).toBe(sessionId);
+    expect(messageOf(await again.next((e) => e.event === 'message'))).toMatchObject({ id: 4, result: { content: [{ text: 'four' }] } });
+    again.destroy();
+    expect((await C!.state()).adopted).toEqual([sessionId]);
+    expect((await B!.state()).adopted).toEqual([]);
+    for (const instance of [B!, C!]) expect((await instance.state()).initializes).toBe(0);
+  });
+
   it('adopts a legacy HTTP+SSE session on a POST after the owner died; its answer waits for the resume', async () => {
     const [A, B] = await start(['A', 'B']);
     const stream = await openSse(`${A!.sseUrl}`);

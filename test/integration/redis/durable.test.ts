@@ -48,8 +48,9 @@ describe('durable journal and adoption', () => {
     a.journal.message('s1', { jsonrpc: '2.0', id: 3, method: 'tools/call', params: {} }, 4);
     a.journal.frame('s1', 4, 2, frame(2, '{"jsonrpc":"2.0","method":"notifications/progress"}'));
     await a.journal.flush();
-    // The owner is alive: nobody adopts.
-    expect(await b.adopter.adopt({ sessionId: 's1' }, 'api:alice')).toEqual({ result: 'moved' });
+    // The owner is alive: nobody adopts; asked by stream key (a legacy resume), the answer names the session to relay to.
+    expect(await b.adopter.adopt({ sessionId: 's1' }, 'api:alice')).toEqual({ result: 'moved', sessionId: 's1' });
+    expect(await b.adopter.adopt({ streamKey: 'key-s1' }, 'api:alice')).toEqual({ result: 'moved', sessionId: 's1' });
     // It dies (its links close, its directory entry stays until it expires).
     await a.parts.links.close();
     expect(await b.adopter.adopt({ sessionId: 's1' }, 'api:bob')).toEqual({ result: 'forbidden' });
