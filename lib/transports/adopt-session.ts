@@ -75,6 +75,13 @@ async function adopt<T extends SessionTransport>(
     // A session of the other wire by this id is as unknown as none (the same rule as for live sessions).
     if (stored.transport !== kind) return { result: 'unknown' };
     if (registry.get(stored.sessionId) !== undefined) return { result: 'moved', sessionId: stored.sessionId };
+    // The caps hold for adopted sessions too (the oldest idle competitor is evicted first); an instance that is full
+    // does not adopt: 503 with Retry-After sends the client to another instance, which takes the released lease.
+    const admitted = registry.admit(principalId);
+    if (admitted !== 'ok') {
+      logSession('not adopting %s: %s', stored.sessionId, admitted);
+      return { result: 'unavailable' };
+    }
     const nextStream = stored.lastStream + 1;
     const init: SessionInit = {
       sessionId: stored.sessionId,

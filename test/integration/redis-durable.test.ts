@@ -29,10 +29,11 @@ afterAll(async () => {
   await redis.dispose();
 });
 
-/** Starts instances sharing a fresh prefix, and waits until their buses are connected. */
-async function start(names: string[], options: Partial<InstanceOptions> = {}): Promise<Instance[]> {
+/** Starts instances sharing a fresh prefix (with options for all, or per name), and waits until their buses are connected. */
+async function start(names: string[], options: Partial<InstanceOptions> | ((name: string) => Partial<InstanceOptions>) = {}): Promise<Instance[]> {
   const prefix = `durable-${randomUUID().slice(0, 8)}`;
-  const started = await Promise.all(names.map((name) => startInstance({ redisUrl: redis.url, name, prefix, retryMs: 200, ...options })));
+  const optionsOf = typeof options === 'function' ? options : () => options;
+  const started = await Promise.all(names.map((name) => startInstance({ redisUrl: redis.url, name, prefix, retryMs: 200, ...optionsOf(name) })));
   running.push(...started);
   for (const instance of started) await until(async () => (await instance.state()).bus.connected, 10_000, `${instance.name} connected`);
   return started;
@@ -137,6 +138,29 @@ describe('durable sessions on the Redis bus', () => {
     expect(b.adopted).toEqual([sessionId]);
     expect(b.initializes).toBe(0);
     expect(b.errors).toEqual([]);
+  });
+
+  it('applies the caps to adoption: a full instance answers 503 and leaves the session to one with room', async () => {
+    const [A, B, C] = await start(['A', 'B', 'C'], (name) => (name === 'B' ? { maxSessions: 1 } : {}));
+    const sessionId = await rawSession(A!);
+    // B's one session is busy (its standalone stream is open), so nothing can be evicted for an adoption.
+    const own = await rawSession(B!);
+    const standalone = await openRequest(`${B!.baseUrl}/mcp`, { headers: streamableHeaders({ 'Mcp-Session-Id': own }) });
+    expect(standalone.status).toBe(200);
+    await A!.kill();
+    const refused = await rawCall(B!, sessionId, echo(1, 'x'));
+    await refused.done;
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBeDefined();
+    expect((await B!.state()).sessions).toEqual([own]);
+    // The lease was released at once: the next instance adopts it.
+    const served = await rawCall(C!, sessionId, echo(2, 'y'));
+    await served.done;
+    expect(served.status).toBe(200);
+    expect(messagesOf(served).at(-1)).toMatchObject({ id: 2, result: { content: [{ text: 'y' }] } });
+    expect((await C!.state()).adopted).toEqual([sessionId]);
+    expect((await B!.state()).adopted).toEqual([]);
+    standalone.destroy();
   });
 
   it('keeps the 404 with durable: false', async () => {
