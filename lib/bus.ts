@@ -25,6 +25,8 @@ export interface DurableSession {
   maxBufferedBytes: number;
   /** True when this instance adopted the session from another. */
   adopted: boolean;
+  /** Adopted sessions: what was stored about them (the journal keeps it, to write it again after Redis lost it). */
+  restored?: { initialize: JSONRPCMessage | undefined; stateRequests: readonly JSONRPCMessage[] } | undefined;
 }
 
 /**

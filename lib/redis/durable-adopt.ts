@@ -106,6 +106,9 @@ function rebuild(sessionId: string, record: Record<string, string>, state: strin
     const missing = ids.filter((id) => !answered.has(`${stream} ${JSON.stringify(id)}`));
     if (missing.length > 0) lost.set(stream, missing);
   }
+  // Ids written with the record after Redis lost the frames (see DurableJournal.resync): never reused.
+  lastSeq = Math.max(lastSeq, safeInteger(record.seq));
+  lastStream = Math.max(lastStream, safeInteger(record.stream));
   return {
     sessionId,
     principalId: record.principal,
@@ -124,6 +127,11 @@ function rebuild(sessionId: string, record: Record<string, string>, state: strin
     lastStream,
     done: () => {},
   };
+}
+
+function safeInteger(text: string | undefined): number {
+  const value = Number(text);
+  return Number.isSafeInteger(value) && value > 0 ? value : 0;
 }
 
 function fieldsOf(fields: string[]): Record<string, string> {

@@ -36,7 +36,33 @@ interface Entry {
   refreshedAt: number;
   /** Commands queued for the next flush. */
   queue: (string | number)[][];
+  /** What the record holds (`owner` and `released` aside), the client's `initialize` and state requests, and the
+   * highest stream and event numbers used: written again if Redis lost them (it restarted empty). */
+  record: (string | number)[];
+  initialize: string | undefined;
+  state: string[];
+  lastStream: number;
+  lastSeq: number;
 }
+
+/**
+ * Writes a session's record, state requests and event-id key again, unless another instance owns it now (this one
+ * was cut off from Redis long enough to be taken for dead). KEYS: record, state, key → id. ARGV: owner, ttl, session
+ * id, number of record fields (name, value, …), the fields, then the state requests.
+ */
+const REWRITE = `
+local owner = redis.call('hget', KEYS[1], 'owner')
+if owner and owner ~= ARGV[1] then return 0 end
+local n = tonumber(ARGV[4])
+redis.call('hset', KEYS[1], 'owner', ARGV[1], 'released', '0', unpack(ARGV, 5, 4 + n))
+redis.call('pexpire', KEYS[1], ARGV[2])
+redis.call('del', KEYS[2])
+if #ARGV > 4 + n then
+  redis.call('rpush', KEYS[2], unpack(ARGV, 5 + n))
+  redis.call('pexpire', KEYS[2], ARGV[2])
+end
+redis.call('set', KEYS[3], ARGV[3], 'PX', ARGV[2])
+return 1`;
 
 /**
  * The write side of durable sessions. `opened` stores the record; `message` and `frame` queue commands that one
@@ -63,18 +89,34 @@ export class DurableJournal implements SessionJournal {
     if (durable === undefined) return;
     // `0` (never idle) still expires in Redis: a day after its owner stopped refreshing it.
     const ttlMs = (durable.ttlMs > 0 ? durable.ttlMs : 86_400_000) + this.#o.directoryTtlMs;
-    const entry: Entry = { durable, ttlMs, released: false, frames: 0, bytes: 0, refreshedAt: 0, queue: [] };
+    const record: (string | number)[] = ['transport', durable.transport, 'streamKey', durable.streamKey];
+    if (session.principalId !== undefined) record.push('principal', session.principalId);
+    if (durable.protocolVersion !== undefined) record.push('version', durable.protocolVersion);
+    if (durable.endpoint !== undefined) record.push('endpoint', durable.endpoint);
+    const { restored } = durable;
+    const entry: Entry = {
+      durable,
+      ttlMs,
+      released: false,
+      frames: 0,
+      bytes: 0,
+      refreshedAt: 0,
+      queue: [],
+      record,
+      initialize: restored?.initialize === undefined ? undefined : JSON.stringify(restored.initialize),
+      state: restored?.stateRequests.map((message) => JSON.stringify(message)) ?? [],
+      lastStream: 0,
+      lastSeq: 0,
+    };
     this.#sessions.set(session.sessionId, entry);
     const keys = durableKeys(this.#o.prefix, session.sessionId);
     if (durable.adopted) {
       entry.queue.push(['hset', keys.record, 'owner', this.#o.instanceId, 'released', '0']);
     } else {
-      const fields: (string | number)[] = ['hset', keys.record, 'owner', this.#o.instanceId, 'released', '0', 'transport', durable.transport];
-      fields.push('streamKey', durable.streamKey);
-      if (session.principalId !== undefined) fields.push('principal', session.principalId);
-      if (durable.protocolVersion !== undefined) fields.push('version', durable.protocolVersion);
-      if (durable.endpoint !== undefined) fields.push('endpoint', durable.endpoint);
-      entry.queue.push(fields, ['set', streamKeyKey(this.#o.prefix, durable.streamKey), session.sessionId, 'PX', ttlMs]);
+      entry.queue.push(
+        ['hset', keys.record, 'owner', this.#o.instanceId, 'released', '0', ...record],
+        ['set', streamKeyKey(this.#o.prefix, durable.streamKey), session.sessionId, 'PX', ttlMs],
+      );
     }
     this.#touch(session.sessionId);
   }
@@ -83,10 +125,15 @@ export class DurableJournal implements SessionJournal {
     const entry = this.#sessions.get(sessionId);
     if (entry === undefined || message.method === undefined) return;
     const keys = durableKeys(this.#o.prefix, sessionId);
-    if (message.method === 'initialize') entry.queue.push(['hset', keys.record, 'initialize', JSON.stringify(message)]);
-    else if (stateMethods.has(message.method)) {
-      entry.queue.push(['rpush', keys.state, JSON.stringify(message)], ['ltrim', keys.state, -MAX_STATE_REQUESTS, -1]);
+    if (message.method === 'initialize') {
+      entry.initialize = JSON.stringify(message);
+      entry.queue.push(['hset', keys.record, 'initialize', entry.initialize]);
+    } else if (stateMethods.has(message.method)) {
+      const json = JSON.stringify(message);
+      if (entry.state.push(json) > MAX_STATE_REQUESTS) entry.state.shift();
+      entry.queue.push(['rpush', keys.state, json], ['ltrim', keys.state, -MAX_STATE_REQUESTS, -1]);
     }
+    if (stream > entry.lastStream) entry.lastStream = stream;
     // A request marks its stream: one whose answer never got stored died with its instance (request_lost).
     if (message.id !== undefined && entry.durable.transport === 'streamable-http') {
       entry.queue.push(['xadd', keys.frames, 'MAXLEN', '~', maxFrames(entry), '*', 's', stream, 'r', JSON.stringify(message.id)]);
@@ -99,6 +146,8 @@ export class DurableJournal implements SessionJournal {
     if (entry === undefined) return;
     entry.frames++;
     entry.bytes += frame.length;
+    if (stream > entry.lastStream) entry.lastStream = stream;
+    if (seq > entry.lastSeq) entry.lastSeq = seq;
     entry.queue.push([
       'xadd',
       durableKeys(this.#o.prefix, sessionId).frames,
@@ -142,6 +191,44 @@ export class DurableJournal implements SessionJournal {
       return withTimeout(this.flush(), 1000).then(noop);
     });
     await this.#releasing;
+  }
+
+  /**
+   * The commands connection is back after an outage: Redis may have restarted empty, so every session held here
+   * (not released) is written again (record, `initialize`, state requests, highest ids used), keeping them
+   * adoptable. Frames stored before the outage are not written again: a resume from before it may find a gap.
+   */
+  resync(): void {
+    const links = this.#linksOf();
+    const cmd = links?.commands;
+    if (cmd === undefined || this.#sessions.size === 0) return;
+    const pipeline = cmd.pipeline();
+    for (const [sessionId, entry] of this.#sessions) {
+      if (entry.released) continue;
+      const keys = durableKeys(this.#o.prefix, sessionId);
+      const record = [...entry.record, 'stream', entry.lastStream, 'seq', entry.lastSeq];
+      if (entry.initialize !== undefined) record.push('initialize', entry.initialize);
+      pipeline.eval(
+        REWRITE,
+        3,
+        keys.record,
+        keys.state,
+        streamKeyKey(this.#o.prefix, entry.durable.streamKey),
+        this.#o.instanceId,
+        entry.ttlMs,
+        sessionId,
+        record.length,
+        ...record,
+        ...entry.state,
+      );
+      entry.refreshedAt = Date.now();
+    }
+    pipeline
+      .exec()
+      .then(noop)
+      .catch((error: Error) =>
+        links!.problem('commands', 'could not store durable sessions again after reconnecting (a crash now would lose them)', error),
+      );
   }
 
   /** Extends the TTL of the sessions that were quiet for a third of it; called with the directory's refresh. */

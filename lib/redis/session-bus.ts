@@ -96,7 +96,10 @@ export class RedisSessionBus implements SessionBus {
     const own = instanceChannel(o.prefix, o.instanceId);
     let parts: Parts | undefined;
     const links = new RedisLinks(o, [own, broadcastChannel(o.prefix)], {
-      commandsReady: (afterOutage) => parts?.directory.resync(afterOutage),
+      commandsReady: (afterOutage) => {
+        parts?.directory.resync(afterOutage);
+        if (afterOutage) this.journal?.resync();
+      },
       message: (channel, message) => parts !== undefined && this.#onMessage(parts, channel, message, report),
       report,
     });

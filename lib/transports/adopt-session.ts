@@ -89,7 +89,13 @@ async function adopt<T extends SessionTransport>(
       authInfo,
       headers: headers,
       protocolVersion: stored.protocolVersion,
-      restore: { streamKey: stored.streamKey, lastSeq: stored.lastSeq, nextStream },
+      restore: {
+        streamKey: stored.streamKey,
+        lastSeq: stored.lastSeq,
+        nextStream,
+        initialize: stored.initialize,
+        stateRequests: stored.stateRequests,
+      },
     };
     const session = make(init, stored);
     session.restoreFrames(stored.frames);

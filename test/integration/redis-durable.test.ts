@@ -163,6 +163,32 @@ describe('durable sessions on the Redis bus', () => {
     standalone.destroy();
   });
 
+  it('keeps sessions durable across a Redis restart: calls go on, and an owner killed afterwards is still adopted', async () => {
+    const [A, B] = await start(['A', 'B']);
+    const { client, transport } = await sdkClient([A!, B!]);
+    const sessionId = transport.sessionId!;
+    await client.setLoggingLevel('debug');
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'before' } }))).toBe('before');
+    // Redis restarts empty (persistence is off): the journal of every session is gone.
+    await redis.stop();
+    // The owner serves its own session without Redis.
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'during' } }))).toBe('during');
+    await redis.start();
+    for (const instance of [A!, B!]) await until(async () => (await instance.state()).bus.connected, 10_000, `${instance.name} reconnected`);
+    // The owner writes its sessions again once it is back.
+    await until(async () => (await db.keys(`*:durable:${sessionId}`)).length === 1, 10_000, 'the session stored again');
+    const [record] = await db.keys(`*:durable:${sessionId}`);
+    expect(await db.hget(record!, 'initialize')).toContain('"initialize"');
+    expect(await db.lrange(`${record}:state`, 0, -1)).toEqual([expect.stringContaining('logging/setLevel')]);
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'after' } }))).toBe('after');
+    await A!.kill();
+    for (let i = 0; i < 10; i++) expect(textOf(await client.callTool({ name: 'echo', arguments: { text: `b${i}` } }))).toBe(`b${i}`);
+    expect(transport.sessionId).toBe(sessionId);
+    const b = await B!.state();
+    expect(b.adopted).toEqual([sessionId]);
+    expect(b.initializes).toBe(0);
+  });
+
   it('keeps the 404 with durable: false', async () => {
     const [A, B] = await start(['A', 'B'], { durable: false, directoryTtlMs: 600 });
     const sessionId = await rawSession(A!);
