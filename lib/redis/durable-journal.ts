@@ -18,9 +18,8 @@ export const streamKeyKey = (prefix: string, streamKey: string): string => `${pr
 const stateMethods = new Set(['logging/setLevel', 'resources/subscribe', 'resources/unsubscribe']);
 /** Stored state requests per session at most (a client that re-subscribes forever must not grow it without end). */
 const MAX_STATE_REQUESTS = 1000;
-/** Bounds of the stored frames by count, whatever their size. */
-const MIN_FRAMES = 16;
-const MAX_FRAMES = 10_000;
+/** Stored entries per session at most, however small (besides the bound in bytes). */
+const MAX_ENTRIES = 10_000;
 
 /** One local session's bookkeeping. */
 interface Entry {
@@ -29,9 +28,12 @@ interface Entry {
   ttlMs: number;
   /** Released on drain: closing it keeps what is stored, for another instance to adopt. */
   released: boolean;
-  /** Frames written and their bytes, so the stream's MAXLEN approximates `maxBufferedBytes`. */
-  frames: number;
+  /** Sizes of the stored entries this instance wrote, oldest first from `head`, and their total: the bound in bytes. */
+  sizes: number[];
+  head: number;
   bytes: number;
+  /** Entries to keep, once the oldest were dropped to stay within `maxBufferedBytes`: trimmed at the next flush. */
+  trimTo: number | undefined;
   /** When its keys' TTLs were last extended. */
   refreshedAt: number;
   /** Commands queued for the next flush. */
@@ -98,8 +100,10 @@ export class DurableJournal implements SessionJournal {
       durable,
       ttlMs,
       released: false,
-      frames: 0,
+      sizes: [],
+      head: 0,
       bytes: 0,
+      trimTo: undefined,
       refreshedAt: 0,
       queue: [],
       record,
@@ -136,7 +140,9 @@ export class DurableJournal implements SessionJournal {
     if (stream > entry.lastStream) entry.lastStream = stream;
     // A request marks its stream: one whose answer never got stored died with its instance (request_lost).
     if (message.id !== undefined && entry.durable.transport === 'streamable-http') {
-      entry.queue.push(['xadd', keys.frames, 'MAXLEN', '~', maxFrames(entry), '*', 's', stream, 'r', JSON.stringify(message.id)]);
+      const id = JSON.stringify(message.id);
+      entry.queue.push(['xadd', keys.frames, 'MAXLEN', '~', MAX_ENTRIES, '*', 's', stream, 'r', id]);
+      stored(entry, id.length + 16);
     }
     this.#touch(sessionId);
   }
@@ -144,24 +150,10 @@ export class DurableJournal implements SessionJournal {
   frame(sessionId: string, stream: number, seq: number, frame: string): void {
     const entry = this.#sessions.get(sessionId);
     if (entry === undefined) return;
-    entry.frames++;
-    entry.bytes += frame.length;
     if (stream > entry.lastStream) entry.lastStream = stream;
     if (seq > entry.lastSeq) entry.lastSeq = seq;
-    entry.queue.push([
-      'xadd',
-      durableKeys(this.#o.prefix, sessionId).frames,
-      'MAXLEN',
-      '~',
-      maxFrames(entry),
-      '*',
-      's',
-      stream,
-      'q',
-      seq,
-      'f',
-      frame,
-    ]);
+    entry.queue.push(['xadd', durableKeys(this.#o.prefix, sessionId).frames, 'MAXLEN', '~', MAX_ENTRIES, '*', 's', stream, 'q', seq, 'f', frame]);
+    stored(entry, Buffer.byteLength(frame));
     this.#touch(sessionId);
   }
 
@@ -256,6 +248,10 @@ export class DurableJournal implements SessionJournal {
       if (entry === undefined) continue;
       for (const command of entry.queue) pipeline.call(...(command as [string, ...(string | number)[]]));
       entry.queue = [];
+      if (entry.trimTo !== undefined) {
+        pipeline.xtrim(durableKeys(this.#o.prefix, sessionId).frames, 'MAXLEN', entry.trimTo);
+        entry.trimTo = undefined;
+      }
       if (now - entry.refreshedAt > entry.ttlMs / 3) {
         entry.refreshedAt = now;
         const keys = durableKeys(this.#o.prefix, sessionId);
@@ -279,8 +275,23 @@ export class DurableJournal implements SessionJournal {
   }
 }
 
-/** Stored frames at most: about `maxBufferedBytes` worth at the session's average frame size. */
-function maxFrames(entry: Entry): number {
-  const average = entry.frames === 0 ? 256 : Math.max(1, entry.bytes / entry.frames);
-  return Math.min(MAX_FRAMES, Math.max(MIN_FRAMES, Math.floor(entry.durable.maxBufferedBytes / average)));
+/**
+ * Counts an entry queued for the session's stream; past `maxBufferedBytes`, the oldest go (as from the replay
+ * buffer), and the next flush trims the stream to exactly the entries left.
+ */
+function stored(entry: Entry, size: number): void {
+  entry.sizes.push(size);
+  entry.bytes += size;
+  // Beyond MAX_ENTRIES the XADDs' own MAXLEN trims the stream: forgotten here too.
+  if (entry.sizes.length - entry.head > MAX_ENTRIES) entry.bytes -= entry.sizes[entry.head++]!;
+  const limit = entry.durable.maxBufferedBytes;
+  if (entry.bytes > limit) {
+    while (entry.bytes > limit && entry.head < entry.sizes.length) entry.bytes -= entry.sizes[entry.head++]!;
+    entry.trimTo = entry.sizes.length - entry.head;
+  }
+  // Forgotten sizes leave the array in bulk, not one shift() per entry.
+  if (entry.head > 1024 && entry.head * 2 > entry.sizes.length) {
+    entry.sizes = entry.sizes.slice(entry.head);
+    entry.head = 0;
+  }
 }

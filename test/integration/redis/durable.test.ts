@@ -96,8 +96,16 @@ describe('durable journal and adoption', () => {
     }
     for (let seq = 1; seq <= 200; seq++) a.journal.frame('gone', 0, seq, frame(seq, `{"jsonrpc":"2.0","method":"n","params":{"seq":${seq}}}`));
     await a.journal.flush();
-    // About maxBufferedBytes worth (4 KiB of ~80-byte frames), never all 200; MAXLEN ~ trims by whole nodes.
-    expect(await redis.admin.xlen(durableKeys(prefix, 'gone').frames)).toBeLessThan(200);
+    // Bounded in bytes like the replay buffer: the newest frames that fit in maxBufferedBytes (4 KiB), no more.
+    const kept = await redis.admin.xrange(durableKeys(prefix, 'gone').frames, '-', '+');
+    const bytes = kept.reduce((sum, [, fields]) => sum + Buffer.byteLength(fields[fields.indexOf('f') + 1]!), 0);
+    expect(bytes).toBeLessThanOrEqual(4096);
+    expect(bytes + Buffer.byteLength(frame(200, '{"jsonrpc":"2.0","method":"n","params":{"seq":200}}'))).toBeGreaterThan(4096);
+    expect(kept.at(-1)![1]).toContain('200');
+    // One big frame does not keep the small ones before it past the bound.
+    a.journal.frame('gone', 0, 201, frame(201, `"${'x'.repeat(3000)}"`));
+    await a.journal.flush();
+    expect(await redis.admin.xlen(durableKeys(prefix, 'gone').frames)).toBeLessThan(kept.length);
     a.journal.closed('gone');
     await a.journal.release('kept');
     a.journal.closed('kept');
