@@ -45,6 +45,12 @@ export class Adopter {
     if (await this.#ownerAlive(sessionId, record)) return record.owner === failedOwner ? { result: 'unavailable' } : { result: 'moved', sessionId };
     const leased = await cmd.set(keys.lease, instanceId, 'PX', LEASE_MS, 'NX');
     if (leased !== 'OK') return this.#waitForAdopter(sessionId, record.owner);
+    // Another instance may have adopted it between the check above and the lease (it released the lease since).
+    const now = await cmd.hgetall(keys.record);
+    if (now.owner !== record.owner && (now.owner === instanceId || (await this.#ownerAlive(sessionId, now)))) {
+      await cmd.del(keys.lease);
+      return { result: 'moved', sessionId };
+    }
     // Read after the lease: what the old owner wrote last is in.
     const [state, entries] = await Promise.all([cmd.lrange(keys.state, 0, -1), cmd.xrange(keys.frames, '-', '+')]);
     const session = rebuild(sessionId, record, state, entries);
