@@ -5,6 +5,8 @@ import { authInfoOf, principalKeyOf } from '../auth/principal.js';
 import type { DeliveryResult, RelayedRequest, SessionBus } from '../bus.js';
 import { ErrorCodes, McpSseError } from '../errors.js';
 import type { SessionSettings } from '../session/session.js';
+import { problems, replyError } from '../http/reply.js';
+import { formatRetry } from '../sse/format.js';
 import { sinkFor } from './streamable-http/relay-sink.js';
 
 export interface RelayContext {
@@ -13,6 +15,8 @@ export interface RelayContext {
   report: (error: McpSseError, context: { sessionId?: string; req?: Request }) => void;
   /** Bytes a relayed answer may back up before the client is cut. */
   maxBufferedBytes: number;
+  /** What this instance relays now, for a drain to wait for (answers) or end (streams). */
+  relays: RelaysInFlight;
 }
 
 export interface RelayOptions {
@@ -63,12 +67,54 @@ export async function relayToOwner(
     res.off('close', leave);
     return left.signal.aborted ? 'gone' : relayed.result;
   }
+  context.relays.track(res, request.method === 'GET');
   const handle = relayed.handle;
   if (handle === undefined) return 'accepted';
   // A bus that ignores the signal still hears of the client leaving, even when it left during the round trip.
   if (left.signal.aborted) handle.cancel();
   else left.signal.addEventListener('abort', () => handle.cancel(), { once: true });
   return 'accepted';
+}
+
+/**
+ * The answers and streams other instances serve to this instance's clients through the bus. A drain waits for the
+ * answers (requests in flight) and ends the streams (standalone streams, resumes) with a `retry:` hint, so their
+ * clients reconnect to an instance that stays.
+ */
+export class RelaysInFlight {
+  readonly #answers = new Set<ServerResponse>();
+  readonly #streams = new Set<ServerResponse>();
+  #waiters: (() => void)[] = [];
+
+  /** Relayed answers still streaming to their clients. */
+  get answers(): number {
+    return this.#answers.size;
+  }
+
+  track(res: ServerResponse, stream: boolean): void {
+    if (res.destroyed || res.writableEnded) return;
+    const set = stream ? this.#streams : this.#answers;
+    set.add(res);
+    res.once('close', () => {
+      set.delete(res);
+      if (this.#answers.size === 0) for (const wake of this.#waiters.splice(0)) wake();
+    });
+  }
+
+  /** Ends every relayed stream: a `retry:` hint when it is streaming, else 503 (with `Retry-After`). */
+  endStreams(retryMs: number): void {
+    for (const res of this.#streams) {
+      if (res.destroyed || res.writableEnded) continue;
+      if (res.headersSent) res.end(formatRetry(retryMs));
+      else replyError(res, problems.draining());
+    }
+  }
+
+  /** Resolves once no relayed answer is streaming. */
+  settled(): Promise<void> {
+    if (this.#answers.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
 }
 
 /** The parts of a request its session's owner needs, wherever that is (a `GET` unless told). */

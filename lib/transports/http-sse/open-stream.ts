@@ -10,7 +10,7 @@ import { parseEventId } from '../../session/event-id.js';
 import type { BusNode, SessionBus } from '../../bus.js';
 import { adoptSession, requesterOf } from '../adopt-session.js';
 import { openSession, type SessionOpener } from '../open-session.js';
-import { relayToOwner, requestOf } from '../relay-to-owner.js';
+import { type RelaysInFlight, relayToOwner, requestOf } from '../relay-to-owner.js';
 import { RelayResponse } from '../streamable-http/relay-response.js';
 import { endpointUrl, type EndpointOptions } from './endpoint.js';
 import { SSETransport } from './transport.js';
@@ -21,6 +21,7 @@ export interface SseHandlerContext extends SessionOpener {
   bus: SessionBus;
   /** Bytes a resume relayed from another instance may back up before the client is cut. */
   maxBufferedBytes: number;
+  relays: RelaysInFlight;
 }
 
 export interface SseHandlers {

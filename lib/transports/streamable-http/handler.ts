@@ -12,7 +12,7 @@ import type { JSONRPCMessage, MessageExtra } from '../../types.js';
 import { adoptSession, relayedRequester, requesterOf } from '../adopt-session.js';
 import type { SessionInit } from '../../session/session.js';
 import { openSession, type SessionOpener } from '../open-session.js';
-import { relayToOwner, requestOf } from '../relay-to-owner.js';
+import { type RelaysInFlight, relayToOwner, requestOf } from '../relay-to-owner.js';
 import { RelayResponse } from './relay-response.js';
 import { isStatelessMessage, type StatelessLeg } from './stateless.js';
 import { StreamableHTTPTransport } from './transport.js';
@@ -23,6 +23,8 @@ export interface StreamableHandlerContext extends SessionOpener, BodyLimits {
   jsonResponse: boolean;
   /** Bytes an answer relayed from another instance may back up before the client is cut. */
   maxBufferedBytes: number;
+  /** What this instance relays now, for a drain. */
+  relays: RelaysInFlight;
   /** Serves 2026-07-28 (stateless) requests. */
   stateless: StatelessLeg;
   /** True once a draining router has released its sessions to a durable bus: new requests go to another instance. */
