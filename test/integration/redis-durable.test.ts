@@ -331,6 +331,8 @@ describe('durable sessions on the Redis bus', () => {
     expect(sessionIdOf(again.endpoint!)).toBe(sessionId);
     expect(messageOf(await again.next((e) => e.event === 'message'))).toMatchObject({ id: 4, result: { content: [{ text: 'four' }] } });
     again.destroy();
+    // The relaying instance's client left: the owner's side of the relayed stream ends too (the session waits for a resume).
+    await until(async () => (await C!.state()).stats.detached === 1, 10_000, 'C saw the relayed stream end');
     expect((await C!.state()).adopted).toEqual([sessionId]);
     expect((await B!.state()).adopted).toEqual([]);
     for (const instance of [B!, C!]) expect((await instance.state()).initializes).toBe(0);
