@@ -25,6 +25,8 @@ export interface DurableSession {
   maxBufferedBytes: number;
   /** True when this instance adopted the session from another. */
   adopted: boolean;
+  /** Adopted sessions: what was stored about them (the journal keeps it, to write it again after Redis lost it). */
+  restored?: { initialize: JSONRPCMessage | undefined; stateRequests: readonly JSONRPCMessage[] } | undefined;
 }
 
 /**
@@ -63,10 +65,14 @@ export interface AdoptableSession extends DurableSession {
 }
 
 /**
- * What asking to adopt a session came to: `adopt` (rebuild it here), `moved` (its owner is alive: relay to it),
- * `unknown` (nothing stored: 404), `forbidden` (another principal's: 403), `unavailable` (cannot tell now: 503).
+ * What asking to adopt a session came to: `adopt` (rebuild it here), `moved` (its owner is alive: relay to it; the
+ * session's id comes with it, for a session asked for by its stream key), `unknown` (nothing stored: 404),
+ * `forbidden` (another principal's: 403), `unavailable` (cannot tell now: 503).
  */
-export type AdoptResult = { result: 'adopt'; session: AdoptableSession } | { result: 'moved' | 'unknown' | 'forbidden' | 'unavailable' };
+export type AdoptResult =
+  | { result: 'adopt'; session: AdoptableSession }
+  | { result: 'moved'; sessionId?: string }
+  | { result: 'unknown' | 'forbidden' | 'unavailable' };
 
 /** Messages for a session, as a POST delivered them. */
 export interface Delivery {
@@ -86,11 +92,13 @@ export interface Delivery {
 export type DeliveryResult = 'accepted' | 'unknown' | 'forbidden' | 'unavailable';
 
 /**
- * A Streamable HTTP request for a session another instance holds: the request, already read and checked by the
- * instance that received it, for the owner to serve as if it had arrived there.
+ * A Streamable HTTP request (or a legacy HTTP+SSE resume) for a session another instance holds: the request, already
+ * read and checked by the instance that received it, for the owner to serve as if it had arrived there.
  */
 export interface RelayedRequest {
   method: 'POST' | 'GET' | 'DELETE';
+  /** `'sse'`: a `GET {ssePath}` with `Last-Event-ID` resuming a legacy HTTP+SSE session (else Streamable HTTP). */
+  transport?: 'sse';
   /** POST: the JSON-RPC messages of the body. */
   messages: JSONRPCMessage[];
   /** Size of the POST body, for the owner's counters. */

@@ -9,7 +9,7 @@ import { deliverToSse } from './transports/http-sse/deliver.js';
 import { hostOriginGuard } from './http/host-origin.js';
 import { problems, replyError } from './http/reply.js';
 import { corsFor, rateLimitFor } from './http/security.js';
-import { createSseHandler } from './transports/http-sse/open-stream.js';
+import { createSseHandlers } from './transports/http-sse/open-stream.js';
 import { createStreamableHandlers } from './transports/streamable-http/handler.js';
 import { StatelessLeg } from './transports/streamable-http/stateless.js';
 import { privateQueryParameters } from './transports/http-sse/endpoint.js';
@@ -23,6 +23,7 @@ import { resolveOptions, type McpSseRouterOptions, type ResolvedOptions } from '
 import { SessionRegistry, type SessionTransport } from './transports/session-registry.js';
 import { adoptSession, requesterOf } from './transports/adopt-session.js';
 import { SSETransport } from './transports/http-sse/transport.js';
+import { RelaysInFlight } from './transports/relay-to-owner.js';
 import { ReplayBudget } from './session/replay.js';
 import { sseHeaders } from './sse/format.js';
 import { KeepAliveTicker } from './sse/keep-alive.js';
@@ -104,18 +105,41 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     telemetry,
   });
   registry.addStatelessTarget(stateless);
-  const streamable = createStreamableHandlers({ ...options, options, registry, settings, report, bus, stateless, handingOn: () => handingOn });
+  const relays = new RelaysInFlight();
+  const streamable = createStreamableHandlers({
+    ...options,
+    options,
+    registry,
+    settings,
+    report,
+    bus,
+    stateless,
+    relays,
+    handingOn: () => handingOn,
+  });
+  const sse = createSseHandlers({
+    options,
+    endpoint: { messagesPath: options.messagesPath, publicBaseUrl: options.publicBaseUrl, privateParams: privateQueryParameters(options.strategies) },
+    registry,
+    settings,
+    report,
+    bus,
+    maxBufferedBytes: options.maxBufferedBytes,
+    relays,
+  });
   const busNode: BusNode = {
     ...registry.busNode((error, sessionId) => report(error as McpSseError, { sessionId })),
     deliver: (sessionId, delivery) => deliverToSse(registry, sessionId, delivery, draining),
-    serve: options.streamableHttpPath === false ? () => ({ result: 'unknown' }) : streamable.serveRelayed,
+    serve: (sessionId, request, sink) => {
+      if (request.transport === 'sse') return sse.serveRelayed(sessionId, request, sink);
+      return options.streamableHttpPath === false ? { result: 'unknown' } : streamable.serveRelayed(sessionId, request, sink);
+    },
   };
   Promise.resolve()
     .then(() => bus.attach(busNode))
     .catch((error: unknown) => report(new McpSseError(ErrorCodes.bus, 'The session bus failed to start.', { cause: error }), {}));
 
   const credentialHeaders = options.strategies.flatMap((s) => hintsOf(s)?.requestHeader ?? []);
-  const privateParams = privateQueryParameters(options.strategies);
 
   // Each route: Host/Origin guard, CORS, authentication, rate limit, then the handler; each only if configured.
   const guard = hostOriginGuard(options.allowedHosts, options.allowedOrigins);
@@ -139,19 +163,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   const samePath = options.ssePath === options.messagesPath;
   const sseMethods = samePath ? ['GET', 'POST'] : ['GET'];
   const messagesMethods = samePath ? ['GET', 'POST'] : ['POST'];
-  const openStream = [
-    ...front(sseMethods),
-    ...authenticate(options.guardSse),
-    ...limit(options.rateLimitSse),
-    createSseHandler({
-      options,
-      endpoint: { messagesPath: options.messagesPath, publicBaseUrl: options.publicBaseUrl, privateParams },
-      registry,
-      settings,
-      report,
-      bus,
-    }),
-  ];
+  const openStream = [...front(sseMethods), ...authenticate(options.guardSse), ...limit(options.rateLimitSse), sse.GET];
   const postMessages = [
     ...front(messagesMethods),
     ...authenticate(options.guardMessages),
@@ -229,13 +241,21 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
         await Promise.race([Promise.all([...registry].map(handOver)), deadline]);
       }
       for (const session of registry) session.endStreams(options.retryMs);
+      // Answers relayed from other instances to requests in flight here reach their clients; relayed streams end.
+      relays.endStreams(options.retryMs);
+      await Promise.race([relays.settled(), deadline]);
       const closeBus = (): Promise<void> =>
         bus.close().catch((error: unknown) => report(new McpSseError(ErrorCodes.bus, 'Closing the session bus failed.', { cause: error }), {}));
       const done = Promise.all([registry.closeAll(), stateless.close(expired.signal)]).then(() => {
         if (bus.journal === undefined) return closeBus();
         // Requests for the released sessions keep arriving until the app closes its HTTP server: the bus stays open
-        // a little longer to hand them on to the instances that adopt them.
-        setTimeout(() => void closeBus(), HAND_ON_GRACE_MS);
+        // a little longer to hand them on to the instances that adopt them, and until their answers got through.
+        setTimeout(() => {
+          relays.endStreams(options.retryMs);
+          const answered = relays.settled();
+          const bound = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
+          void Promise.race([answered, bound]).then(closeBus);
+        }, HAND_ON_GRACE_MS);
         return undefined;
       });
       await Promise.race([done, deadline]);

@@ -41,10 +41,16 @@ export class Adopter {
     // Principal binding holds across adoption: the same rule as a session's own (`McpSession.accepts`).
     if (record.principal !== undefined && principalId !== undefined && record.principal !== principalId) return { result: 'forbidden' };
     // Adopted here meanwhile (by a concurrent request): the caller finds it locally.
-    if (record.owner === instanceId) return { result: 'moved' };
-    if (await this.#ownerAlive(sessionId, record)) return { result: record.owner === failedOwner ? 'unavailable' : 'moved' };
+    if (record.owner === instanceId) return { result: 'moved', sessionId };
+    if (await this.#ownerAlive(sessionId, record)) return record.owner === failedOwner ? { result: 'unavailable' } : { result: 'moved', sessionId };
     const leased = await cmd.set(keys.lease, instanceId, 'PX', LEASE_MS, 'NX');
     if (leased !== 'OK') return this.#waitForAdopter(sessionId, record.owner);
+    // Another instance may have adopted it between the check above and the lease (it released the lease since).
+    const now = await cmd.hgetall(keys.record);
+    if (now.owner !== record.owner && (now.owner === instanceId || (await this.#ownerAlive(sessionId, now)))) {
+      await cmd.del(keys.lease);
+      return { result: 'moved', sessionId };
+    }
     // Read after the lease: what the old owner wrote last is in.
     const [state, entries] = await Promise.all([cmd.lrange(keys.state, 0, -1), cmd.xrange(keys.frames, '-', '+')]);
     const session = rebuild(sessionId, record, state, entries);
@@ -71,7 +77,7 @@ export class Adopter {
       await new Promise((resolve) => setTimeout(resolve, 25));
       const entry = await cmd.get(sessionKey(this.#o.prefix, sessionId));
       const decoded = entry === null ? undefined : decodeEntry(entry);
-      if (decoded !== undefined && decoded.instanceId !== previousOwner) return { result: 'moved' };
+      if (decoded !== undefined && decoded.instanceId !== previousOwner) return { result: 'moved', sessionId };
     }
     return { result: 'unavailable' };
   }
@@ -106,6 +112,9 @@ function rebuild(sessionId: string, record: Record<string, string>, state: strin
     const missing = ids.filter((id) => !answered.has(`${stream} ${JSON.stringify(id)}`));
     if (missing.length > 0) lost.set(stream, missing);
   }
+  // Ids written with the record after Redis lost the frames (see DurableJournal.resync): never reused.
+  lastSeq = Math.max(lastSeq, safeInteger(record.seq));
+  lastStream = Math.max(lastStream, safeInteger(record.stream));
   return {
     sessionId,
     principalId: record.principal,
@@ -124,6 +133,11 @@ function rebuild(sessionId: string, record: Record<string, string>, state: strin
     lastStream,
     done: () => {},
   };
+}
+
+function safeInteger(text: string | undefined): number {
+  const value = Number(text);
+  return Number.isSafeInteger(value) && value > 0 ? value : 0;
 }
 
 function fieldsOf(fields: string[]): Record<string, string> {

@@ -18,9 +18,8 @@ export const streamKeyKey = (prefix: string, streamKey: string): string => `${pr
 const stateMethods = new Set(['logging/setLevel', 'resources/subscribe', 'resources/unsubscribe']);
 /** Stored state requests per session at most (a client that re-subscribes forever must not grow it without end). */
 const MAX_STATE_REQUESTS = 1000;
-/** Bounds of the stored frames by count, whatever their size. */
-const MIN_FRAMES = 16;
-const MAX_FRAMES = 10_000;
+/** Stored entries per session at most, however small (besides the bound in bytes). */
+const MAX_ENTRIES = 10_000;
 
 /** One local session's bookkeeping. */
 interface Entry {
@@ -29,14 +28,43 @@ interface Entry {
   ttlMs: number;
   /** Released on drain: closing it keeps what is stored, for another instance to adopt. */
   released: boolean;
-  /** Frames written and their bytes, so the stream's MAXLEN approximates `maxBufferedBytes`. */
-  frames: number;
+  /** Sizes of the stored entries this instance wrote, oldest first from `head`, and their total: the bound in bytes. */
+  sizes: number[];
+  head: number;
   bytes: number;
+  /** Entries to keep, once the oldest were dropped to stay within `maxBufferedBytes`: trimmed at the next flush. */
+  trimTo: number | undefined;
   /** When its keys' TTLs were last extended. */
   refreshedAt: number;
   /** Commands queued for the next flush. */
   queue: (string | number)[][];
+  /** What the record holds (`owner` and `released` aside), the client's `initialize` and state requests, and the
+   * highest stream and event numbers used: written again if Redis lost them (it restarted empty). */
+  record: (string | number)[];
+  initialize: string | undefined;
+  state: string[];
+  lastStream: number;
+  lastSeq: number;
 }
+
+/**
+ * Writes a session's record, state requests and event-id key again, unless another instance owns it now (this one
+ * was cut off from Redis long enough to be taken for dead). KEYS: record, state, key → id. ARGV: owner, ttl, session
+ * id, number of record fields (name, value, …), the fields, then the state requests.
+ */
+const REWRITE = `
+local owner = redis.call('hget', KEYS[1], 'owner')
+if owner and owner ~= ARGV[1] then return 0 end
+local n = tonumber(ARGV[4])
+redis.call('hset', KEYS[1], 'owner', ARGV[1], 'released', '0', unpack(ARGV, 5, 4 + n))
+redis.call('pexpire', KEYS[1], ARGV[2])
+redis.call('del', KEYS[2])
+if #ARGV > 4 + n then
+  redis.call('rpush', KEYS[2], unpack(ARGV, 5 + n))
+  redis.call('pexpire', KEYS[2], ARGV[2])
+end
+redis.call('set', KEYS[3], ARGV[3], 'PX', ARGV[2])
+return 1`;
 
 /**
  * The write side of durable sessions. `opened` stores the record; `message` and `frame` queue commands that one
@@ -63,18 +91,36 @@ export class DurableJournal implements SessionJournal {
     if (durable === undefined) return;
     // `0` (never idle) still expires in Redis: a day after its owner stopped refreshing it.
     const ttlMs = (durable.ttlMs > 0 ? durable.ttlMs : 86_400_000) + this.#o.directoryTtlMs;
-    const entry: Entry = { durable, ttlMs, released: false, frames: 0, bytes: 0, refreshedAt: 0, queue: [] };
+    const record: (string | number)[] = ['transport', durable.transport, 'streamKey', durable.streamKey];
+    if (session.principalId !== undefined) record.push('principal', session.principalId);
+    if (durable.protocolVersion !== undefined) record.push('version', durable.protocolVersion);
+    if (durable.endpoint !== undefined) record.push('endpoint', durable.endpoint);
+    const { restored } = durable;
+    const entry: Entry = {
+      durable,
+      ttlMs,
+      released: false,
+      sizes: [],
+      head: 0,
+      bytes: 0,
+      trimTo: undefined,
+      refreshedAt: 0,
+      queue: [],
+      record,
+      initialize: restored?.initialize === undefined ? undefined : JSON.stringify(restored.initialize),
+      state: restored?.stateRequests.map((message) => JSON.stringify(message)) ?? [],
+      lastStream: 0,
+      lastSeq: 0,
+    };
     this.#sessions.set(session.sessionId, entry);
     const keys = durableKeys(this.#o.prefix, session.sessionId);
     if (durable.adopted) {
       entry.queue.push(['hset', keys.record, 'owner', this.#o.instanceId, 'released', '0']);
     } else {
-      const fields: (string | number)[] = ['hset', keys.record, 'owner', this.#o.instanceId, 'released', '0', 'transport', durable.transport];
-      fields.push('streamKey', durable.streamKey);
-      if (session.principalId !== undefined) fields.push('principal', session.principalId);
-      if (durable.protocolVersion !== undefined) fields.push('version', durable.protocolVersion);
-      if (durable.endpoint !== undefined) fields.push('endpoint', durable.endpoint);
-      entry.queue.push(fields, ['set', streamKeyKey(this.#o.prefix, durable.streamKey), session.sessionId, 'PX', ttlMs]);
+      entry.queue.push(
+        ['hset', keys.record, 'owner', this.#o.instanceId, 'released', '0', ...record],
+        ['set', streamKeyKey(this.#o.prefix, durable.streamKey), session.sessionId, 'PX', ttlMs],
+      );
     }
     this.#touch(session.sessionId);
   }
@@ -83,13 +129,20 @@ export class DurableJournal implements SessionJournal {
     const entry = this.#sessions.get(sessionId);
     if (entry === undefined || message.method === undefined) return;
     const keys = durableKeys(this.#o.prefix, sessionId);
-    if (message.method === 'initialize') entry.queue.push(['hset', keys.record, 'initialize', JSON.stringify(message)]);
-    else if (stateMethods.has(message.method)) {
-      entry.queue.push(['rpush', keys.state, JSON.stringify(message)], ['ltrim', keys.state, -MAX_STATE_REQUESTS, -1]);
+    if (message.method === 'initialize') {
+      entry.initialize = JSON.stringify(message);
+      entry.queue.push(['hset', keys.record, 'initialize', entry.initialize]);
+    } else if (stateMethods.has(message.method)) {
+      const json = JSON.stringify(message);
+      if (entry.state.push(json) > MAX_STATE_REQUESTS) entry.state.shift();
+      entry.queue.push(['rpush', keys.state, json], ['ltrim', keys.state, -MAX_STATE_REQUESTS, -1]);
     }
+    if (stream > entry.lastStream) entry.lastStream = stream;
     // A request marks its stream: one whose answer never got stored died with its instance (request_lost).
     if (message.id !== undefined && entry.durable.transport === 'streamable-http') {
-      entry.queue.push(['xadd', keys.frames, 'MAXLEN', '~', maxFrames(entry), '*', 's', stream, 'r', JSON.stringify(message.id)]);
+      const id = JSON.stringify(message.id);
+      entry.queue.push(['xadd', keys.frames, 'MAXLEN', '~', MAX_ENTRIES, '*', 's', stream, 'r', id]);
+      stored(entry, id.length + 16);
     }
     this.#touch(sessionId);
   }
@@ -97,22 +150,10 @@ export class DurableJournal implements SessionJournal {
   frame(sessionId: string, stream: number, seq: number, frame: string): void {
     const entry = this.#sessions.get(sessionId);
     if (entry === undefined) return;
-    entry.frames++;
-    entry.bytes += frame.length;
-    entry.queue.push([
-      'xadd',
-      durableKeys(this.#o.prefix, sessionId).frames,
-      'MAXLEN',
-      '~',
-      maxFrames(entry),
-      '*',
-      's',
-      stream,
-      'q',
-      seq,
-      'f',
-      frame,
-    ]);
+    if (stream > entry.lastStream) entry.lastStream = stream;
+    if (seq > entry.lastSeq) entry.lastSeq = seq;
+    entry.queue.push(['xadd', durableKeys(this.#o.prefix, sessionId).frames, 'MAXLEN', '~', MAX_ENTRIES, '*', 's', stream, 'q', seq, 'f', frame]);
+    stored(entry, Buffer.byteLength(frame));
     this.#touch(sessionId);
   }
 
@@ -144,6 +185,44 @@ export class DurableJournal implements SessionJournal {
     await this.#releasing;
   }
 
+  /**
+   * The commands connection is back after an outage: Redis may have restarted empty, so every session held here
+   * (not released) is written again (record, `initialize`, state requests, highest ids used), keeping them
+   * adoptable. Frames stored before the outage are not written again: a resume from before it may find a gap.
+   */
+  resync(): void {
+    const links = this.#linksOf();
+    const cmd = links?.commands;
+    if (cmd === undefined || this.#sessions.size === 0) return;
+    const pipeline = cmd.pipeline();
+    for (const [sessionId, entry] of this.#sessions) {
+      if (entry.released) continue;
+      const keys = durableKeys(this.#o.prefix, sessionId);
+      const record = [...entry.record, 'stream', entry.lastStream, 'seq', entry.lastSeq];
+      if (entry.initialize !== undefined) record.push('initialize', entry.initialize);
+      pipeline.eval(
+        REWRITE,
+        3,
+        keys.record,
+        keys.state,
+        streamKeyKey(this.#o.prefix, entry.durable.streamKey),
+        this.#o.instanceId,
+        entry.ttlMs,
+        sessionId,
+        record.length,
+        ...record,
+        ...entry.state,
+      );
+      entry.refreshedAt = Date.now();
+    }
+    pipeline
+      .exec()
+      .then(noop)
+      .catch((error: Error) =>
+        links!.problem('commands', 'could not store durable sessions again after reconnecting (a crash now would lose them)', error),
+      );
+  }
+
   /** Extends the TTL of the sessions that were quiet for a third of it; called with the directory's refresh. */
   refresh(): void {
     const now = Date.now();
@@ -169,6 +248,10 @@ export class DurableJournal implements SessionJournal {
       if (entry === undefined) continue;
       for (const command of entry.queue) pipeline.call(...(command as [string, ...(string | number)[]]));
       entry.queue = [];
+      if (entry.trimTo !== undefined) {
+        pipeline.xtrim(durableKeys(this.#o.prefix, sessionId).frames, 'MAXLEN', entry.trimTo);
+        entry.trimTo = undefined;
+      }
       if (now - entry.refreshedAt > entry.ttlMs / 3) {
         entry.refreshedAt = now;
         const keys = durableKeys(this.#o.prefix, sessionId);
@@ -192,8 +275,23 @@ export class DurableJournal implements SessionJournal {
   }
 }
 
-/** Stored frames at most: about `maxBufferedBytes` worth at the session's average frame size. */
-function maxFrames(entry: Entry): number {
-  const average = entry.frames === 0 ? 256 : Math.max(1, entry.bytes / entry.frames);
-  return Math.min(MAX_FRAMES, Math.max(MIN_FRAMES, Math.floor(entry.durable.maxBufferedBytes / average)));
+/**
+ * Counts an entry queued for the session's stream; past `maxBufferedBytes`, the oldest go (as from the replay
+ * buffer), and the next flush trims the stream to exactly the entries left.
+ */
+function stored(entry: Entry, size: number): void {
+  entry.sizes.push(size);
+  entry.bytes += size;
+  // Beyond MAX_ENTRIES the XADDs' own MAXLEN trims the stream: forgotten here too.
+  if (entry.sizes.length - entry.head > MAX_ENTRIES) entry.bytes -= entry.sizes[entry.head++]!;
+  const limit = entry.durable.maxBufferedBytes;
+  if (entry.bytes > limit) {
+    while (entry.bytes > limit && entry.head < entry.sizes.length) entry.bytes -= entry.sizes[entry.head++]!;
+    entry.trimTo = entry.sizes.length - entry.head;
+  }
+  // Forgotten sizes leave the array in bulk, not one shift() per entry.
+  if (entry.head > 1024 && entry.head * 2 > entry.sizes.length) {
+    entry.sizes = entry.sizes.slice(entry.head);
+    entry.head = 0;
+  }
 }

@@ -265,6 +265,7 @@ function decodeRelay(m: Record<string, unknown>): RelayMessage | undefined {
     envelopes: m.e === 1,
     request: {
       method: r.method as RelayedRequest['method'],
+      ...(r.transport === 'sse' ? { transport: 'sse' as const } : {}),
       messages: r.messages as JSONRPCMessage[],
       bytes: r.bytes,
       principalId: r.principalId as string | undefined,

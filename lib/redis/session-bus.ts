@@ -98,7 +98,10 @@ export class RedisSessionBus implements SessionBus {
     const own = instanceChannel(o.prefix, o.instanceId);
     let parts: Parts | undefined;
     const links = new RedisLinks(o, [own, broadcastChannel(o.prefix)], {
-      commandsReady: (afterOutage) => parts?.directory.resync(afterOutage),
+      commandsReady: (afterOutage) => {
+        parts?.directory.resync(afterOutage);
+        if (afterOutage) this.journal?.resync();
+      },
       message: (channel, message) => parts !== undefined && this.#onMessage(parts, channel, message, report),
       report,
     });
@@ -144,7 +147,15 @@ export class RedisSessionBus implements SessionBus {
     if (this.journal === undefined || this.#parts === undefined || this.#closed) return { result: 'unknown' };
     try {
       const failedOwner = 'sessionId' in ref ? this.#parts.forwarder.takeFailedOwner(ref.sessionId) : undefined;
-      return await this.#parts.adopter.adopt(ref, principalId, failedOwner);
+      const adopted = await this.#parts.adopter.adopt(ref, principalId, failedOwner);
+      if (adopted.result === 'adopt') {
+        // The lease goes only after the record names this instance (the journal writes it on the same connection,
+        // before the DEL): an instance that takes the lease next sees the new owner, not the dead one.
+        const release = adopted.session.done;
+        const journal = this.journal;
+        adopted.session.done = () => void journal.flush().then(release, release);
+      }
+      return adopted;
     } catch (error) {
       this.#parts.node.reportError(new Error(`could not adopt a durable session: ${(error as Error).message}`, { cause: error }));
       return { result: 'unavailable' };

@@ -60,8 +60,13 @@ export interface SessionInit {
   headers: IncomingHttpHeaders;
   /** The protocol version the client asked for, when the opening request said. */
   protocolVersion?: string | undefined;
-  /** A session adopted from another instance: its event-id key and the last sequence number it used there. */
-  restore?: { streamKey: string; lastSeq: number; nextStream: number } | undefined;
+  /**
+   * A session adopted from another instance: its event-id key, the last sequence number it used there, and the
+   * stored client messages that made it what it is (for the journal).
+   */
+  restore?:
+    | { streamKey: string; lastSeq: number; nextStream: number; initialize?: JSONRPCMessage; stateRequests?: readonly JSONRPCMessage[] }
+    | undefined;
 }
 
 /**
@@ -87,6 +92,7 @@ export abstract class McpSession implements TransportLike {
   /** @internal */
   protected readonly settings: SessionSettings;
   readonly #journal: SessionJournal | undefined;
+  readonly #restored: DurableSession['restored'];
   /** Random, unguessable prefix of this session's event ids; unrelated to the session id. */
   readonly #streamKey: string;
   #seq = 0;
@@ -112,6 +118,7 @@ export abstract class McpSession implements TransportLike {
     this.settings = settings;
     this.#journal = settings.journal;
     this.adopted = init.restore !== undefined;
+    if (init.restore !== undefined) this.#restored = { initialize: init.restore.initialize, stateRequests: init.restore.stateRequests ?? [] };
     this.#streamKey = init.restore?.streamKey ?? randomBytes(16).toString('base64url');
     this.#seq = init.restore?.lastSeq ?? 0;
     settings.telemetry?.sessionOpened(this);
@@ -349,6 +356,7 @@ export abstract class McpSession implements TransportLike {
       ttlMs: this.transport === 'sse' ? settings.resumeWindowMs : settings.sessionIdleMs,
       maxBufferedBytes: settings.maxBufferedBytes,
       adopted: this.adopted,
+      restored: this.#restored,
     };
   }
 

@@ -2,7 +2,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Request } from 'express';
 import { authInfoOf, principalKey, principalOf, recordStrategy } from '../auth/principal.js';
-import type { AdoptableSession, SessionBus } from '../bus.js';
+import type { AdoptableSession, AdoptResult, SessionBus } from '../bus.js';
 import { ErrorCodes, McpSseError } from '../errors.js';
 import { logSession } from '../log.js';
 import type { SessionInit } from '../session/session.js';
@@ -11,7 +11,7 @@ import type { SessionOpener } from './open-session.js';
 import type { SessionTransport } from './session-registry.js';
 
 /** What asking the bus came to: the rebuilt session, or why there is none (`moved`: relay to its new owner). */
-export type Adoption<T> = { session: T } | { result: 'moved' | 'unknown' | 'forbidden' | 'unavailable' };
+export type Adoption<T> = { session: T } | Exclude<AdoptResult, { result: 'adopt' }>;
 
 /** Who asks for the session: the principal, its auth info and the request's headers. */
 export interface Requester {
@@ -69,11 +69,19 @@ async function adopt<T extends SessionTransport>(
   const { user, authInfo, headers } = requester;
   const principalId = principalKey(user);
   const asked = await bus.adopt(ref, principalId);
-  if (asked.result !== 'adopt') return { result: asked.result };
+  if (asked.result !== 'adopt') return asked;
   const stored = asked.session;
   try {
     // A session of the other wire by this id is as unknown as none (the same rule as for live sessions).
-    if (stored.transport !== kind || registry.get(stored.sessionId) !== undefined) return { result: stored.transport === kind ? 'moved' : 'unknown' };
+    if (stored.transport !== kind) return { result: 'unknown' };
+    if (registry.get(stored.sessionId) !== undefined) return { result: 'moved', sessionId: stored.sessionId };
+    // The caps hold for adopted sessions too (the oldest idle competitor is evicted first); an instance that is full
+    // does not adopt: 503 with Retry-After sends the client to another instance, which takes the released lease.
+    const admitted = registry.admit(principalId);
+    if (admitted !== 'ok') {
+      logSession('not adopting %s: %s', stored.sessionId, admitted);
+      return { result: 'unavailable' };
+    }
     const nextStream = stored.lastStream + 1;
     const init: SessionInit = {
       sessionId: stored.sessionId,
@@ -81,7 +89,13 @@ async function adopt<T extends SessionTransport>(
       authInfo,
       headers: headers,
       protocolVersion: stored.protocolVersion,
-      restore: { streamKey: stored.streamKey, lastSeq: stored.lastSeq, nextStream },
+      restore: {
+        streamKey: stored.streamKey,
+        lastSeq: stored.lastSeq,
+        nextStream,
+        initialize: stored.initialize,
+        stateRequests: stored.stateRequests,
+      },
     };
     const session = make(init, stored);
     session.restoreFrames(stored.frames);

@@ -29,10 +29,11 @@ afterAll(async () => {
   await redis.dispose();
 });
 
-/** Starts instances sharing a fresh prefix, and waits until their buses are connected. */
-async function start(names: string[], options: Partial<InstanceOptions> = {}): Promise<Instance[]> {
+/** Starts instances sharing a fresh prefix (with options for all, or per name), and waits until their buses are connected. */
+async function start(names: string[], options: Partial<InstanceOptions> | ((name: string) => Partial<InstanceOptions>) = {}): Promise<Instance[]> {
   const prefix = `durable-${randomUUID().slice(0, 8)}`;
-  const started = await Promise.all(names.map((name) => startInstance({ redisUrl: redis.url, name, prefix, retryMs: 200, ...options })));
+  const optionsOf = typeof options === 'function' ? options : () => options;
+  const started = await Promise.all(names.map((name) => startInstance({ redisUrl: redis.url, name, prefix, retryMs: 200, ...optionsOf(name) })));
   running.push(...started);
   for (const instance of started) await until(async () => (await instance.state()).bus.connected, 10_000, `${instance.name} connected`);
   return started;
@@ -139,6 +140,55 @@ describe('durable sessions on the Redis bus', () => {
     expect(b.errors).toEqual([]);
   });
 
+  it('applies the caps to adoption: a full instance answers 503 and leaves the session to one with room', async () => {
+    const [A, B, C] = await start(['A', 'B', 'C'], (name) => (name === 'B' ? { maxSessions: 1 } : {}));
+    const sessionId = await rawSession(A!);
+    // B's one session is busy (its standalone stream is open), so nothing can be evicted for an adoption.
+    const own = await rawSession(B!);
+    const standalone = await openRequest(`${B!.baseUrl}/mcp`, { headers: streamableHeaders({ 'Mcp-Session-Id': own }) });
+    expect(standalone.status).toBe(200);
+    await A!.kill();
+    const refused = await rawCall(B!, sessionId, echo(1, 'x'));
+    await refused.done;
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBeDefined();
+    expect((await B!.state()).sessions).toEqual([own]);
+    // The lease was released at once: the next instance adopts it.
+    const served = await rawCall(C!, sessionId, echo(2, 'y'));
+    await served.done;
+    expect(served.status).toBe(200);
+    expect(messagesOf(served).at(-1)).toMatchObject({ id: 2, result: { content: [{ text: 'y' }] } });
+    expect((await C!.state()).adopted).toEqual([sessionId]);
+    expect((await B!.state()).adopted).toEqual([]);
+    standalone.destroy();
+  });
+
+  it('keeps sessions durable across a Redis restart: calls go on, and an owner killed afterwards is still adopted', async () => {
+    const [A, B] = await start(['A', 'B']);
+    const { client, transport } = await sdkClient([A!, B!]);
+    const sessionId = transport.sessionId!;
+    await client.setLoggingLevel('debug');
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'before' } }))).toBe('before');
+    // Redis restarts empty (persistence is off): the journal of every session is gone.
+    await redis.stop();
+    // The owner serves its own session without Redis.
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'during' } }))).toBe('during');
+    await redis.start();
+    for (const instance of [A!, B!]) await until(async () => (await instance.state()).bus.connected, 10_000, `${instance.name} reconnected`);
+    // The owner writes its sessions again once it is back.
+    await until(async () => (await db.keys(`*:durable:${sessionId}`)).length === 1, 10_000, 'the session stored again');
+    const [record] = await db.keys(`*:durable:${sessionId}`);
+    expect(await db.hget(record!, 'initialize')).toContain('"initialize"');
+    expect(await db.lrange(`${record}:state`, 0, -1)).toEqual([expect.stringContaining('logging/setLevel')]);
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'after' } }))).toBe('after');
+    await A!.kill();
+    for (let i = 0; i < 10; i++) expect(textOf(await client.callTool({ name: 'echo', arguments: { text: `b${i}` } }))).toBe(`b${i}`);
+    expect(transport.sessionId).toBe(sessionId);
+    const b = await B!.state();
+    expect(b.adopted).toEqual([sessionId]);
+    expect(b.initializes).toBe(0);
+  });
+
   it('keeps the 404 with durable: false', async () => {
     const [A, B] = await start(['A', 'B'], { durable: false, directoryTtlMs: 600 });
     const sessionId = await rawSession(A!);
@@ -241,6 +291,51 @@ describe('durable sessions on the Redis bus', () => {
     const b = await B!.state();
     expect(b.adopted).toEqual([sessionId]);
     expect(b.initializes).toBe(0);
+  });
+
+  it('resumes a legacy HTTP+SSE stream on any instance: relayed from a live owner, adopted from a dead one', async () => {
+    const [A, B, C] = await start(['A', 'B', 'C']);
+    const stream = await openSse(`${A!.sseUrl}`);
+    const sessionId = sessionIdOf(stream.endpoint!);
+    const postTo = (instance: Instance) => `${instance.baseUrl}/mcp/messages?sessionId=${sessionId}`;
+    expect((await postJson(postTo(A!), { ...initialize, params: { ...initialize.params, protocolVersion: '2024-11-05' } })).status).toBe(202);
+    const init = await stream.next((e) => e.event === 'message');
+    expect((await postJson(postTo(B!), { jsonrpc: '2.0', method: 'notifications/initialized' })).status).toBe(202);
+    // A proxy cuts the stream while its owner lives: the resume lands on B, which relays A's stream.
+    stream.destroy();
+    await until(async () => (await A!.state()).stats.detached === 1, 10_000, 'A saw the stream drop');
+    expect((await postJson(postTo(C!), echo(1, 'one'))).status).toBe(202);
+    const viaB = await openSse(B!.sseUrl, { lastEventId: init.id! });
+    expect(viaB.status).toBe(200);
+    expect(viaB.events[0]!.event).toBe('endpoint');
+    expect(sessionIdOf(viaB.endpoint!)).toBe(sessionId);
+    const one = await viaB.next((e) => e.event === 'message');
+    expect(messageOf(one)).toMatchObject({ id: 1, result: { content: [{ text: 'one' }] } });
+    expect((await postJson(postTo(C!), echo(2, 'two'))).status).toBe(202);
+    const two = await viaB.next((e) => e.event === 'message');
+    expect(messageOf(two)).toMatchObject({ id: 2, result: { content: [{ text: 'two' }] } });
+    expect((await B!.state()).sessions).not.toContain(sessionId);
+    // Then the owner dies: the next resume, on C, adopts the session; a later one on B is relayed from C.
+    viaB.destroy();
+    await stored(sessionId, (fields) => fields.join(' ').includes('"id":2'));
+    await A!.kill();
+    const viaC = await openSse(C!.sseUrl, { lastEventId: two.id! });
+    expect(sessionIdOf(viaC.endpoint!)).toBe(sessionId);
+    expect((await postJson(postTo(B!), echo(3, 'three'))).status).toBe(202);
+    const three = await viaC.next((e) => e.event === 'message');
+    expect(messageOf(three)).toMatchObject({ id: 3, result: { content: [{ text: 'three' }] } });
+    viaC.destroy();
+    await until(async () => (await C!.state()).stats.detached === 1, 10_000, 'C saw the stream drop');
+    expect((await postJson(postTo(C!), echo(4, 'four'))).status).toBe(202);
+    const again = await openSse(B!.sseUrl, { lastEventId: three.id! });
+    expect(sessionIdOf(again.endpoint!)).toBe(sessionId);
+    expect(messageOf(await again.next((e) => e.event === 'message'))).toMatchObject({ id: 4, result: { content: [{ text: 'four' }] } });
+    again.destroy();
+    // The relaying instance's client left: the owner's side of the relayed stream ends too (the session waits for a resume).
+    await until(async () => (await C!.state()).stats.detached === 1, 10_000, 'C saw the relayed stream end');
+    expect((await C!.state()).adopted).toEqual([sessionId]);
+    expect((await B!.state()).adopted).toEqual([]);
+    for (const instance of [B!, C!]) expect((await instance.state()).initializes).toBe(0);
   });
 
   it('adopts a legacy HTTP+SSE session on a POST after the owner died; its answer waits for the resume', async () => {

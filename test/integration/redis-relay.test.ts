@@ -233,6 +233,38 @@ describe('relayed requests at their edges', () => {
     expect(text).toMatch(/^id: /m);
   });
 
+  it('a drain waits for the answers it relays, and ends the streams it relays with a retry hint', async () => {
+    const prefix = `relay-${randomUUID().slice(0, 8)}`;
+    const a = await startNode(prefix, 'A');
+    const b = await startNode(prefix, 'B');
+    const sessionId = await initialize(a.harness.baseUrl);
+    const standalone = await getStandalone(b.harness.baseUrl, sessionId);
+    expect(standalone.status).toBe(200);
+    const call = await callTool(b.harness.baseUrl, sessionId, 'sample', { prompt: 'late' });
+    expect(call.status).toBe(200);
+    const answer = call.body!.getReader();
+    let text = '';
+    while (!text.includes('sampling/createMessage')) text += Buffer.from((await answer.read()).value!).toString();
+    const asked = JSON.parse(/data: (\{.*"sampling\/createMessage".*\})/.exec(text)![1]!) as { id: number };
+    let closed = false;
+    const closing = b.harness.router.close({ timeoutMs: 10_000 }).then(() => (closed = true));
+    // The relayed standalone stream ends at once, with a hint to reconnect soon (to an instance that stays).
+    const ended = await standalone.text();
+    expect(ended).toMatch(/^retry: \d+$/m);
+    expect(closed).toBe(false);
+    // The tool gets its sampling answer (on the owner), and its result still reaches the client through B.
+    const reply = await fetch(`${a.harness.baseUrl}/mcp`, {
+      method: 'POST',
+      headers: { ...sessionHeaders(sessionId), 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: asked.id, result: { role: 'assistant', model: 'm', content: { type: 'text', text: 'answered' } } }),
+    });
+    expect(reply.status).toBe(202);
+    for (let chunk = await answer.read(); !chunk.done; chunk = await answer.read()) text += Buffer.from(chunk.value).toString();
+    expect(text).toContain('"text":"answered"');
+    await closing;
+    expect(b.errors).toEqual([]);
+  });
+
   it('answers 503 bus_unavailable when the owner dies before the head of a relayed answer', async () => {
     const prefix = `relay-${randomUUID().slice(0, 8)}`;
     const owner = await startInstance({ redisUrl: redis.url, name: 'owner', prefix, jsonResponse: true });

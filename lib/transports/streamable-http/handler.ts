@@ -1,8 +1,8 @@
 // POST, GET and DELETE on the Streamable HTTP endpoint: the wire rules of protocols 2025-03-26 to 2025-11-25.
 import type { ServerResponse } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
-import { authInfoOf, principalKeyOf } from '../../auth/principal.js';
-import type { AdoptableSession, BusNode, DeliveryResult, RelayedRequest, RelaySink, SessionBus } from '../../bus.js';
+import { authInfoOf } from '../../auth/principal.js';
+import type { AdoptableSession, BusNode, RelayedRequest, RelaySink, SessionBus } from '../../bus.js';
 import { ErrorCodes, McpSseError } from '../../errors.js';
 import { asyncHandler } from '../../http/async-handler.js';
 import { isJsonContentType, preParsedIdOf, readMessages, type BodyLimits } from '../../http/body.js';
@@ -12,8 +12,8 @@ import type { JSONRPCMessage, MessageExtra } from '../../types.js';
 import { adoptSession, relayedRequester, requesterOf } from '../adopt-session.js';
 import type { SessionInit } from '../../session/session.js';
 import { openSession, type SessionOpener } from '../open-session.js';
+import { type RelaysInFlight, relayToOwner, requestOf } from '../relay-to-owner.js';
 import { RelayResponse } from './relay-response.js';
-import { sinkFor } from './relay-sink.js';
 import { isStatelessMessage, type StatelessLeg } from './stateless.js';
 import { StreamableHTTPTransport } from './transport.js';
 import { defaultProtocolVersion, isSessionVersion, isStatelessVersion, sessionProtocolVersions } from './versions.js';
@@ -23,6 +23,8 @@ export interface StreamableHandlerContext extends SessionOpener, BodyLimits {
   jsonResponse: boolean;
   /** Bytes an answer relayed from another instance may back up before the client is cut. */
   maxBufferedBytes: number;
+  /** What this instance relays now, for a drain. */
+  relays: RelaysInFlight;
   /** Serves 2026-07-28 (stateless) requests. */
   stateless: StatelessLeg;
   /** True once a draining router has released its sessions to a durable bus: new requests go to another instance. */
@@ -132,52 +134,9 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
     return replyError(res, refusal(relayed, problems.mcpSessionNotFound), id);
   };
 
-  /**
-   * Relays the request to its session's owner (or, `to: 'any'`, to any live instance, which adopts it): `accepted`
-   * (the answer streams to `res`), `gone` (the client left), or the refusal, with nothing written to `res`.
-   */
-  const relay = async (
-    req: Request,
-    res: Response,
-    sessionId: string,
-    request: RelayedRequest,
-    to?: 'any',
-    /** Called when the owner accepted the request, then vanished before its head: serve it elsewhere. */
-    lost?: () => void,
-  ): Promise<DeliveryResult | 'gone'> => {
-    // Wired before the first await: a client leaving during the round trip is cancelled on the owner too.
-    const left = new AbortController();
-    const leave = () => left.abort(clientLeft);
-    res.once('close', leave);
-    const span = settings.telemetry?.around('mcp.session.relay', sessionId, request.headers);
-    let relayed: Awaited<ReturnType<NonNullable<SessionBus['relay']>>>;
-    try {
-      const retry =
-        lost === undefined
-          ? undefined
-          : () => {
-              if (left.signal.aborted) return false;
-              lost();
-              return true;
-            };
-      relayed = await bus.relay!(sessionId, request, sinkFor(res, context.maxBufferedBytes, idOf(request.messages), retry), left.signal, to);
-    } catch (error) {
-      report(new McpSseError(ErrorCodes.bus, 'Relaying a request through the session bus failed.', { cause: error }), { sessionId, req });
-      relayed = { result: 'unavailable' };
-    }
-    // Ends once the owner took the request (or refused it): the request's own span is the owner's.
-    span?.end(relayed.result === 'accepted' ? 'ok' : relayed.result);
-    if (relayed.result !== 'accepted') {
-      res.off('close', leave);
-      return left.signal.aborted ? 'gone' : relayed.result;
-    }
-    const handle = relayed.handle;
-    if (handle === undefined) return 'accepted';
-    // A bus that ignores the signal still hears of the client leaving, even when it left during the round trip.
-    if (left.signal.aborted) handle.cancel();
-    else left.signal.addEventListener('abort', () => handle.cancel(), { once: true });
-    return 'accepted';
-  };
+  /** Relays the request to its session's owner (or, `to: 'any'`, to any live instance, which adopts it). */
+  const relay = (req: Request, res: Response, sessionId: string, request: RelayedRequest, to?: 'any', lost?: () => void) =>
+    relayToOwner(context, req, res, sessionId, request, { to, lost, id: idOf(request.messages) });
 
   /**
    * A draining instance that released its sessions to a durable bus hands new requests (and new standalone streams,
@@ -312,14 +271,6 @@ export function createStreamableHandlers(context: StreamableHandlerContext): Str
   const wrap = (method: string, handle: (req: Request, res: Response) => Promise<void> | void) =>
     asyncHandler(`handling a Streamable HTTP ${method}`, report, handle);
   return { POST: wrap('POST', post), GET: wrap('GET', get), DELETE: wrap('DELETE', remove), serveRelayed };
-}
-
-/** The abort reason of a relay whose client left: one shared value, as `abort()` would build a DOMException each time. */
-const clientLeft = Object.freeze(new Error('The client closed its connection.'));
-
-/** The parts of a request its session's owner needs, wherever that is. */
-function requestOf(req: Request, method: RelayedRequest['method']): RelayedRequest {
-  return { method, messages: [], bytes: 0, principalId: principalKeyOf(req), authInfo: authInfoOf(req), headers: req.headers };
 }
 
 function isRequest(message: JSONRPCMessage): boolean {

@@ -119,6 +119,8 @@ export interface InstanceOptions {
   durable?: boolean;
   /** The router's `retryMs` (how soon clients reconnect after a stream ends). */
   retryMs?: number;
+  /** The router's `maxSessions` (sessions this instance holds at most). */
+  maxSessions?: number;
   /** A fixed port (a restarted instance keeps its place behind nginx); a free one when unset. */
   port?: number;
   /** Guards every route with API keys `alice-key-0123456789` (principal alice) and `bob-key-0123456789` (bob). */
@@ -185,6 +187,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
       LOG_503: process.env.LOG_503 ?? '',
       ROUTER_FIRST: process.env.ROUTER_FIRST ?? '',
       RETRY_MS: options.retryMs === undefined ? '' : String(options.retryMs),
+      MAX_SESSIONS: options.maxSessions === undefined ? '' : String(options.maxSessions),
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
