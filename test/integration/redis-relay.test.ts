@@ -275,7 +275,7 @@ describe('relayed requests at their edges', () => {
     const sessionId = await initialize(owner.baseUrl);
     // `roots` waits for the client's roots/list answer, which never comes; a JSON answer has no head until then.
     const call = callTool(b.harness.baseUrl, sessionId, 'roots');
-    await waitFor(() => b.bus.stats().forwarded === 1, 3000, 'the owner to take the call');
+    await waitFor(() => b.bus.stats().forwarded === 1, 10_000, 'the owner to take the call');
     await owner.kill();
     const response = await call;
     expect(response.status).toBe(503);

@@ -1,6 +1,7 @@
 // OpenTelemetry across instances: a request relayed through a real Redis from the instance that received it to the
 // session's owner is traced once, by the owner, in the client's trace (the relay carries the client's headers).
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type RedisSessionBus, redisSessionBus } from '../../lib/redis/index.js';
 import { startHarness, waitFor, type Harness } from '../helpers/server.js';
@@ -69,8 +70,13 @@ it('a durable session adopted after its owner went away is traced: mcp.session.a
   const init = await mcpReply(a.mcpUrl, { body: initializeRequest() });
   const sessionId = init.headers['mcp-session-id']!;
   await mcpReply(a.mcpUrl, { body: initializedNotification, sessionId, protocolVersion: latestVersion });
-  // The owner's bus goes away (as with a crash, its sessions are not released): B adopts on the next request.
+  // The owner's bus goes away (as with a crash, its sessions are not released): B adopts on the next request, once
+  // Redis no longer counts the owner's subscriber (it frees a closed connection a moment after its QUIT).
   await buses[0]!.close();
+  const admin = new Redis(redis.url);
+  const listening = async () => Number(((await admin.call('PUBSUB', 'NUMSUB', `${prefix}:instance:A`)) as (string | number)[])[1]);
+  for (let start = Date.now(); (await listening()) > 0; ) if (Date.now() - start > 5000) throw new Error('A still subscribed');
+  admin.disconnect();
 
   const traceId = randomUUID().replaceAll('-', '');
   const parentId = '00f067aa0ba902b8';
