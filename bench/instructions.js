@@ -27,6 +27,7 @@ export const PAIRS = [
   { title: 'HTTP+SSE, secured (API key, CORS, rate limit)', ours: 'pkg-secured', theirs: 'sdk-secured' },
   { title: 'Streamable HTTP, bare', ours: 'pkg-streamable', theirs: 'sdk1-streamable' },
   { title: 'Streamable HTTP, secured (API key, CORS, rate limit)', ours: 'pkg-streamable-secured', theirs: 'sdk1-streamable-secured' },
+  { title: '2026-07-28 requests (a v2 server per request)', ours: 'pkg-modern', theirs: 'sdk2-modern' },
 ];
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -174,6 +175,26 @@ async function streamableClient(port, headers) {
   };
 }
 
+/** 2026-07-28: every request a POST carrying its protocol version (in `_meta` and headers); no session, no handshake. */
+function modernClient(port, headers) {
+  const posts = new Connection(port);
+  const session = {
+    Accept: 'application/json, text/event-stream',
+    'MCP-Protocol-Version': '2026-07-28',
+    'Mcp-Method': 'tools/call',
+    'Mcp-Name': 'echo',
+    ...headers,
+  };
+  const meta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1.0.0"},"io.modelcontextprotocol/clientCapabilities":{}}`;
+  let id = 0;
+  return async () => {
+    const body = `{"jsonrpc":"2.0","id":${++id},"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"},${meta}}}`;
+    const response = await posts.request(httpRequest('POST', '/mcp', session, body));
+    expectStatus(response, 200, 'tools/call (2026-07-28)');
+    if (!answers(response.body, id)) throw new Error(`tools/call ${id}: no answer in ${response.body.slice(0, 200)}`);
+  };
+}
+
 /** One in-process run: the contender's app on a loopback port, `warmup` calls, then `calls` calls, then exit. */
 async function child(contender, warmup, calls) {
   const { createContender } = await import('./contender-app.js');
@@ -183,7 +204,8 @@ async function child(contender, warmup, calls) {
   });
   const { port } = server.address();
   const headers = Object.fromEntries(Object.entries(headersFor(contender)).map(([k, v]) => [k, v]));
-  const call = wireOf(contender) === 'sse' ? await sseClient(port, headers) : await streamableClient(port, headers);
+  const clients = { sse: sseClient, streamable: streamableClient, modern: modernClient };
+  const call = await clients[wireOf(contender)](port, headers);
   for (let i = 0; i < warmup; i++) await call();
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
