@@ -222,10 +222,15 @@ async function child(contender, warmup, calls) {
 // ---------------------------------------------------------------------------------------------------------------
 // The driver: both runs of every configuration under valgrind, then the table.
 
-const nodeFlags = ['--single-threaded', '--hash-seed=1', '--random-seed=1'];
+// --predictable-gc-schedule: V8's heap growing, idle-time and memory-reducer GCs otherwise follow the wall clock, which valgrind
+// stretches by as much as the machine is loaded: without it a slow run counts more (or fewer) collections per call.
+const nodeFlags = ['--single-threaded', '--predictable-gc-schedule', '--hash-seed=1', '--random-seed=1'];
 
-/** Instructions of one `--child` run under cachegrind (the cache simulation off: only the count is wanted). */
-function countInstructions(contender, warmup, calls) {
+/**
+ * Instructions of one `--child` run under cachegrind (the cache simulation off: only the count is wanted); `script`
+ * is the file whose `--child` mode runs (bench/open-instructions.js reuses this for session opens).
+ */
+export function countInstructions(contender, warmup, calls, script = fileURLToPath(import.meta.url)) {
   return new Promise((resolve, reject) => {
     const args = [
       '--tool=cachegrind',
@@ -233,7 +238,7 @@ function countInstructions(contender, warmup, calls) {
       '--cachegrind-out-file=/dev/null',
       process.execPath,
       ...nodeFlags,
-      fileURLToPath(import.meta.url),
+      script,
       '--child',
       contender,
       String(warmup),
