@@ -224,7 +224,10 @@ async function child(contender, warmup, calls) {
 
 // --predictable-gc-schedule: V8's heap growing, idle-time and memory-reducer GCs otherwise follow the wall clock, which valgrind
 // stretches by as much as the machine is loaded: without it a slow run counts more (or fewer) collections per call.
-const nodeFlags = ['--single-threaded', '--predictable-gc-schedule', '--hash-seed=1', '--random-seed=1'];
+// --initial-old-space-size=1024 (MB): no mark-compact at all in either run; one costs as much as hundreds of calls, so
+// whether a run holds one more of them moved a figure by ±30%. Young-generation scavenges (about one per 35 calls, in
+// proportion to what a call allocates) are still counted.
+const nodeFlags = ['--single-threaded', '--predictable-gc-schedule', '--initial-old-space-size=1024', '--hash-seed=1', '--random-seed=1'];
 
 /**
  * Instructions of one `--child` run under cachegrind (the cache simulation off: only the count is wanted); `script`
