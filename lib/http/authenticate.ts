@@ -87,8 +87,9 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
     };
     layer.fail = function (this: Layer, challenge, status) {
       const { attempt } = this;
-      const challenges = (attempt.challenges ??= []);
-      const statuses = (attempt.statuses ??= []);
+      attempt.challenges ??= [];
+      attempt.statuses ??= [];
+      const { challenges, statuses } = attempt;
       // Passport's fail(status) form: a number alone is the status.
       if (typeof challenge === 'number') {
         challenges.push(undefined);
