@@ -30,7 +30,8 @@ export async function createContender(contender) {
     const distDir = dist === undefined ? new URL('../dist/', import.meta.url) : pathToFileURL(`${path.resolve(dist)}/`);
     const { createMcpSseRouter, apiKeyStrategy } = await import(new URL('index.js', distDir).href);
     // pkg-streamable-v2 serves SDK v2's McpServer, the server sdk2-streamable has, to compare the transports alone.
-    const build = base === 'pkg-streamable-v2' ? await loadBuildServerV2() : buildServer;
+    // pkg-modern serves it too: 2026-07-28 requests need a v2 server (the router then builds one per request).
+    const build = base === 'pkg-streamable-v2' || base === 'pkg-modern' ? await loadBuildServerV2() : buildServer;
     const options = { createServer: () => build() };
     if (base === 'pkg-redis' || base === 'pkg-streamable-redis') {
       // Phase g: two instances share sessions through Redis (BENCH_REDIS_URL, set by the runner).
@@ -174,6 +175,16 @@ export async function createContender(contender) {
     app.get('/mcp', route);
     app.delete('/mcp', route);
     sessions = mapSessions(transports);
+  } else if (base === 'sdk2-modern') {
+    // SDK v2's own entry for the 2026-07-28 era: createMcpHandler() with a server factory (a fresh v2 McpServer per
+    // request, as the router builds one), mounted on Express through @modelcontextprotocol/node's toNodeHandler(),
+    // which reads the body itself (no body parser). Defaults otherwise (its `legacy: 'stateless'` leg is never hit).
+    const { createMcpHandler } = await import('@modelcontextprotocol/server');
+    const { toNodeHandler } = await import('@modelcontextprotocol/node');
+    const buildServerV2 = await loadBuildServerV2();
+    const handler = createMcpHandler(() => buildServerV2());
+    app.all('/mcp', toNodeHandler(handler));
+    sessions = { count: () => 0, get: () => undefined, broadcast: () => 0 };
   } else if (base === 'ceiling') {
     const transports = new Map();
     app.get('/mcp/sse', async (req, res) => {

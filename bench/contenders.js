@@ -2,7 +2,8 @@
 
 /**
  * Each contender is one `bench/server.js <name>` process. `wire` is what the load client speaks: `sse` is the
- * HTTP+SSE transport (GET /mcp/sse + POST /mcp/messages), `streamable` the Streamable HTTP transport (/mcp).
+ * HTTP+SSE transport (GET /mcp/sse + POST /mcp/messages), `streamable` the Streamable HTTP transport (/mcp), `modern`
+ * the 2026-07-28 era on the Streamable HTTP endpoint (each request a POST carrying its protocol version, no session).
  */
 export const CONTENDERS = {
   pkg: { wire: 'sse', what: 'this package, default options' },
@@ -25,6 +26,14 @@ export const CONTENDERS = {
     wire: 'streamable',
     what: "SDK v2 NodeStreamableHTTPServerTransport (@modelcontextprotocol/node), stateful, as in the SDK's guide",
   },
+  'pkg-modern': {
+    wire: 'modern',
+    what: 'the router serving 2026-07-28 requests (no session) with an SDK v2 McpServer built per request',
+  },
+  'sdk2-modern': {
+    wire: 'modern',
+    what: "SDK v2's createMcpHandler() (@modelcontextprotocol/server) mounted on Express with toNodeHandler(), the same per-request v2 server",
+  },
   // Started by phase g only: the package on a Redis bus.
   'pkg-redis': { wire: 'sse', what: 'pkg on the Redis bus (phase g)', internal: true },
   'pkg-streamable-redis': { wire: 'streamable', what: 'pkg-streamable on the Redis bus (phase g)', internal: true },
@@ -40,6 +49,7 @@ export const ALL_CONTENDERS = Object.keys(CONTENDERS).filter((c) => !CONTENDERS[
 export const GROUPS = [
   { wire: 'sse', title: 'HTTP+SSE transport', baselines: ['sdk'] },
   { wire: 'streamable', title: 'Streamable HTTP transport', baselines: ['sdk1-streamable', 'sdk2-streamable'] },
+  { wire: 'modern', title: '2026-07-28 requests (stateless, a server per request)', baselines: ['sdk2-modern'] },
 ];
 
 /** Each secured package contender and the hand-wired contender it is compared with (goal: ≤ 0.8× its CPU). */
@@ -90,7 +100,11 @@ export function headersFor(contender) {
   return parseContender(contender).base.endsWith('-secured') ? { 'x-api-key': 'bench-key-0123456789' } : {};
 }
 
-/** Phases that apply to a wire: the slow consumer (e) is measured on HTTP+SSE streams only. */
+/**
+ * Phases that apply to a wire: the slow consumer (e) is measured on HTTP+SSE streams only; a 2026-07-28 request
+ * opens no session and holds no stream, so that era has the round trip (a) only.
+ */
 export function phaseApplies(phase, contender) {
+  if (wireOf(contender) === 'modern') return phase === 'roundTrip';
   return !(phase === 'slowConsumer' && isStreamable(contender));
 }

@@ -27,6 +27,7 @@ export const PAIRS = [
   { title: 'HTTP+SSE, secured (API key, CORS, rate limit)', ours: 'pkg-secured', theirs: 'sdk-secured' },
   { title: 'Streamable HTTP, bare', ours: 'pkg-streamable', theirs: 'sdk1-streamable' },
   { title: 'Streamable HTTP, secured (API key, CORS, rate limit)', ours: 'pkg-streamable-secured', theirs: 'sdk1-streamable-secured' },
+  { title: '2026-07-28 requests (a v2 server per request)', ours: 'pkg-modern', theirs: 'sdk2-modern' },
 ];
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -174,6 +175,26 @@ async function streamableClient(port, headers) {
   };
 }
 
+/** 2026-07-28: every request a POST carrying its protocol version (in `_meta` and headers); no session, no handshake. */
+function modernClient(port, headers) {
+  const posts = new Connection(port);
+  const session = {
+    Accept: 'application/json, text/event-stream',
+    'MCP-Protocol-Version': '2026-07-28',
+    'Mcp-Method': 'tools/call',
+    'Mcp-Name': 'echo',
+    ...headers,
+  };
+  const meta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1.0.0"},"io.modelcontextprotocol/clientCapabilities":{}}`;
+  let id = 0;
+  return async () => {
+    const body = `{"jsonrpc":"2.0","id":${++id},"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"},${meta}}}`;
+    const response = await posts.request(httpRequest('POST', '/mcp', session, body));
+    expectStatus(response, 200, 'tools/call (2026-07-28)');
+    if (!answers(response.body, id)) throw new Error(`tools/call ${id}: no answer in ${response.body.slice(0, 200)}`);
+  };
+}
+
 /** One in-process run: the contender's app on a loopback port, `warmup` calls, then `calls` calls, then exit. */
 async function child(contender, warmup, calls) {
   const { createContender } = await import('./contender-app.js');
@@ -183,7 +204,8 @@ async function child(contender, warmup, calls) {
   });
   const { port } = server.address();
   const headers = Object.fromEntries(Object.entries(headersFor(contender)).map(([k, v]) => [k, v]));
-  const call = wireOf(contender) === 'sse' ? await sseClient(port, headers) : await streamableClient(port, headers);
+  const clients = { sse: sseClient, streamable: streamableClient, modern: modernClient };
+  const call = await clients[wireOf(contender)](port, headers);
   for (let i = 0; i < warmup; i++) await call();
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
@@ -200,10 +222,18 @@ async function child(contender, warmup, calls) {
 // ---------------------------------------------------------------------------------------------------------------
 // The driver: both runs of every configuration under valgrind, then the table.
 
-export const nodeFlags = ['--single-threaded', '--hash-seed=1', '--random-seed=1'];
+// --predictable-gc-schedule: V8's heap growing, idle-time and memory-reducer GCs otherwise follow the wall clock, which valgrind
+// stretches by as much as the machine is loaded: without it a slow run counts more (or fewer) collections per call.
+// --initial-old-space-size=1024 (MB): no mark-compact at all in either run; one costs as much as hundreds of calls, so
+// whether a run holds one more of them moved a figure by ±30%. Young-generation scavenges (about one per 35 calls, in
+// proportion to what a call allocates) are still counted.
+export const nodeFlags = ['--single-threaded', '--predictable-gc-schedule', '--initial-old-space-size=1024', '--hash-seed=1', '--random-seed=1'];
 
-/** Instructions of one `--child` run under cachegrind (the cache simulation off: only the count is wanted). */
-function countInstructions(contender, warmup, calls) {
+/**
+ * Instructions of one `--child` run under cachegrind (the cache simulation off: only the count is wanted); `script`
+ * is the file whose `--child` mode runs (bench/open-instructions.js reuses this for session opens).
+ */
+export function countInstructions(contender, warmup, calls, script = fileURLToPath(import.meta.url)) {
   return new Promise((resolve, reject) => {
     const args = [
       '--tool=cachegrind',
@@ -211,7 +241,7 @@ function countInstructions(contender, warmup, calls) {
       '--cachegrind-out-file=/dev/null',
       process.execPath,
       ...nodeFlags,
-      fileURLToPath(import.meta.url),
+      script,
       '--child',
       contender,
       String(warmup),

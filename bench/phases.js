@@ -4,7 +4,7 @@ import { execSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { Target, control, openRawStream, openSession, pool, percentile, request, sleep } from './client.js';
 import { startChild, cpuTicks } from './children.js';
-import { headersFor, isStreamable } from './contenders.js';
+import { headersFor, isStreamable, wireOf } from './contenders.js';
 import { openRawStandaloneStream, openStreamableSession } from './streamable-client.js';
 
 let clkTck = 100;
@@ -28,9 +28,9 @@ async function withChild(contender, label, cfg, fn) {
  * Opens and (optionally) initializes `n` sessions; throws if more than 1% fail, with the first error. A
  * Streamable HTTP session is always initialized: it exists only from `initialize` on, and holds no stream.
  */
-async function openMany(target, n, concurrency, { initialize = false, streamable = false } = {}) {
+async function openMany(target, n, concurrency, { initialize = false, streamable = false, modern = false } = {}) {
   const results = await pool(n, concurrency, async () => {
-    if (streamable) return openStreamableSession(target);
+    if (streamable || modern) return openStreamableSession(target, { modern });
     const s = await openSession(target);
     if (initialize) {
       try {
@@ -54,7 +54,11 @@ async function openMany(target, n, concurrency, { initialize = false, streamable
 /** a. Round trip: S sessions × K in-flight `tools/call echo`, timed window after a warm-up. */
 export async function roundTrip(contender, cfg) {
   return withChild(contender, 'roundtrip', cfg, async (child, target) => {
-    const { sessions } = await openMany(target, cfg.rtSessions, cfg.rtSessions, { initialize: true, streamable: isStreamable(contender) });
+    const { sessions } = await openMany(target, cfg.rtSessions, cfg.rtSessions, {
+      initialize: true,
+      streamable: isStreamable(contender),
+      modern: wireOf(contender) === 'modern',
+    });
     try {
       return await callLoad(sessions, {
         inflight: cfg.rtInflight,
@@ -84,7 +88,13 @@ export async function roundTripInterleaved(contenders, cfg, log = () => {}) {
       try {
         entry.child = await startChild(c, { label: 'roundtrip', env: cfg.childEnv, nodeArgs: cfg.nodeArgs ?? [] });
         entry.target = new Target(entry.child.port, headersFor(c));
-        entry.sessions = (await openMany(entry.target, cfg.rtSessions, cfg.rtSessions, { initialize: true, streamable: isStreamable(c) })).sessions;
+        entry.sessions = (
+          await openMany(entry.target, cfg.rtSessions, cfg.rtSessions, {
+            initialize: true,
+            streamable: isStreamable(c),
+            modern: wireOf(c) === 'modern',
+          })
+        ).sessions;
         // A first warm-up, so that every contender's code is optimised before its first measured turn.
         await callLoad(entry.sessions, { inflight: cfg.rtInflight, warmupS: cfg.rtWarmupS, seconds: 0.2, pids: [entry.child.pid] });
         live.push(entry);

@@ -158,7 +158,7 @@ async function child(wire, mode, redisUrl, warmup, calls) {
  * heap and times idle and memory-reducing collections from wall-clock speeds, which valgrind and the machine's load
  * change from run to run (here, with timers and Redis round trips, that moved a figure by several percent).
  */
-const flags = [...nodeFlags, '--predictable-gc-schedule'];
+const flags = nodeFlags.includes('--predictable-gc-schedule') ? nodeFlags : [...nodeFlags, '--predictable-gc-schedule'];
 
 /** Instructions of one `--child` run under cachegrind (no cache simulation: only the count is wanted). */
 function countInstructions(wire, mode, redisUrl, warmup, calls) {

@@ -11,6 +11,14 @@ export const PROTOCOL_VERSION = '2025-11-25';
 
 const ACCEPT = 'application/json, text/event-stream';
 
+/** The 2026-07-28 era: the version every request carries in its `_meta` (and header), with the client's info. */
+export const MODERN_PROTOCOL_VERSION = '2026-07-28';
+const modernMeta = {
+  'io.modelcontextprotocol/protocolVersion': MODERN_PROTOCOL_VERSION,
+  'io.modelcontextprotocol/clientInfo': { name: 'express-mcp-sse-bench', version: '1.0.0' },
+  'io.modelcontextprotocol/clientCapabilities': {},
+};
+
 /**
  * One Streamable HTTP session, as an SDK client runs it: `initialize` (reading `Mcp-Session-Id`), then
  * `notifications/initialized` (202), then requests, each POSTed with the session headers and answered on the
@@ -18,8 +26,10 @@ const ACCEPT = 'application/json, text/event-stream';
  * It has the interface `callLoad` uses (`call`, `closed`), like the HTTP+SSE `Session`.
  */
 export class StreamableSession {
-  constructor(target) {
+  /** `modern`: speak the 2026-07-28 era instead (no session; each request carries its version, method and name). */
+  constructor(target, { modern = false } = {}) {
     this.target = target;
+    this.modern = modern;
     /** Where POSTs go: the session's own instance, unless a phase sends them to another one. */
     this.postTarget = target;
     this.sessionId = undefined;
@@ -49,7 +59,10 @@ export class StreamableSession {
   async call(method, params, timeoutMs = 10_000) {
     if (this.closed) throw new Error('session closed');
     const t0 = performance.now();
-    const { msg, at } = await this.#post({ jsonrpc: '2.0', id: ++this.nextId, method, params }, timeoutMs);
+    const message = this.modern
+      ? { jsonrpc: '2.0', id: ++this.nextId, method, params: { ...params, _meta: modernMeta } }
+      : { jsonrpc: '2.0', id: ++this.nextId, method, params };
+    const { msg, at } = await this.#post(message, timeoutMs);
     if (msg.error) throw new Error(`${method} → JSON-RPC error ${JSON.stringify(msg.error)}`);
     return { msg, latencyMs: at - t0 };
   }
@@ -75,7 +88,13 @@ export class StreamableSession {
     this.closed = true;
   }
 
-  #headers() {
+  #headers(message = {}) {
+    if (this.modern) {
+      const h = { accept: ACCEPT, 'mcp-protocol-version': MODERN_PROTOCOL_VERSION };
+      if (typeof message.method === 'string') h['mcp-method'] = message.method;
+      if (typeof message.params?.name === 'string') h['mcp-name'] = message.params.name;
+      return h;
+    }
     const h = { accept: ACCEPT, 'mcp-protocol-version': PROTOCOL_VERSION };
     if (this.sessionId !== undefined) h['mcp-session-id'] = this.sessionId;
     return h;
@@ -94,7 +113,7 @@ export class StreamableSession {
         method: 'POST',
         path: MCP_PATH,
         agent: target.postAgent,
-        headers: { ...target.headers, ...this.#headers(), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        headers: { ...target.headers, ...this.#headers(message), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
       });
       const timer = setTimeout(() => fail(new Error(`no response to id ${id} within ${timeoutMs} ms`)), timeoutMs);
       function fail(err) {
@@ -168,10 +187,10 @@ export class StreamableSession {
   }
 }
 
-/** Opens and initializes one Streamable HTTP session. */
-export async function openStreamableSession(target, { timeoutMs = 10_000 } = {}) {
-  const session = new StreamableSession(target);
-  await session.initialize(timeoutMs);
+/** Opens and initializes one Streamable HTTP session; a `modern` (2026-07-28) one has no handshake. */
+export async function openStreamableSession(target, { timeoutMs = 10_000, modern = false } = {}) {
+  const session = new StreamableSession(target, { modern });
+  if (!modern) await session.initialize(timeoutMs);
   return session;
 }
 

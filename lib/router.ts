@@ -1,5 +1,5 @@
 // createMcpSseRouter(): wires the middleware and the handlers of both transports; owns the registry, ticker and bus.
-import express, { type Request, type RequestHandler, type Router } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import { InMemorySessionBus, type BusNode, type SessionBus } from './bus.js';
 import { hintsOf } from './auth/hints.js';
 import { createAuthenticate } from './http/authenticate.js';
@@ -201,7 +201,9 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     };
   }
   const router = express.Router();
-  router.use(dispatch(routes));
+  const dispatcher = dispatch(routes);
+  router.use(dispatcher);
+  skipOwnStack(router, dispatcher);
 
   let closing: Promise<void> | undefined;
   const close = (closeOptions: CloseOptions = {}): Promise<void> => {
@@ -268,6 +270,24 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   const wellKnown = createWellKnown(options.strategies);
   const health = createHealth({ stats: () => registry.stats(), bus, isDraining: () => draining });
   return Object.assign(router, { sessions: registry, close, wellKnown, health }) as McpSseRouter;
+}
+
+/**
+ * While the router holds only its dispatcher, a request goes straight to it: Express's Router would run its own
+ * layer stack first (URL parsing, a path match against `/`, saving and restoring `req.baseUrl`, `req.next` and
+ * `req.params`), on every POST, to reach the one middleware it holds. The app's router has set all of those already
+ * when it calls a mounted router. Anything the app adds (`mcp.use(…)`), or a call from outside an Express app, takes
+ * Express's way as before.
+ */
+function skipOwnStack(router: Router, dispatcher: RequestHandler): void {
+  type Handle = (req: Request, res: Response, next: NextFunction) => void;
+  const own = router as unknown as { handle: Handle; stack: unknown[] };
+  const handle = own.handle.bind(router);
+  const { stack } = own;
+  own.handle = (req, res, next) => {
+    if (stack.length !== 1 || req.baseUrl === undefined || req.originalUrl === undefined) return handle(req, res, next);
+    dispatcher(req, res, next);
+  };
 }
 
 function methodNotAllowed(allow: string): RequestHandler {

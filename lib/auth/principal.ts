@@ -23,7 +23,7 @@ export function toAuthInfo(principal: Principal, info: unknown, req: IncomingMes
     // OAuth's client (`client_id`) is not its principal (`sub`); other strategies' client is the principal.
     clientId: typeof given.clientId === 'string' && given.clientId !== '' ? given.clientId : principal.id,
     scopes: Array.isArray(given.scopes) ? given.scopes.map(String) : parseScopes(given.scope ?? principal.scope ?? principal.scopes),
-    extra: { ...(given.extra ?? {}), user: principal },
+    extra: given.extra === undefined ? { user: principal } : { ...given.extra, user: principal },
   };
   const expiresAt = given.expiresAt ?? principal.exp;
   if (typeof expiresAt === 'number') authInfo.expiresAt = expiresAt;

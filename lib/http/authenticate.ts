@@ -18,8 +18,9 @@ interface Attempt {
   req: Request;
   res: Response;
   next: (error?: unknown) => void;
-  challenges: unknown[];
-  statuses: unknown[];
+  /** What each failed strategy failed with, in order; made on the first failure (most requests have none). */
+  challenges?: unknown[];
+  statuses?: unknown[];
 }
 
 /** What a strategy sees as `this` for one request: the strategy itself, with Passport's actions bound to the attempt. */
@@ -64,7 +65,7 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
     (req as Request & { authInfo?: unknown }).authInfo = toAuthInfo(principal, info, req);
     attempt.next();
   };
-  const failed = ({ req, res, challenges, statuses }: Attempt): void => {
+  const failed = ({ req, res, challenges = [], statuses = [] }: Attempt): void => {
     onFailure();
     // A credential that was valid but not enough (RFC 6750 insufficient_scope) is 403, not a request to log in.
     const forbidden = statuses.indexOf(403);
@@ -86,13 +87,16 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
     };
     layer.fail = function (this: Layer, challenge, status) {
       const { attempt } = this;
+      attempt.challenges ??= [];
+      attempt.statuses ??= [];
+      const { challenges, statuses } = attempt;
       // Passport's fail(status) form: a number alone is the status.
       if (typeof challenge === 'number') {
-        attempt.challenges.push(undefined);
-        attempt.statuses.push(challenge);
+        challenges.push(undefined);
+        statuses.push(challenge);
       } else {
-        attempt.challenges.push(challenge);
-        attempt.statuses.push(status);
+        challenges.push(challenge);
+        statuses.push(status);
       }
       tryFrom(attempt, index + 1);
     };
@@ -102,8 +106,8 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
     // A strategy calling pass() decided nothing: on a guarded route that is no principal, never a way through.
     layer.pass = function (this: Layer) {
       const { attempt } = this;
-      attempt.challenges.length = 0;
-      attempt.statuses.length = 0;
+      attempt.challenges = undefined;
+      attempt.statuses = undefined;
       failed(attempt);
     };
     layer.redirect = function (this: Layer, url, status) {
@@ -125,7 +129,7 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
   };
 
   return (req, res, next) => {
-    const attempt: Attempt = { req, res, next, challenges: [], statuses: [] };
+    const attempt: Attempt = { req, res, next, challenges: undefined, statuses: undefined };
     try {
       tryFrom(attempt, 0);
     } catch (error) {

@@ -33,13 +33,14 @@ const decoders: Record<string, () => Transform> = {
  * read) once more than `maxMessageSize` bytes arrived or were decompressed, with 408 when the body is not
  * complete within `bodyTimeoutMs`, and with 415 for a `Content-Encoding` it cannot decode.
  */
-export function readRawBody(req: IncomingMessage, limits: RawBodyLimits): Promise<RawBody> {
+export function readRawBody(req: IncomingMessage, limits: RawBodyLimits): RawBody | Promise<RawBody> {
   const { maxMessageSize: limit, bodyTimeoutMs } = limits;
   const coding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
   const makeDecoder = coding === 'identity' || coding === '' ? undefined : decoders[coding];
   if (coding !== 'identity' && coding !== '' && makeDecoder === undefined) {
-    return Promise.resolve({ ok: false, problem: closeConnection(problems.unsupportedEncoding()) });
+    return { ok: false, problem: closeConnection(problems.unsupportedEncoding()) };
   }
+  if (makeDecoder === undefined && req.complete && req.readableFlowing !== true) return bufferedBody(req, limit);
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let wireBytes = 0;
@@ -106,4 +107,16 @@ export function readRawBody(req: IncomingMessage, limits: RawBodyLimits): Promis
     req.on('close', onClose);
     req.on('error', onClose);
   });
+}
+
+/**
+ * The body when all of it is already buffered: it came with the head, and the chain before the handler awaited (a
+ * rate limit does), so Node's parser finished the request meanwhile. Read at once, with no listeners, timer or
+ * promise; the same limit holds.
+ */
+function bufferedBody(req: IncomingMessage, limit: number): RawBody {
+  if (req.readableLength > limit) return { ok: false, problem: closeConnection(problems.tooLarge(limit)) };
+  // Everything buffered, as one chunk (null for an empty body).
+  const chunk = req.read() as Buffer | string | null;
+  return { ok: true, text: chunk === null ? '' : typeof chunk === 'string' ? chunk : chunk.toString('utf8') };
 }

@@ -1,5 +1,4 @@
 // McpSession: what a session is whatever its wire: identity, its MCP server, event ids and replay, lifecycle.
-import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { principalKey } from '../auth/principal.js';
 import { ErrorCodes, McpSseError } from '../errors.js';
@@ -13,6 +12,7 @@ import type { AuthInfo, JSONRPCMessage, MessageExtra, Principal, ServerLike, Tra
 import { formatMessage } from '../sse/format.js';
 import { formatEventId } from './event-id.js';
 import { SessionReplay, type ReplayBudget } from './replay.js';
+import { randomKey } from './random-key.js';
 
 /** A JSON-RPC request id. */
 export type RequestId = string | number;
@@ -119,7 +119,7 @@ export abstract class McpSession implements TransportLike {
     this.#journal = settings.journal;
     this.adopted = init.restore !== undefined;
     if (init.restore !== undefined) this.#restored = { initialize: init.restore.initialize, stateRequests: init.restore.stateRequests ?? [] };
-    this.#streamKey = init.restore?.streamKey ?? randomBytes(16).toString('base64url');
+    this.#streamKey = init.restore?.streamKey ?? randomKey();
     this.#seq = init.restore?.lastSeq ?? 0;
     settings.telemetry?.sessionOpened(this);
   }
