@@ -294,7 +294,7 @@ async function expectStillServing(world: World): Promise<void> {
   const ping = await live.reply({ body: rpc('probe-after-fuzz', 'ping') });
   expect(ping.status).toBe(200);
   // The standalone slot is free again once the server has seen the fuzzed GETs go.
-  await waitFor(() => h.router.sessions.stats().byTransport['streamable-http'].active === 0, 3000, 'fuzzed GET streams to be seen gone');
+  await waitFor(() => h.router.sessions.stats().byTransport['streamable-http'].active === 0, 10_000, 'fuzzed GET streams to be seen gone');
   const standalone = await live.listen();
   streams.push(standalone);
   expect(standalone.status).toBe(200);
