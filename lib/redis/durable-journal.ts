@@ -2,6 +2,7 @@
 import type { BusSession, DurableSession, SessionJournal } from '../bus.js';
 import type { JSONRPCMessage } from '../types.js';
 import { noop, withTimeout, type RedisLinks } from './connection.js';
+import type { Redis } from './ioredis.js';
 import type { ResolvedRedisOptions } from './options.js';
 
 /** Keys of one durable session: its record (hash), state requests (list), frames (stream); and key → id, lease. */
@@ -21,6 +22,28 @@ const MAX_STATE_REQUESTS = 1000;
 /** Stored entries per session at most, however small (besides the bound in bytes). */
 const MAX_ENTRIES = 10_000;
 
+/**
+ * Appends a turn's entries to a session's frames stream in one command (three XADDs as one script call cost the
+ * instance a third of the client work). KEYS: the frames stream. ARGV: MAXLEN, then triples: stream, seq (`''` for
+ * a request's marker), then the frame or the request's id.
+ */
+const APPEND = 'mcpSseAppendFrames';
+const APPEND_SCRIPT = `
+for i = 2, #ARGV, 3 do
+  if ARGV[i + 1] == '' then
+    redis.call('xadd', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 's', ARGV[i], 'r', ARGV[i + 2])
+  else
+    redis.call('xadd', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 's', ARGV[i], 'q', ARGV[i + 1], 'f', ARGV[i + 2])
+  end
+end
+return 1`;
+type Appending = Record<typeof APPEND, (key: string, maxLen: number, ...entries: (string | number)[]) => Promise<unknown>>;
+
+/** Teaches the commands client the append script (ioredis runs it by its SHA and loads it when Redis lacks it). */
+function defineAppend(cmd: Redis): void {
+  if (typeof (cmd as unknown as Partial<Appending>)[APPEND] !== 'function') cmd.defineCommand(APPEND, { numberOfKeys: 1, lua: APPEND_SCRIPT });
+}
+
 /** One local session's bookkeeping. */
 interface Entry {
   durable: DurableSession;
@@ -36,8 +59,13 @@ interface Entry {
   trimTo: number | undefined;
   /** When its keys' TTLs were last extended. */
   refreshedAt: number;
-  /** Commands queued for the next flush. */
+  /** Its keys, made once. */
+  keys: ReturnType<typeof durableKeys>;
+  /** Commands queued for the next flush (frames aside). */
   queue: (string | number)[][];
+  /** Entries for its frames stream queued for the next flush, three values each: stream, seq (`''`: a request's
+   * marker), then the frame (or the request's id); one script call appends them all. */
+  appends: (string | number)[];
   /** What the record holds (`owner` and `released` aside), the client's `initialize` and state requests, and the
    * highest stream and event numbers used: written again if Redis lost them (it restarted empty). */
   record: (string | number)[];
@@ -105,7 +133,9 @@ export class DurableJournal implements SessionJournal {
       bytes: 0,
       trimTo: undefined,
       refreshedAt: 0,
+      keys: durableKeys(this.#o.prefix, session.sessionId),
       queue: [],
+      appends: [],
       record,
       initialize: restored?.initialize === undefined ? undefined : JSON.stringify(restored.initialize),
       state: restored?.stateRequests.map((message) => JSON.stringify(message)) ?? [],
@@ -113,7 +143,7 @@ export class DurableJournal implements SessionJournal {
       lastSeq: 0,
     };
     this.#sessions.set(session.sessionId, entry);
-    const keys = durableKeys(this.#o.prefix, session.sessionId);
+    const { keys } = entry;
     if (durable.adopted) {
       entry.queue.push(['hset', keys.record, 'owner', this.#o.instanceId, 'released', '0']);
     } else {
@@ -128,7 +158,7 @@ export class DurableJournal implements SessionJournal {
   message(sessionId: string, message: JSONRPCMessage, stream: number): void {
     const entry = this.#sessions.get(sessionId);
     if (entry === undefined || message.method === undefined) return;
-    const keys = durableKeys(this.#o.prefix, sessionId);
+    const { keys } = entry;
     if (message.method === 'initialize') {
       entry.initialize = JSON.stringify(message);
       entry.queue.push(['hset', keys.record, 'initialize', entry.initialize]);
@@ -141,7 +171,7 @@ export class DurableJournal implements SessionJournal {
     // A request marks its stream: one whose answer never got stored died with its instance (request_lost).
     if (message.id !== undefined && entry.durable.transport === 'streamable-http') {
       const id = JSON.stringify(message.id);
-      entry.queue.push(['xadd', keys.frames, 'MAXLEN', '~', MAX_ENTRIES, '*', 's', stream, 'r', id]);
+      entry.appends.push(stream, '', id);
       stored(entry, id.length + 16);
     }
     this.#touch(sessionId);
@@ -152,7 +182,7 @@ export class DurableJournal implements SessionJournal {
     if (entry === undefined) return;
     if (stream > entry.lastStream) entry.lastStream = stream;
     if (seq > entry.lastSeq) entry.lastSeq = seq;
-    entry.queue.push(['xadd', durableKeys(this.#o.prefix, sessionId).frames, 'MAXLEN', '~', MAX_ENTRIES, '*', 's', stream, 'q', seq, 'f', frame]);
+    entry.appends.push(stream, seq, frame);
     stored(entry, Buffer.byteLength(frame));
     this.#touch(sessionId);
   }
@@ -175,7 +205,7 @@ export class DurableJournal implements SessionJournal {
     const entry = this.#sessions.get(sessionId);
     if (entry === undefined || entry.released) return;
     entry.released = true;
-    entry.queue.push(['hset', durableKeys(this.#o.prefix, sessionId).record, 'released', '1']);
+    entry.queue.push(['hset', entry.keys.record, 'released', '1']);
     this.#dirty.add(sessionId);
     // Sessions released together share one flush.
     this.#releasing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
@@ -237,34 +267,53 @@ export class DurableJournal implements SessionJournal {
     if (this.#dirty.size === 0) return Promise.resolve();
     if (cmd === undefined) {
       // Redis is down: what was queued is lost (a crash meanwhile loses those frames), the sessions live on.
-      for (const id of this.#dirty) this.#sessions.get(id)?.queue.splice(0);
+      for (const id of this.#dirty) {
+        const entry = this.#sessions.get(id);
+        if (entry === undefined) continue;
+        entry.queue = [];
+        entry.appends = [];
+      }
       this.#dirty.clear();
       return Promise.resolve();
     }
-    const pipeline = cmd.pipeline();
+    defineAppend(cmd);
     const now = Date.now();
+    const failed = (error: Error) => links!.problem('commands', 'could not store durable session state (a crash now would lose it)', error);
+    // The usual turn: one session with frames to append and nothing else: one command, no pipeline.
+    if (this.#dirty.size === 1) {
+      const entry = this.#sessions.get(this.#dirty.values().next().value!);
+      if (entry !== undefined && entry.queue.length === 0 && entry.trimTo === undefined && now - entry.refreshedAt <= entry.ttlMs / 3) {
+        this.#dirty.clear();
+        const appends = entry.appends;
+        entry.appends = [];
+        if (appends.length === 0) return Promise.resolve();
+        return (cmd as unknown as Appending)[APPEND](entry.keys.frames, MAX_ENTRIES, ...appends).then(noop, failed);
+      }
+    }
+    const pipeline = cmd.pipeline();
     for (const sessionId of this.#dirty) {
       const entry = this.#sessions.get(sessionId);
       if (entry === undefined) continue;
       for (const command of entry.queue) pipeline.call(...(command as [string, ...(string | number)[]]));
       entry.queue = [];
+      if (entry.appends.length > 0) {
+        (pipeline as unknown as Appending)[APPEND](entry.keys.frames, MAX_ENTRIES, ...entry.appends);
+        entry.appends = [];
+      }
       if (entry.trimTo !== undefined) {
-        pipeline.xtrim(durableKeys(this.#o.prefix, sessionId).frames, 'MAXLEN', entry.trimTo);
+        pipeline.xtrim(entry.keys.frames, 'MAXLEN', entry.trimTo);
         entry.trimTo = undefined;
       }
       if (now - entry.refreshedAt > entry.ttlMs / 3) {
         entry.refreshedAt = now;
-        const keys = durableKeys(this.#o.prefix, sessionId);
+        const { keys } = entry;
         for (const key of [keys.record, keys.state, keys.frames, streamKeyKey(this.#o.prefix, entry.durable.streamKey)]) {
           pipeline.pexpire(key, entry.ttlMs);
         }
       }
     }
     this.#dirty.clear();
-    return pipeline
-      .exec()
-      .then(noop)
-      .catch((error: Error) => links!.problem('commands', 'could not store durable session state (a crash now would lose it)', error));
+    return pipeline.exec().then(noop, failed);
   }
 
   #touch(sessionId: string): void {

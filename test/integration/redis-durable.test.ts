@@ -181,6 +181,8 @@ describe('durable sessions on the Redis bus', () => {
     expect(await db.hget(record!, 'initialize')).toContain('"initialize"');
     expect(await db.lrange(`${record}:state`, 0, -1)).toEqual([expect.stringContaining('logging/setLevel')]);
     expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'after' } }))).toBe('after');
+    // Frames are stored again too (the append script is loaded into the new Redis on first use).
+    await stored(sessionId, (fields) => fields.join(' ').includes('after'));
     await A!.kill();
     for (let i = 0; i < 10; i++) expect(textOf(await client.callTool({ name: 'echo', arguments: { text: `b${i}` } }))).toBe(`b${i}`);
     expect(transport.sessionId).toBe(sessionId);
