@@ -97,8 +97,11 @@ export function expectStatus(response, status, what) {
   if (response.status !== status) throw new Error(`${what}: HTTP ${response.status} ${response.body.slice(0, 200)}`);
 }
 
-/** HTTP+SSE: the event stream on one socket, POSTs on another; a call ends when both the 202 and its answer arrived. */
-async function sseClient(port, headers) {
+/**
+ * HTTP+SSE's event stream on its own socket: the POST path its `endpoint` event names, and `answer(id)`, which
+ * resolves once the answer to request `id` arrived on the stream (one awaited at a time).
+ */
+export async function sseStream(port, headers = {}) {
   const stream = net.connect(port, '127.0.0.1');
   stream.setNoDelay(true);
   stream.setEncoding('latin1');
@@ -122,6 +125,16 @@ async function sseClient(port, headers) {
   });
   stream.write(httpRequest('GET', '/mcp/sse', { Accept: 'text/event-stream', ...headers }));
   const postPath = await endpoint;
+  const answer = (id) =>
+    new Promise((resolve) => {
+      wanted = { id, resolve };
+    });
+  return { postPath, answer };
+}
+
+/** HTTP+SSE: the event stream on one socket, POSTs on another; a call ends when both the 202 and its answer arrived. */
+async function sseClient(port, headers) {
+  const { postPath, answer } = await sseStream(port, headers);
   const posts = new Connection(port);
   let id = 0;
   const send = async (body, answered) => {
@@ -130,14 +143,10 @@ async function sseClient(port, headers) {
     await answered;
   };
   const call = async () => {
-    const answered = new Promise((resolve) => {
-      wanted = { id: ++id, resolve };
-    });
+    const answered = answer(++id);
     await send(callBody(id), answered);
   };
-  const init = new Promise((resolve) => {
-    wanted = { id: ++id, resolve };
-  });
+  const init = answer(++id);
   await send(
     `{"jsonrpc":"2.0","id":${id},"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"bench","version":"1.0.0"}}}`,
     init,

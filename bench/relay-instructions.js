@@ -15,12 +15,11 @@
 // default bench/.tmp).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { answers, callBody, Connection, expectStatus, httpRequest, nodeFlags } from './instructions.js';
+import { answers, callBody, Connection, expectStatus, httpRequest, nodeFlags, sseStream } from './instructions.js';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const PROTOCOL_VERSION = '2025-11-25';
@@ -66,34 +65,10 @@ async function streamableClient(portA, target) {
 
 /** HTTP+SSE: the event stream on A; each call a POST to `target` (A or B), done once its 202 and its answer (on A) came. */
 async function sseClient(portA, target) {
-  const stream = net.connect(portA, '127.0.0.1');
-  stream.setNoDelay(true);
-  stream.setEncoding('latin1');
-  let text = '';
-  let wanted;
-  const endpoint = new Promise((resolve, reject) => {
-    stream.on('error', reject);
-    stream.on('data', (chunk) => {
-      text += chunk;
-      if (wanted === undefined) {
-        const found = /event: endpoint\n(?:[a-z]+:[^\n]*\n)*?data: ([^\r\n]+)\n/.exec(text);
-        if (found !== null) {
-          text = '';
-          resolve(found[1]);
-        }
-      } else if (answers(text, wanted.id)) {
-        text = '';
-        wanted.resolve();
-      }
-    });
-  });
-  stream.write(httpRequest('GET', '/mcp/sse', { Accept: 'text/event-stream' }));
-  const postPath = await endpoint;
+  const { postPath, answer } = await sseStream(portA);
   let id = 0;
   const exchange = async (posts, body, strict = true) => {
-    const answered = new Promise((resolve) => {
-      wanted = { id: ++id, resolve };
-    });
+    const answered = answer(++id);
     const response = await posts.request(httpRequest('POST', postPath, {}, body(id)));
     if (!strict && response.status !== 202) return response.status;
     expectStatus(response, 202, `POST ${postPath}`);
