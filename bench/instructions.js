@@ -243,21 +243,16 @@ export const nodeFlags = ['--single-threaded', '--predictable-gc-schedule', '--i
  * is the file whose `--child` mode runs (bench/open-instructions.js reuses this for session opens).
  */
 export function countInstructions(contender, warmup, calls, script = fileURLToPath(import.meta.url)) {
+  return cachegrind([...nodeFlags, script, '--child', contender, String(warmup), String(calls)], `${contender} ${calls}`);
+}
+
+/** Runs `node <args>` under cachegrind; resolves with its instruction count and how long it took. */
+export function cachegrind(args, label) {
   return new Promise((resolve, reject) => {
-    const args = [
-      '--tool=cachegrind',
-      '--cache-sim=no',
-      '--cachegrind-out-file=/dev/null',
-      process.execPath,
-      ...nodeFlags,
-      script,
-      '--child',
-      contender,
-      String(warmup),
-      String(calls),
-    ];
     const started = performance.now();
-    const run = spawn('valgrind', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const run = spawn('valgrind', ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     run.stdout.on('data', (c) => (out += c));
@@ -266,7 +261,7 @@ export function countInstructions(contender, warmup, calls, script = fileURLToPa
     run.on('close', (code) => {
       const refs = /I\s+refs:\s+([\d,]+)/.exec(err);
       if (code !== 0 || refs === null) {
-        reject(new Error(`valgrind ${contender} ${calls}: exit ${code}\n${err.split('\n').slice(-15).join('\n')}\n${out}`));
+        reject(new Error(`valgrind ${label}: exit ${code}\n${err.split('\n').slice(-15).join('\n')}\n${out}`));
         return;
       }
       resolve({ instructions: Number(refs[1].replaceAll(',', '')), seconds: (performance.now() - started) / 1000 });
@@ -274,7 +269,8 @@ export function countInstructions(contender, warmup, calls, script = fileURLToPa
   });
 }
 
-async function pool(items, jobs, fn) {
+/** Runs `fn` over `items`, `jobs` at a time; the results in order. */
+export async function pool(items, jobs, fn) {
   const results = new Array(items.length);
   let next = 0;
   await Promise.all(

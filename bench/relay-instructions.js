@@ -13,13 +13,12 @@
 // ("500,2500"), BENCH_INSN_JOBS (valgrind runs at once, 1), BENCH_RELAY_DURABLE (1; 0 for `durable: false`),
 // BENCH_RELAY_DIST (a build to measure instead of dist/), BENCH_OUT (folder for relay-instructions.{md,json},
 // default bench/.tmp).
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { answers, callBody, Connection, expectStatus, httpRequest, nodeFlags, sseStream } from './instructions.js';
+import { answers, cachegrind, callBody, Connection, expectStatus, httpRequest, nodeFlags, pool, sseStream } from './instructions.js';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const PROTOCOL_VERSION = '2025-11-25';
@@ -135,42 +134,10 @@ async function child(wire, mode, redisUrl, warmup, calls) {
  */
 const flags = nodeFlags.includes('--predictable-gc-schedule') ? nodeFlags : [...nodeFlags, '--predictable-gc-schedule'];
 
-/** Instructions of one `--child` run under cachegrind (no cache simulation: only the count is wanted). */
+/** Instructions of one `--child` run under cachegrind. */
 function countInstructions(wire, mode, redisUrl, warmup, calls) {
-  return new Promise((resolve, reject) => {
-    const script = fileURLToPath(import.meta.url);
-    const args = ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, ...flags, script];
-    args.push('--child', wire, mode, redisUrl, String(warmup), String(calls));
-    const started = performance.now();
-    const run = spawn('valgrind', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    run.stdout.on('data', (c) => (out += c));
-    run.stderr.on('data', (c) => (err += c));
-    run.on('error', reject);
-    run.on('close', (code) => {
-      const refs = /I\s+refs:\s+([\d,]+)/.exec(err);
-      if (code !== 0 || refs === null) {
-        reject(new Error(`valgrind ${wire} ${mode} ${calls}: exit ${code}\n${err.split('\n').slice(-15).join('\n')}\n${out}`));
-        return;
-      }
-      resolve({ instructions: Number(refs[1].replaceAll(',', '')), seconds: (performance.now() - started) / 1000 });
-    });
-  });
-}
-
-async function pool(items, jobs, fn) {
-  const results = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(jobs, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        results[i] = await fn(items[i]);
-      }
-    }),
-  );
-  return results;
+  const args = [...flags, fileURLToPath(import.meta.url), '--child', wire, mode, redisUrl, String(warmup), String(calls)];
+  return cachegrind(args, `${wire} ${mode} ${calls}`);
 }
 
 async function main(names) {
