@@ -155,11 +155,10 @@ async function sseClient(port, headers) {
   return call;
 }
 
-/** Streamable HTTP: every request a POST on one keep-alive socket, answered on its own response (an event stream). */
-async function streamableClient(port, headers) {
-  const posts = new Connection(port);
+/** Streamable HTTP: `initialize` and `notifications/initialized` on `setup`; the headers of the session's requests. */
+export async function streamableSession(setup, headers = {}) {
   const base = { Accept: 'application/json, text/event-stream', ...headers };
-  const init = await posts.request(
+  const init = await setup.request(
     httpRequest(
       'POST',
       '/mcp',
@@ -172,10 +171,17 @@ async function streamableClient(port, headers) {
   if (sessionId === undefined) throw new Error('initialize answered without Mcp-Session-Id');
   const session = { ...base, 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': PROTOCOL_VERSION };
   expectStatus(
-    await posts.request(httpRequest('POST', '/mcp', session, '{"jsonrpc":"2.0","method":"notifications/initialized"}')),
+    await setup.request(httpRequest('POST', '/mcp', session, '{"jsonrpc":"2.0","method":"notifications/initialized"}')),
     202,
     'initialized',
   );
+  return session;
+}
+
+/** Streamable HTTP: every request a POST on one keep-alive socket, answered on its own response (an event stream). */
+async function streamableClient(port, headers) {
+  const posts = new Connection(port);
+  const session = await streamableSession(posts, headers);
   let id = 0;
   return async () => {
     const response = await posts.request(httpRequest('POST', '/mcp', session, callBody(++id)));

@@ -18,10 +18,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { answers, cachegrind, callBody, Connection, expectStatus, httpRequest, nodeFlags, pool, sseStream } from './instructions.js';
+import {
+  answers,
+  cachegrind,
+  callBody,
+  Connection,
+  expectStatus,
+  httpRequest,
+  nodeFlags,
+  pool,
+  sseStream,
+  streamableSession,
+} from './instructions.js';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
-const PROTOCOL_VERSION = '2025-11-25';
 const WIRES = { streamable: 'Streamable HTTP (relayed)', sse: 'HTTP+SSE (forwarded)' };
 const MODES = ['local', 'relayed'];
 
@@ -32,25 +42,7 @@ const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * on one keep-alive socket. `call(false)` returns the status instead of throwing on a refusal (the probe).
  */
 async function streamableClient(portA, target) {
-  const setup = new Connection(portA);
-  const base = { Accept: 'application/json, text/event-stream' };
-  const init = await setup.request(
-    httpRequest(
-      'POST',
-      '/mcp',
-      base,
-      `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"${PROTOCOL_VERSION}","capabilities":{},"clientInfo":{"name":"bench","version":"1.0.0"}}}`,
-    ),
-  );
-  expectStatus(init, 200, 'initialize');
-  const sessionId = /\r\nmcp-session-id: *([^\r\n]+)/i.exec(init.head)?.[1];
-  if (sessionId === undefined) throw new Error('initialize answered without Mcp-Session-Id');
-  const session = { ...base, 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': PROTOCOL_VERSION };
-  expectStatus(
-    await setup.request(httpRequest('POST', '/mcp', session, '{"jsonrpc":"2.0","method":"notifications/initialized"}')),
-    202,
-    'initialized',
-  );
+  const session = await streamableSession(new Connection(portA));
   const posts = new Connection(target);
   let id = 0;
   return async (strict = true) => {
