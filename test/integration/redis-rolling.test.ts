@@ -72,6 +72,8 @@ describe('rolling restart with durable sessions', () => {
     let running = true;
     const failures: string[] = [];
     let calls = 0;
+    /** Who waits for the next call to end (success or failure). */
+    const progress: (() => void)[] = [];
     const loops = loopers.map(async (looper) => {
       for (let n = 0; running; n++) {
         const text = `${looper.name} ${n}`;
@@ -81,12 +83,13 @@ describe('rolling restart with durable sessions', () => {
         } catch (error) {
           failures.push(`${looper.name}: ${(error as Error).message}`);
         }
+        for (const wake of progress.splice(0)) wake();
       }
     });
 
     const waitForCalls = async (count: number) => {
       const target = calls + count;
-      while (calls < target && failures.length < 50) await new Promise((resolve) => setTimeout(resolve, 20));
+      while (calls < target && failures.length < 50) await new Promise<void>((resolve) => progress.push(resolve));
     };
     await waitForCalls(100);
     for (let i = 0; i < 3; i++) {
