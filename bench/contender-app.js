@@ -7,7 +7,7 @@ import express from 'express';
 import { buildServer, loadBuildServerV2 } from './mcp-server.js';
 import { CeilingTransport } from './ceiling-transport.js';
 import { parseContender } from './contenders.js';
-import { BENCH_KEY, handWiredGuards } from './hand-wired.js';
+import { BENCH_KEY, handWiredGuards, securedParts } from './hand-wired.js';
 
 /**
  * `{ app, sessions }`: the contender's app serving its transport under `/mcp`, and what the control routes need
@@ -39,8 +39,7 @@ export async function createContender(contender) {
       options.bus = redisSessionBus({ url: process.env.BENCH_REDIS_URL, prefix: process.env.BENCH_REDIS_PREFIX });
     }
     if (base === 'pkg-secured' || base === 'pkg-streamable-secured') {
-      // BENCH_SECURED_PARTS (diagnosis only: e.g. `auth` or `cors,rate`) keeps just some of the three layers.
-      const parts = (process.env.BENCH_SECURED_PARTS ?? 'auth,cors,rate').split(',');
+      const parts = securedParts();
       if (parts.includes('auth')) options.auth = { strategies: [apiKeyStrategy({ keys: [BENCH_KEY] })] };
       if (parts.includes('cors')) options.cors = { origin: ['http://example.test'] };
       if (parts.includes('rate')) {
@@ -71,7 +70,7 @@ export async function createContender(contender) {
     const { SSEServerTransport } = await import('@modelcontextprotocol/sdk/server/sse.js');
     const transports = new Map();
     const guards = base === 'sdk-secured' ? handWiredGuards(['GET', 'POST']) : undefined;
-    const guarded = (route) => (guards === undefined ? [] : [guards.cors, guards.auth, guards.limiter(route)]);
+    const guarded = (route) => (guards === undefined ? [] : guards.chain(route));
     app.get('/mcp/sse', ...guarded('sse'), async (req, res) => {
       const transport = new SSEServerTransport('/mcp/messages', res);
       transports.set(transport.sessionId, transport);
@@ -101,7 +100,7 @@ export async function createContender(contender) {
     app.use(express.json());
     if (base === 'sdk1-streamable-secured') {
       const guards = handWiredGuards(['GET', 'POST', 'DELETE']);
-      app.use('/mcp', guards.cors, guards.auth, guards.limiter('mcp'));
+      app.use('/mcp', ...guards.chain('mcp'));
     }
     app.post('/mcp', async (req, res) => {
       const sessionId = req.headers['mcp-session-id'];

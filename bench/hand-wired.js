@@ -12,10 +12,19 @@ export const BENCH_KEY = 'bench-key-0123456789';
 const sha256 = (value) => createHash('sha256').update(value).digest();
 
 /**
- * `{ cors, auth, limiter }`: a `cors` middleware for `methods` (origin `http://example.test`, the MCP headers allowed
- * and exposed), Passport's `authenticate()` over passport-headerapikey with the key compared as the package's
+ * The guards the -secured contenders (package and hand-wired) put in front: all three unless BENCH_SECURED_PARTS
+ * (diagnosis only: e.g. `auth` or `cors,rate`) keeps just some of them.
+ */
+export function securedParts() {
+  return (process.env.BENCH_SECURED_PARTS ?? 'auth,cors,rate').split(',');
+}
+
+/**
+ * `{ cors, auth, limiter, chain }`: a `cors` middleware for `methods` (origin `http://example.test`, the MCP headers
+ * allowed and exposed), Passport's `authenticate()` over passport-headerapikey with the key compared as the package's
  * `apiKeyStrategy` does (SHA-256 digests, constant time), and `limiter()` making one `express-rate-limit` per route
- * (limit 1e9 per minute, draft-7 headers, keyed by principal: the package's settings).
+ * (limit 1e9 per minute, draft-7 headers, keyed by principal: the package's settings), and `chain(route)` listing the
+ * ones BENCH_SECURED_PARTS keeps, in the package's order.
  */
 export function handWiredGuards(methods) {
   const passport = new Passport();
@@ -25,7 +34,7 @@ export function handWiredGuards(methods) {
       done(null, timingSafeEqual(sha256(key), digest) ? { id: 'bench' } : false),
     ),
   );
-  return {
+  const guards = {
     cors: cors({
       origin: ['http://example.test'],
       methods,
@@ -43,4 +52,12 @@ export function handWiredGuards(methods) {
         keyGenerator: (req) => (req.user ? `user:${req.user.id}` : `ip:${ipKeyGenerator(req.ip ?? '')}`),
       }),
   };
+  const parts = securedParts();
+  /** The middleware in front of one route's handler, in the package's order: CORS, authentication, rate limit. */
+  const chain = (route) => [
+    ...(parts.includes('cors') ? [guards.cors] : []),
+    ...(parts.includes('auth') ? [guards.auth] : []),
+    ...(parts.includes('rate') ? [guards.limiter(route)] : []),
+  ];
+  return { ...guards, chain };
 }
