@@ -62,6 +62,13 @@ export class ReplayBuffer {
     return freed;
   }
 
+  /** Drops the frames of events up to `seq`; returns the bytes freed. */
+  dropThrough(seq: number): number {
+    let freed = 0;
+    while (this.length > 0 && this.#entries[this.#head]!.seq <= seq) freed += this.#dropOldest();
+    return freed;
+  }
+
   #dropOldest(): number {
     const entry = this.#entries[this.#head]!;
     this.#entries[this.#head] = undefined as unknown as Entry;

@@ -86,6 +86,20 @@ export class SessionReplay {
     return freed;
   }
 
+  /**
+   * The client got every event up to `seq`, on every stream: their frames go. True when nothing is left, so the
+   * session may drop this object.
+   */
+  acknowledge(seq: number): boolean {
+    let freed = 0;
+    for (const [stream, buffer] of this.#buffers) {
+      freed += buffer.dropThrough(seq);
+      if (buffer.length === 0) this.#buffers.delete(stream);
+    }
+    this.budget.change(-freed);
+    return this.#buffers.size === 0;
+  }
+
   /** Forgets one stream's frames. */
   free(stream: number): void {
     const buffer = this.#buffers.get(stream);

@@ -84,23 +84,26 @@ export abstract class McpSession implements TransportLike {
   readonly headers: IncomingHttpHeaders;
   /** The protocol version the opening request asked for, when it said (`initialize` on Streamable HTTP). */
   readonly protocolVersion: string | undefined;
-  /** True when this instance rebuilt the session from a durable bus after its owner was gone. */
-  readonly adopted: boolean;
   onmessage?: ((message: JSONRPCMessage, extra?: MessageExtra) => void) | undefined;
   onclose?: (() => void) | undefined;
   onerror?: ((error: Error) => void) | undefined;
   /** @internal */
   protected readonly settings: SessionSettings;
-  readonly #journal: SessionJournal | undefined;
+  /** What an adopted session was rebuilt from (`undefined` unless adopted). */
   readonly #restored: DurableSession['restored'];
   /** Random, unguessable prefix of this session's event ids; unrelated to the session id. */
   readonly #streamKey: string;
   #seq = 0;
   #replay: SessionReplay | undefined;
-  /** Requests handed to the server and not answered yet, with the stream their answer goes to. */
-  readonly #inFlight = new Map<RequestId, number>();
+  /**
+   * Requests handed to the server and not answered yet, with the stream their answer goes to; made for the first
+   * one and dropped with the last, so that an idle session holds no map.
+   */
+  #inFlight: Map<RequestId, number> | undefined;
+  /** Events up to this one left the replay buffers because the client got them: no resume may start before it. */
+  #acknowledgedSeq = 0;
   /** Who waits for this session to have nothing in flight (a drain). */
-  #settledWaiters: (() => void)[] = [];
+  #settledWaiters: (() => void)[] | undefined;
   #server: ServerLike | undefined;
   #started = false;
   #closed = false;
@@ -116,8 +119,6 @@ export abstract class McpSession implements TransportLike {
     this.headers = init.headers;
     this.protocolVersion = init.protocolVersion;
     this.settings = settings;
-    this.#journal = settings.journal;
-    this.adopted = init.restore !== undefined;
     if (init.restore !== undefined) this.#restored = { initialize: init.restore.initialize, stateRequests: init.restore.stateRequests ?? [] };
     this.#streamKey = init.restore?.streamKey ?? randomKey();
     this.#seq = init.restore?.lastSeq ?? 0;
@@ -128,6 +129,11 @@ export abstract class McpSession implements TransportLike {
    * Key of the principal bound to this session: the authenticating strategy and the id (see `principalKey`), so
    * equal ids from different strategies never match. `undefined` for an anonymous session; `user.id` is the id.
    */
+  /** True when this instance rebuilt the session from a durable bus after its owner was gone. */
+  get adopted(): boolean {
+    return this.#restored !== undefined;
+  }
+
   get principalId(): string | undefined {
     return principalKey(this.user);
   }
@@ -189,7 +195,7 @@ export abstract class McpSession implements TransportLike {
     this.closeStreams();
     this.#replay?.clear();
     this.#replay = undefined;
-    this.#inFlight.clear();
+    this.#inFlight = undefined;
     this.#checkSettled();
     this.settings.lifecycle.sessionEnded(this);
     this.settings.telemetry?.sessionEnded(this);
@@ -231,13 +237,13 @@ export abstract class McpSession implements TransportLike {
 
   /** True while a request handed to the server has not been answered (nor cancelled). */
   get hasRequestsInFlight(): boolean {
-    return this.#inFlight.size > 0;
+    return this.#inFlight !== undefined;
   }
 
   /** @internal Resolves once nothing is in flight (or the session closed): a drain waits for it. */
   whenSettled(): Promise<void> {
     if (this.isClosed || this.isSettled()) return Promise.resolve();
-    return new Promise((resolve) => this.#settledWaiters.push(resolve));
+    return new Promise((resolve) => (this.#settledWaiters ??= []).push(resolve));
   }
 
   /**
@@ -246,8 +252,8 @@ export abstract class McpSession implements TransportLike {
    */
   protected handOver(message: JSONRPCMessage, extra: MessageExtra, stream = 0): void {
     this.settings.counters.messagesIn++;
-    this.#journal?.message(this.sessionId, message, stream);
-    if (message.id !== undefined && message.method !== undefined) this.#inFlight.set(message.id, stream);
+    this.settings.journal?.message(this.sessionId, message, stream);
+    if (message.id !== undefined && message.method !== undefined) (this.#inFlight ??= new Map()).set(message.id, stream);
     else if (message.method === 'notifications/cancelled') this.requestCancelled((message.params as { requestId?: unknown } | undefined)?.requestId);
     const { telemetry } = this.settings;
     try {
@@ -266,22 +272,22 @@ export abstract class McpSession implements TransportLike {
 
   /** @internal A request is no longer in flight: its client cancelled it (the SDK sends no response then). */
   protected requestCancelled(requestId: unknown): void {
-    if ((typeof requestId === 'string' || typeof requestId === 'number') && this.#inFlight.delete(requestId)) this.#checkSettled();
+    if (typeof requestId === 'string' || typeof requestId === 'number') this.#settle(requestId);
   }
 
   /** @internal The stream the answer to `requestId` goes to, while it is in flight. */
   protected streamOf(requestId: RequestId): number | undefined {
-    return this.#inFlight.get(requestId);
+    return this.#inFlight?.get(requestId);
   }
 
   /** @internal The response to `requestId` was sent: it is no longer in flight. */
   protected answered(requestId: RequestId): void {
-    if (this.#inFlight.delete(requestId)) this.#checkSettled();
+    this.#settle(requestId);
   }
 
   /** @internal True when nothing waits for delivery; a transport may add its own conditions. */
   protected isSettled(): boolean {
-    return this.#inFlight.size === 0;
+    return this.#inFlight === undefined;
   }
 
   /** @internal Tells a waiting drain when the session has settled. */
@@ -312,7 +318,7 @@ export abstract class McpSession implements TransportLike {
   /** @internal Sends a frame already built for event `seq` (`nextSeq()`), as `emit` does. */
   protected emitFrame(stream: number, target: SseStream | undefined, seq: number, frame: string): void {
     const size = Buffer.byteLength(frame);
-    this.#journal?.frame(this.sessionId, stream, seq, frame);
+    this.settings.journal?.frame(this.sessionId, stream, seq, frame);
     if (this.#resumable) {
       this.#replay ??= new SessionReplay(this.settings, this.settings.replayBudget);
       this.#replay.remember(stream, seq, frame, size);
@@ -327,7 +333,7 @@ export abstract class McpSession implements TransportLike {
 
   /** @internal The frames of `stream` after event `seq`, or `undefined` when some are no longer buffered. */
   protected framesSince(seq: number, stream: number): string[] | undefined {
-    if (seq > this.#seq || seq < 0) return undefined;
+    if (seq > this.#seq || seq < this.#acknowledgedSeq) return undefined;
     if (this.#replay === undefined) return seq === this.#seq || this.#resumable ? [] : undefined;
     return this.#replay.since(stream, seq);
   }
@@ -338,6 +344,16 @@ export abstract class McpSession implements TransportLike {
     const now = Date.now();
     this.#replay.retire(stream, now);
     this.#replay.sweep(now - this.settings.resumeWindowMs);
+  }
+
+  /**
+   * @internal The client proved it got every event up to `seq` (HTTP+SSE, where one stream carries them all): those
+   * leave the replay buffer, as no resume can need them, and no resume may start before `seq` any more.
+   */
+  protected acknowledge(seq: number): void {
+    if (seq <= this.#acknowledgedSeq || seq > this.#seq) return;
+    this.#acknowledgedSeq = seq;
+    if (this.#replay?.acknowledge(seq) === true) this.#replay = undefined;
   }
 
   /** @internal Forgets the frames of a stream that can no longer be resumed. */
@@ -380,27 +396,34 @@ export abstract class McpSession implements TransportLike {
   /** @internal Starts an event stream on `res`: `headers` (the shared ones by default), no socket timeout, keep-alive. */
   protected openStream(
     res: ServerResponse,
-    ended: (stream: SseStream, cut: McpSseError | undefined) => void,
+    onEnded?: (stream: SseStream) => void,
     headers: Readonly<Record<string, string>> = this.settings.streamHeaders,
   ): SseStream {
     const { settings } = this;
     res.writeHead(200, headers);
     res.socket?.setNoDelay(true);
     res.setTimeout(0);
-    const stream = new SseStream(res, {
-      maxBufferedBytes: settings.maxBufferedBytes,
-      countBytes: (size) => (settings.counters.bytesOut += size),
-      streamEnded: (ended_, cut) => {
-        settings.ticker.delete(ended_);
-        if (cut !== undefined) {
-          settings.counters.slowConsumerCuts++;
-          settings.report(cut, this.sessionId);
-        }
-        ended(ended_, cut);
-      },
-    });
+    const stream = new SseStream(res, this, onEnded);
     settings.ticker.add(stream);
     return stream;
+  }
+
+  /** @internal For the session's streams: the cap of each one's unsent backlog. */
+  get maxBufferedBytes(): number {
+    return this.settings.maxBufferedBytes;
+  }
+
+  /** @internal For the session's streams: counts the bytes they write. */
+  countBytes(size: number): void {
+    this.settings.counters.bytesOut += size;
+  }
+
+  /** @internal One of the session's streams is over (a transport adds what it means to it). */
+  streamEnded(stream: SseStream, cut: McpSseError | undefined): void {
+    this.settings.ticker.delete(stream);
+    if (cut === undefined) return;
+    this.settings.counters.slowConsumerCuts++;
+    this.settings.report(cut, this.sessionId);
   }
 
   /** @internal Ends a stream now without hearing back from it (the caller already forgot it). */
@@ -445,10 +468,18 @@ export abstract class McpSession implements TransportLike {
     return this.settings.resumeWindowMs > 0 && this.settings.replayBufferSize > 0;
   }
 
+  /** A request is no longer in flight (answered or cancelled). */
+  #settle(requestId: RequestId): void {
+    const inFlight = this.#inFlight;
+    if (inFlight === undefined || !inFlight.delete(requestId)) return;
+    if (inFlight.size === 0) this.#inFlight = undefined;
+    this.#checkSettled();
+  }
+
   #checkSettled(): void {
-    if (this.#settledWaiters.length === 0 || !(this.isClosed || this.isSettled())) return;
     const waiters = this.#settledWaiters;
-    this.#settledWaiters = [];
+    if (waiters === undefined || !(this.isClosed || this.isSettled())) return;
+    this.#settledWaiters = undefined;
     for (const resolve of waiters) resolve();
   }
 

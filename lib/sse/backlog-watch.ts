@@ -26,10 +26,15 @@ export class BacklogWatch {
 
   /** Writes `chunk` (of `size` bytes) and flushes it through `compression()` when present. */
   write(chunk: string | Uint8Array, size: number): void {
-    const res = this.res;
+    this.wrote(writeThrough(this.res, chunk), size);
+  }
+
+  /**
+   * Records a chunk of `size` bytes written to the response (`writeThrough`), `flushed` as its write returned. A
+   * watch may start late, at the first chunk left unsent: until then there was no backlog to watch.
+   */
+  wrote(flushed: boolean, size: number): void {
     this.#written += size;
-    const flushed = res.write(chunk);
-    (res as ServerResponse & { flush?: () => void }).flush?.();
     if (flushed) {
       // Below the socket's high-water mark the backlog is gone: forget the chunks that made it up.
       this.#largestPending = size;
@@ -76,4 +81,11 @@ export class BacklogWatch {
     this.stop();
     this.onCut(backlog);
   }
+}
+
+/** Writes `chunk` to `res` and flushes it through `compression()` when present; false when it was left unsent. */
+export function writeThrough(res: ServerResponse, chunk: string | Uint8Array): boolean {
+  const flushed = res.write(chunk);
+  (res as ServerResponse & { flush?: () => void }).flush?.();
+  return flushed;
 }

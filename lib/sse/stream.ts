@@ -1,7 +1,7 @@
 // SseStream: one open event-stream response. Writes frames, applies back-pressure, and cuts a client that stops reading.
 import type { ServerResponse } from 'node:http';
 import { ErrorCodes, McpSseError } from '../errors.js';
-import { BacklogWatch } from './backlog-watch.js';
+import { BacklogWatch, writeThrough } from './backlog-watch.js';
 import { formatComment } from './format.js';
 import type { Pingable } from './keep-alive.js';
 
@@ -26,22 +26,24 @@ export interface StreamOwner {
 
 /**
  * One event-stream response with an explicit state. Writes follow the slow-consumer rule (`BacklogWatch`): a client
- * that stops reading is cut, and producers waiting on back-pressure are released by the cut.
+ * that stops reading is cut, and producers waiting on back-pressure are released by the cut. The watch starts at the
+ * first frame left unsent, so a stream that never had a backlog (most of them) carries none.
  */
 export class SseStream implements Pingable {
   /** `Date.now()` of the last write, read by the keep-alive ticker. */
   lastWriteAt = 0;
   #state: StreamState = 'open';
-  readonly #backlog: BacklogWatch;
+  #backlog: BacklogWatch | undefined;
   /** Resolves when the socket drains; shared by every producer waiting on it. */
   #drained: Promise<void> | undefined;
   #releaseDrained: (() => void) | undefined;
 
+  /** `onEnded`, when given, hears of the end right after the owner: what this one stream meant to its owner. */
   constructor(
     private readonly res: ServerResponse,
     private readonly owner: StreamOwner,
+    private readonly onEnded?: (stream: SseStream) => void,
   ) {
-    this.#backlog = new BacklogWatch(res, owner.maxBufferedBytes, (backlog) => this.#cut(backlog));
     res.on('close', () => {
       this.#finish(undefined);
       this.#state = 'closed';
@@ -59,7 +61,10 @@ export class SseStream implements Pingable {
     if (this.#state !== 'open') return;
     this.owner.countBytes(size);
     this.lastWriteAt = Date.now();
-    this.#backlog.write(frame, size);
+    const flushed = writeThrough(this.res, frame);
+    if (flushed && this.#backlog === undefined) return;
+    this.#backlog ??= new BacklogWatch(this.res, this.owner.maxBufferedBytes, (backlog) => this.#cut(backlog));
+    this.#backlog.wrote(flushed, size);
   }
 
   /** Writes a keep-alive comment; called by the shared ticker. */
@@ -111,11 +116,12 @@ export class SseStream implements Pingable {
     if (this.#state !== 'open') return;
     this.#stop();
     this.owner.streamEnded(this, cut);
+    this.onEnded?.(this);
   }
 
   #stop(): void {
     this.#state = this.res.destroyed ? 'closed' : 'ending';
-    this.#backlog.stop();
+    this.#backlog?.stop();
     this.#releaseDrained?.();
   }
 }

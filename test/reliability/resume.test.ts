@@ -262,6 +262,45 @@ describe('resume edge cases', () => {
     expect(numbered([messageOf(again.events[1]!)])).toEqual([1]);
   });
 
+  it('the initialize answer is replayed until the client says it is initialized, then it leaves the buffer', async () => {
+    const { harness: h, errors } = await start();
+    const first = await openSse(h.sseUrl);
+    const endpointId = first.events[0]!.id!;
+    const postUrl = new URL(first.endpoint!, h.baseUrl).href;
+    const sessionId = sessionIdOf(first.endpoint!);
+    const init = { jsonrpc: '2.0', id: 'init', method: 'initialize', params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 't', version: '1' } } };
+    expect((await postJson(postUrl, init)).status).toBe(202);
+    await first.until((events) => events.some((e) => e.data.includes('"init"')), 5000, 'initialize answer');
+    const answerId = first.events.at(-1)!.id!;
+
+    // Not yet acknowledged: a client that lost the answer gets it again.
+    first.destroy();
+    await waitFor(() => h.router.sessions.stats().detached === 1, 5000, 'detach');
+    const second = await openSse(h.sseUrl, { lastEventId: endpointId });
+    await second.until((events) => events.some((e) => e.data.includes('"init"')), 5000, 'replayed answer');
+    expect(second.events.map((e) => e.id)).toEqual([endpointId, answerId]);
+
+    // notifications/initialized proves the client has it: a resume from the answer on replays what came after only.
+    expect((await postJson(postUrl, { jsonrpc: '2.0', method: 'notifications/initialized' })).status).toBe(202);
+    const transport = h.router.sessions.get(sessionId)!;
+    await transport.sendNotification('notifications/test', { n: 1 });
+    await second.until((events) => events.length === 3);
+    second.destroy();
+    await waitFor(() => h.router.sessions.stats().detached === 1, 5000, 'detach');
+    const third = track(await openSse(h.sseUrl, { lastEventId: answerId }));
+    await third.until((events) => events.length === 2);
+    expect(sessionIdOf(third.endpoint!)).toBe(sessionId);
+    expect(numbered([messageOf(third.events[1]!)])).toEqual([1]);
+    expect(errors).toEqual([]);
+
+    // A resume from before the answer can no longer be served from this session: a gap, as for any lost event.
+    third.destroy();
+    await waitFor(() => h.router.sessions.stats().detached === 1, 5000, 'detach');
+    const fourth = track(await openSse(h.sseUrl, { lastEventId: endpointId }));
+    expect(sessionIdOf(fourth.endpoint!)).not.toBe(sessionId);
+    expect(errors.map((e) => [e.error.code, e.sessionId])).toEqual([['ERR_MCP_SSE_RESUME_GAP', sessionId]]);
+  });
+
   it("resuming another principal's session is refused with 403; the owner still resumes", async () => {
     const { harness: h } = await start({
       auth: { strategies: [apiKeyStrategy({ keys: { 'key-alice-0123456789': 'alice', 'key-bob-0123456789ab': 'bob' } })] },

@@ -39,7 +39,9 @@ export type ResumeResult = 'ok' | 'conflict' | 'unknown' | 'gone';
  * everything else goes to the standalone `GET` stream. Every event has an id, so any stream can be resumed.
  */
 export class StreamableHTTPTransport extends McpSession {
-  readonly transport = 'streamable-http' as const;
+  get transport(): 'streamable-http' {
+    return 'streamable-http';
+  }
   #standalone: SseStream | undefined;
   /** POST streams with requests in flight or an open reader, by number. */
   readonly #streams = new Map<number, ResponseStream>();
