@@ -1,5 +1,5 @@
 // apiKeyStrategy(): a passport-headerapikey Strategy with constant-time key checks and key-free principal ids.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import crypto, { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { HeaderAPIKeyStrategy } from 'passport-headerapikey';
 import type { PassportStrategy, Principal } from '../types.js';
@@ -26,7 +26,11 @@ export interface ApiKeyStrategyOptions {
 
 const knownKeys = ['keys', 'verify', 'headerName', 'allowBearer', 'queryParameter'];
 
-const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest();
+// The one-shot crypto.hash() (Node 20.12+) makes no Hash object per key checked; older Node 20s take createHash().
+const sha256: (value: string) => Buffer =
+  typeof crypto.hash === 'function'
+    ? (value) => crypto.hash('sha256', value, 'buffer')
+    : (value) => createHash('sha256').update(value).digest();
 
 /** A passport-headerapikey Strategy. Keys are compared as SHA-256 digests in constant time. */
 export function apiKeyStrategy(options: ApiKeyStrategyOptions): PassportStrategy {

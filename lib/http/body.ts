@@ -2,7 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { JSONRPCMessage } from '../types.js';
 import { maxJsonDepth, measureJson, nestedDeeperThan, type JsonShapeProblem } from './json-shape.js';
-import { readRawBody, type RawBodyLimits } from './raw-body.js';
+import { readRawBody, type RawBody, type RawBodyLimits } from './raw-body.js';
 import { closeConnection, problems, type HttpProblem } from './reply.js';
 
 type Id = string | number | null;
@@ -33,9 +33,10 @@ export function isJsonContentType(value: string | undefined): boolean {
 
 /**
  * Reads the body and checks it is one JSON-RPC message or a non-empty batch of at most `maxBatchSize`, within
- * `maxMessageSize` and `maxJsonDepth`. Never throws: every problem is an answer.
+ * `maxMessageSize` and `maxJsonDepth`. Never throws: every problem is an answer. A body already buffered (or
+ * parsed by an app-level parser) is answered at once, without a promise.
  */
-export async function readMessages(req: IncomingMessage, limits: BodyLimits): Promise<BodyResult> {
+export function readMessages(req: IncomingMessage, limits: BodyLimits): BodyResult | Promise<BodyResult> {
   try {
     const declared = Number(req.headers['content-length']);
     const preParsed = isPreParsed(req);
@@ -46,14 +47,18 @@ export async function readMessages(req: IncomingMessage, limits: BodyLimits): Pr
     }
     // An app-level body parser got there first: check what it produced, which is what reaches the server.
     if (preParsed) return checkPreParsed((req as ParsedRequest).body, limits);
-    const raw = await readRawBody(req, limits);
-    if (!raw.ok) return raw.problem === undefined ? { ok: false, problem: undefined, id: null } : fail(raw.problem);
-    return parse(raw.text, limits);
+    const raw = readRawBody(req, limits);
+    return raw instanceof Promise ? raw.then((body) => parseRaw(body, limits)) : parseRaw(raw, limits);
   } catch {
     // Nothing above throws on what a client can send; a pre-parsed body with a throwing getter (a custom parser's
     // object) is still a bad body, never a 500 page.
     return fail(problems.invalidRequest('the body could not be read.'));
   }
+}
+
+function parseRaw(raw: RawBody, limits: BodyLimits): BodyResult {
+  if (!raw.ok) return raw.problem === undefined ? { ok: false, problem: undefined, id: null } : fail(raw.problem);
+  return parse(raw.text, limits);
 }
 
 /** The id of a body an app-level parser already parsed, for error answers that never read the body themselves. */

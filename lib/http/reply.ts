@@ -87,18 +87,19 @@ export function closeConnection(problem: HttpProblem): HttpProblem {
   return { ...problem, headers: { ...problem.headers, Connection: 'close' } };
 }
 
-const acceptedHeaders = { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '8' };
-
+/**
+ * HTTP+SSE's `202 Accepted`, on every POST. No header of ours: a body given to `end()` before the head is written
+ * gets its `Content-Length` from Node, which then has no header object to validate and copy.
+ */
 export function replyAccepted(res: ServerResponse): void {
-  res.writeHead(202, acceptedHeaders);
+  res.statusCode = 202;
   res.end('Accepted');
 }
 
-const noContentHeaders = { 'Content-Length': '0' };
-
 /** A success without a body: Streamable HTTP's `202` for notifications and responses, `DELETE`'s `200`. */
 export function replyNoContent(res: ServerResponse, status: 200 | 202): void {
-  res.writeHead(status, noContentHeaders);
+  // As above: Node writes `Content-Length: 0` for an `end()` with no body before the head.
+  res.statusCode = status;
   res.end();
 }
 

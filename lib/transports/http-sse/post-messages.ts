@@ -1,14 +1,15 @@
 // POST {messagesPath}?sessionId=…: hands client JSON-RPC messages to their session, here or via the bus.
 import type { Request, RequestHandler, Response } from 'express';
-import type { SessionBus } from '../../bus.js';
+import type { Delivery, DeliveryResult, SessionBus } from '../../bus.js';
 import { ErrorCodes, McpSseError } from '../../errors.js';
 import type { SessionRegistry } from '../session-registry.js';
 import { authInfoOf, principalKeyOf } from '../../auth/principal.js';
 import { asyncHandler } from '../../http/async-handler.js';
-import { isJsonContentType, preParsedIdOf, readMessages, type BodyLimits } from '../../http/body.js';
+import { isJsonContentType, preParsedIdOf, readMessages, type BodyLimits, type BodyResult } from '../../http/body.js';
 import { problems, refusal, replyAccepted, replyError } from '../../http/reply.js';
 import type { Adoption } from '../adopt-session.js';
 import { deliverToSse } from './deliver.js';
+import type { JSONRPCMessage } from '../../types.js';
 import type { SSETransport } from './transport.js';
 
 export interface MessagesHandlerContext extends BodyLimits {
@@ -25,9 +26,15 @@ export interface MessagesHandlerContext extends BodyLimits {
 export function createMessagesHandler(context: MessagesHandlerContext): RequestHandler {
   const { registry, bus, report, settings } = context;
 
-  const handle = async (req: Request, res: Response): Promise<void> => {
+  // Synchronous while it can be: a body already buffered, for a session held here (the common case), is answered
+  // without a promise; reading a body still on the wire, or asking the bus, is async.
+  const handle = (req: Request, res: Response): void | Promise<void> => {
     if (!isJsonContentType(req.headers['content-type'])) return replyError(res, problems.notJson(), preParsedIdOf(req));
-    const body = await readMessages(req, context);
+    const body = readMessages(req, context);
+    return body instanceof Promise ? body.then((read) => deliver(req, res, read)) : deliver(req, res, body);
+  };
+
+  const deliver = (req: Request, res: Response, body: BodyResult): void | Promise<void> => {
     if (!body.ok) {
       if (body.problem !== undefined) replyError(res, body.problem, body.id);
       return;
@@ -39,28 +46,50 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
     const delivery = { messages: body.messages, principalId: principalKeyOf(req), authInfo: authInfoOf(req), headers: req.headers };
     // A session held here takes the messages at once (a Streamable HTTP one refuses them: its answers would go
     // nowhere); a session not held here is the bus's to find.
-    let result = deliverToSse(registry, sessionId, delivery, settings.draining);
-    if (result === 'unknown' && registry.get(sessionId) === undefined) {
-      try {
-        result = await bus.forward(sessionId, delivery);
-      } catch (error) {
-        report(new McpSseError(ErrorCodes.bus, 'Forwarding a message through the session bus failed.', { cause: error }), { sessionId, req });
-        result = 'unavailable';
-      }
-      // Durable sessions: the owner is gone, so this instance may rebuild the session; its answers wait for a resume.
-      if ((result === 'unknown' || result === 'unavailable') && context.adopt !== undefined) {
-        const adopted = await context.adopt(req, sessionId);
-        if ('session' in adopted) {
-          adopted.session.awaitResume();
-          result = deliverToSse(registry, sessionId, delivery, settings.draining);
-        } else if (adopted.result === 'moved') {
-          result = await bus.forward(sessionId, delivery).catch(() => 'unavailable' as const);
-        } else if (adopted.result === 'forbidden') {
-          // Otherwise the forward's answer stands: 404 when the owner said so, 503 when it could not be reached.
-          result = 'forbidden';
-        }
+    const result = deliverToSse(registry, sessionId, delivery, settings.draining);
+    if (result === 'unknown' && registry.get(sessionId) === undefined) return deliverElsewhere(req, res, sessionId, delivery, body, requestId);
+    answer(req, res, sessionId, result, body, requestId);
+  };
+
+  const deliverElsewhere = async (
+    req: Request,
+    res: Response,
+    sessionId: string,
+    delivery: Delivery,
+    body: BodyResult & { ok: true },
+    requestId: JSONRPCMessage['id'],
+  ): Promise<void> => {
+    let result: DeliveryResult;
+    try {
+      result = await bus.forward(sessionId, delivery);
+    } catch (error) {
+      report(new McpSseError(ErrorCodes.bus, 'Forwarding a message through the session bus failed.', { cause: error }), { sessionId, req });
+      result = 'unavailable';
+    }
+    // Durable sessions: the owner is gone, so this instance may rebuild the session; its answers wait for a resume.
+    if ((result === 'unknown' || result === 'unavailable') && context.adopt !== undefined) {
+      const adopted = await context.adopt(req, sessionId);
+      if ('session' in adopted) {
+        adopted.session.awaitResume();
+        result = deliverToSse(registry, sessionId, delivery, settings.draining);
+      } else if (adopted.result === 'moved') {
+        result = await bus.forward(sessionId, delivery).catch(() => 'unavailable' as const);
+      } else if (adopted.result === 'forbidden') {
+        // Otherwise the forward's answer stands: 404 when the owner said so, 503 when it could not be reached.
+        result = 'forbidden';
       }
     }
+    answer(req, res, sessionId, result, body, requestId);
+  };
+
+  const answer = (
+    req: Request,
+    res: Response,
+    sessionId: string,
+    result: DeliveryResult,
+    body: BodyResult & { ok: true },
+    requestId: JSONRPCMessage['id'],
+  ): void => {
     if (result === 'unavailable' && settings.draining && registry.get(sessionId) !== undefined) {
       return replyError(res, problems.draining(), requestId);
     }
