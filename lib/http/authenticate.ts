@@ -5,7 +5,7 @@ import { ErrorCodes, McpSseError } from '../errors.js';
 import { logAuth } from '../log.js';
 import { problems, replyError } from './reply.js';
 import { bearerChallenge, hintsOf } from '../auth/hints.js';
-import { recordStrategy, toAuthInfo, toPrincipal } from '../auth/principal.js';
+import { recordStrategy, setAuthInfo, toAuthInfo, toPrincipal } from '../auth/principal.js';
 
 export interface AuthenticateOptions {
   strategies: Strategy[];
@@ -36,7 +36,7 @@ interface Layer {
 
 /**
  * A middleware that tries each strategy in order (the first success wins), sets `req.user` to a Principal and
- * `req.authInfo` to SDK-shaped AuthInfo, or answers 401 (403 when a strategy refused a valid credential, e.g. a token
+ * records SDK-shaped AuthInfo for the request (`authInfoOf`), or answers 401 (403 when a strategy refused a valid credential, e.g. a token
  * lacking a scope; 500 when a strategy errs) without echoing credentials.
  *
  * Each strategy's `authenticate` runs on a per-request object whose prototype is the strategy, with `success`,
@@ -62,7 +62,7 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
     }
     recordStrategy(principal, namespaces[index]!);
     req.user = principal;
-    (req as Request & { authInfo?: unknown }).authInfo = toAuthInfo(principal, info, req);
+    setAuthInfo(req, toAuthInfo(principal, info, req));
     attempt.next();
   };
   const failed = ({ req, res, challenges = [], statuses = [] }: Attempt): void => {

@@ -1,4 +1,5 @@
 // POST {messagesPath}?sessionId=…: hands client JSON-RPC messages to their session, here or via the bus.
+import { parse as parseQuery } from 'node:querystring';
 import type { Request, RequestHandler, Response } from 'express';
 import type { Delivery, DeliveryResult, SessionBus } from '../../bus.js';
 import { ErrorCodes, McpSseError } from '../../errors.js';
@@ -106,7 +107,17 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
   return asyncHandler('handling a POST', report, handle);
 }
 
-function sessionIdOf(req: Request): string | undefined {
-  const value = req.query.sessionId;
+/**
+ * The `sessionId` query parameter, as `querystring` reads it, from the URL itself: Express 5 parses the whole query
+ * again on every read of `req.query`, and an app may have set its `query parser` to another one, or to none. The
+ * usual query, `sessionId=<id>` alone, is read without parsing.
+ */
+export function sessionIdOf(req: Request): string | undefined {
+  const url = req.url;
+  const mark = url.indexOf('?');
+  if (mark === -1) return undefined;
+  const query = url.slice(mark + 1);
+  if (query.startsWith('sessionId=') && !/[&%+]/.test(query)) return query.length > 'sessionId='.length ? query.slice('sessionId='.length) : undefined;
+  const value = parseQuery(query).sessionId;
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
