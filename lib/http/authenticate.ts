@@ -36,8 +36,8 @@ interface Layer {
 
 /**
  * A middleware that tries each strategy in order (the first success wins), sets `req.user` to a Principal and
- * records SDK-shaped AuthInfo for the request (`authInfoOf`), or answers 401 (403 when a strategy refused a valid credential, e.g. a token
- * lacking a scope; 500 when a strategy errs) without echoing credentials.
+ * records SDK-shaped AuthInfo for the request (`authInfoOf`), or answers 401 (403 when a strategy refused a valid
+ * credential, e.g. a token lacking a scope; 500 when a strategy errs) without echoing credentials.
  *
  * Each strategy's `authenticate` runs on a per-request object whose prototype is the strategy, with `success`,
  * `fail`, `error`, `pass` and `redirect` doing what Passport's `authenticate()` does with a callback and several

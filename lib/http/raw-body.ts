@@ -110,9 +110,10 @@ export function readRawBody(req: IncomingMessage, limits: RawBodyLimits): RawBod
 }
 
 /**
- * The body when all of it is already buffered: it came with the head, and the chain before the handler awaited (a
- * rate limit does), so Node's parser finished the request meanwhile. Read at once, with no listeners, timer or
- * promise; the same limit holds.
+ * The body when all of it is already buffered: middleware before the handler waited for I/O (a rate-limit store
+ * over the network, a token introspection), so Node's parser finished the request meanwhile. Read at once, with no
+ * listeners, timer or promise; the same limit holds. (Awaits that settle at once do not get here: Node runs the
+ * microtasks after the request's head, before it parses a body that came in the same packet.)
  */
 function bufferedBody(req: IncomingMessage, limit: number): RawBody {
   if (req.readableLength > limit) return { ok: false, problem: closeConnection(problems.tooLarge(limit)) };

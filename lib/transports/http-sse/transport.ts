@@ -36,6 +36,7 @@ export class SSETransport extends McpSession {
     this.#endpoint = init.endpoint;
   }
 
+  /** The wire this session speaks (a getter: nothing per session). */
   get transport(): 'sse' {
     return 'sse';
   }

@@ -39,9 +39,6 @@ export type ResumeResult = 'ok' | 'conflict' | 'unknown' | 'gone';
  * everything else goes to the standalone `GET` stream. Every event has an id, so any stream can be resumed.
  */
 export class StreamableHTTPTransport extends McpSession {
-  get transport(): 'streamable-http' {
-    return 'streamable-http';
-  }
   #standalone: SseStream | undefined;
   /** POST streams with requests in flight or an open reader, by number. */
   readonly #streams = new Map<number, ResponseStream>();
@@ -53,6 +50,11 @@ export class StreamableHTTPTransport extends McpSession {
   /** Headers of this session's event streams: the shared ones and `Mcp-Session-Id`. */
   readonly #headers: Readonly<Record<string, string>>;
   #busy = true;
+
+  /** The wire this session speaks (a getter: nothing per session). */
+  get transport(): 'streamable-http' {
+    return 'streamable-http';
+  }
 
   /** @internal Made by the router. */
   constructor(init: SessionInit, settings: SessionSettings) {
