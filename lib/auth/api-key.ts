@@ -28,9 +28,7 @@ const knownKeys = ['keys', 'verify', 'headerName', 'allowBearer', 'queryParamete
 
 // The one-shot crypto.hash() (Node 20.12+) makes no Hash object per key checked; older Node 20s take createHash().
 const sha256: (value: string) => Buffer =
-  typeof crypto.hash === 'function'
-    ? (value) => crypto.hash('sha256', value, 'buffer')
-    : (value) => createHash('sha256').update(value).digest();
+  typeof crypto.hash === 'function' ? (value) => crypto.hash('sha256', value, 'buffer') : (value) => createHash('sha256').update(value).digest();
 
 /** A passport-headerapikey Strategy. Keys are compared as SHA-256 digests in constant time. */
 export function apiKeyStrategy(options: ApiKeyStrategyOptions): PassportStrategy {

@@ -243,7 +243,10 @@ export abstract class McpSession implements TransportLike {
   /** @internal Resolves once nothing is in flight (or the session closed): a drain waits for it. */
   whenSettled(): Promise<void> {
     if (this.isClosed || this.isSettled()) return Promise.resolve();
-    return new Promise((resolve) => (this.#settledWaiters ??= []).push(resolve));
+    return new Promise((resolve) => {
+      this.#settledWaiters ??= [];
+      this.#settledWaiters.push(resolve);
+    });
   }
 
   /**
@@ -253,8 +256,11 @@ export abstract class McpSession implements TransportLike {
   protected handOver(message: JSONRPCMessage, extra: MessageExtra, stream = 0): void {
     this.settings.counters.messagesIn++;
     this.settings.journal?.message(this.sessionId, message, stream);
-    if (message.id !== undefined && message.method !== undefined) (this.#inFlight ??= new Map()).set(message.id, stream);
-    else if (message.method === 'notifications/cancelled') this.requestCancelled((message.params as { requestId?: unknown } | undefined)?.requestId);
+    if (message.id !== undefined && message.method !== undefined) {
+      this.#inFlight ??= new Map();
+      this.#inFlight.set(message.id, stream);
+    } else if (message.method === 'notifications/cancelled')
+      this.requestCancelled((message.params as { requestId?: unknown } | undefined)?.requestId);
     const { telemetry } = this.settings;
     try {
       // With OpenTelemetry, the server handles a request inside its span, so a tool's own spans nest under it.

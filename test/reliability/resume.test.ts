@@ -268,7 +268,12 @@ describe('resume edge cases', () => {
     const endpointId = first.events[0]!.id!;
     const postUrl = new URL(first.endpoint!, h.baseUrl).href;
     const sessionId = sessionIdOf(first.endpoint!);
-    const init = { jsonrpc: '2.0', id: 'init', method: 'initialize', params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 't', version: '1' } } };
+    const init = {
+      jsonrpc: '2.0',
+      id: 'init',
+      method: 'initialize',
+      params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+    };
     expect((await postJson(postUrl, init)).status).toBe(202);
     await first.until((events) => events.some((e) => e.data.includes('"init"')), 5000, 'initialize answer');
     const answerId = first.events.at(-1)!.id!;

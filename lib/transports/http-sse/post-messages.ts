@@ -117,7 +117,8 @@ export function sessionIdOf(req: Request): string | undefined {
   const mark = url.indexOf('?');
   if (mark === -1) return undefined;
   const query = url.slice(mark + 1);
-  if (query.startsWith('sessionId=') && !/[&%+]/.test(query)) return query.length > 'sessionId='.length ? query.slice('sessionId='.length) : undefined;
+  if (query.startsWith('sessionId=') && !/[&%+]/.test(query))
+    return query.length > 'sessionId='.length ? query.slice('sessionId='.length) : undefined;
   const value = parseQuery(query).sessionId;
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
