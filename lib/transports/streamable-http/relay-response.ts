@@ -4,13 +4,15 @@ import type { ServerResponse } from 'node:http';
 import type { RelaySink } from '../../bus.js';
 
 /**
- * What the transport and the error replies use of a `ServerResponse` (`writeHead`, `flushHeaders`, `write`, `end`,
- * `'close'`, back-pressure), forwarding every piece to a `RelaySink`: the bus carries it to the instance holding the
+ * What the transport and the error replies use of a `ServerResponse` (`writeHead` or `statusCode`, `flushHeaders`,
+ * `write`, `end`, `'close'`, back-pressure), forwarding every piece to a `RelaySink`: the bus carries it to the instance holding the
  * client, where the real response applies back-pressure. `destroy()` (the client left, or a slow-consumer cut)
  * ends the relay. A plain emitter rather than a `Writable`: every piece goes straight to the sink, with none of a
  * stream's buffering, ticks and events on the hot path of every relayed request.
  */
 export class RelayResponse extends EventEmitter {
+  /** The status of the head `write()` or `end()` sends when no `writeHead()` came first, as on a real response. */
+  statusCode = 200;
   headersSent = false;
   destroyed = false;
   writableEnded = false;
@@ -34,6 +36,7 @@ export class RelayResponse extends EventEmitter {
   writeHead(status: number, headers: Record<string, string | number | readonly string[]> = {}): this {
     if (this.headersSent) return this;
     this.headersSent = true;
+    this.statusCode = status;
     this.#sink.head(status, flatten(headers));
     return this;
   }
@@ -48,12 +51,15 @@ export class RelayResponse extends EventEmitter {
   /** A write after the end (or after a cancel) is dropped, as on a real response: never an `'error'`. */
   write(chunk: string | Uint8Array): boolean {
     if (this.writableEnded || this.destroyed) return false;
+    if (!this.headersSent) this.writeHead(this.statusCode);
     this.#sink.write(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
     return true;
   }
 
   end(chunk?: string | Uint8Array): this {
     if (this.writableEnded || this.destroyed) return this;
+    // An end before any head sends Node's implicit one: the status set on the response, and the body's length.
+    if (!this.headersSent) this.writeHead(this.statusCode, { 'Content-Length': chunk === undefined ? 0 : Buffer.byteLength(chunk) });
     this.writableEnded = true;
     this.#sink.end(chunk === undefined ? undefined : typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
     this.writableFinished = true;

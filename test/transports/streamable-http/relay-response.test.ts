@@ -39,6 +39,23 @@ describe('RelayResponse', () => {
     await closed;
   });
 
+  it('sends the implicit head of a real response when the status was set and end() or write() came first', () => {
+    const ended = recordingSink();
+    const noContent = new RelayResponse(ended);
+    noContent.statusCode = 202;
+    noContent.end();
+    expect(ended.calls).toEqual(['head 202 {"Content-Length":"0"}', 'end']);
+    const withBody = recordingSink();
+    const accepted = new RelayResponse(withBody);
+    accepted.statusCode = 202;
+    accepted.end('Accepted');
+    expect(withBody.calls).toEqual(['head 202 {"Content-Length":"8"}', 'end Accepted']);
+    const written = recordingSink();
+    const stream = new RelayResponse(written);
+    stream.write('data');
+    expect(written.calls).toEqual(['head 200 {}', 'write data']);
+  });
+
   it('keeps the first head, and drops what is written after the end instead of throwing', () => {
     const sink = recordingSink();
     const res = new RelayResponse(sink);
