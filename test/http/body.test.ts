@@ -10,9 +10,9 @@ import { readMessages, type BodyLimits } from '../../lib/http/body.js';
 const limits: BodyLimits = { maxMessageSize: 1 << 20, maxBatchSize: 100, bodyTimeoutMs: 0 };
 import { fuzzMessage } from '../helpers/fuzz.js';
 
-/** A request whose body an app-level express.json() already parsed: readMessages reads `body` and nothing else. */
+/** A request an app-level express.json() already parsed (so complete): readMessages reads `body` and nothing else. */
 function parsed(body: unknown): IncomingMessage {
-  return { headers: {}, _body: true, body, readableEnded: true } as unknown as IncomingMessage;
+  return { headers: {}, _body: true, body, complete: true, readableEnded: true } as unknown as IncomingMessage;
 }
 
 function classifiedBy(sdk: typeof v1 | typeof v2, message: unknown): boolean {
