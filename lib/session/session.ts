@@ -125,15 +125,15 @@ export abstract class McpSession implements TransportLike {
     settings.telemetry?.sessionOpened(this);
   }
 
-  /**
-   * Key of the principal bound to this session: the authenticating strategy and the id (see `principalKey`), so
-   * equal ids from different strategies never match. `undefined` for an anonymous session; `user.id` is the id.
-   */
   /** True when this instance rebuilt the session from a durable bus after its owner was gone. */
   get adopted(): boolean {
     return this.#restored !== undefined;
   }
 
+  /**
+   * Key of the principal bound to this session: the authenticating strategy and the id (see `principalKey`), so
+   * equal ids from different strategies never match. `undefined` for an anonymous session; `user.id` is the id.
+   */
   get principalId(): string | undefined {
     return principalKey(this.user);
   }

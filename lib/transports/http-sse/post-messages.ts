@@ -24,6 +24,16 @@ export interface MessagesHandlerContext extends BodyLimits {
   adopt?: ((req: Request, sessionId: string) => Promise<Adoption<SSETransport>>) | undefined;
 }
 
+/** One POST whose messages were read: where they go, and what the answer needs. */
+interface Post {
+  req: Request;
+  res: Response;
+  sessionId: string;
+  delivery: Delivery;
+  bytes: number;
+  requestId: JSONRPCMessage['id'];
+}
+
 export function createMessagesHandler(context: MessagesHandlerContext): RequestHandler {
   const { registry, bus, report, settings } = context;
 
@@ -45,21 +55,16 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
     if (sessionId === undefined) return replyError(res, problems.missingSessionId(context.messagesPath), requestId);
 
     const delivery = { messages: body.messages, principalId: principalKeyOf(req), authInfo: authInfoOf(req), headers: req.headers };
+    const post: Post = { req, res, sessionId, delivery, bytes: body.bytes, requestId };
     // A session held here takes the messages at once (a Streamable HTTP one refuses them: its answers would go
     // nowhere); a session not held here is the bus's to find.
     const result = deliverToSse(registry, sessionId, delivery, settings.draining);
-    if (result === 'unknown' && registry.get(sessionId) === undefined) return deliverElsewhere(req, res, sessionId, delivery, body, requestId);
-    answer(req, res, sessionId, result, body, requestId);
+    if (result === 'unknown' && registry.get(sessionId) === undefined) return deliverElsewhere(post);
+    answer(post, result);
   };
 
-  const deliverElsewhere = async (
-    req: Request,
-    res: Response,
-    sessionId: string,
-    delivery: Delivery,
-    body: BodyResult & { ok: true },
-    requestId: JSONRPCMessage['id'],
-  ): Promise<void> => {
+  const deliverElsewhere = async (post: Post): Promise<void> => {
+    const { req, sessionId, delivery } = post;
     let result: DeliveryResult;
     try {
       result = await bus.forward(sessionId, delivery);
@@ -80,17 +85,10 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
         result = 'forbidden';
       }
     }
-    answer(req, res, sessionId, result, body, requestId);
+    answer(post, result);
   };
 
-  const answer = (
-    req: Request,
-    res: Response,
-    sessionId: string,
-    result: DeliveryResult,
-    body: BodyResult & { ok: true },
-    requestId: JSONRPCMessage['id'],
-  ): void => {
+  const answer = ({ req, res, sessionId, bytes, requestId }: Post, result: DeliveryResult): void => {
     if (result === 'unavailable' && settings.draining && registry.get(sessionId) !== undefined) {
       return replyError(res, problems.draining(), requestId);
     }
@@ -100,7 +98,7 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
         refusal(result, () => problems.sessionNotFound(req.baseUrl + context.ssePath)),
         requestId,
       );
-    registry.counters.bytesIn += body.bytes;
+    registry.counters.bytesIn += bytes;
     replyAccepted(res);
   };
 

@@ -119,10 +119,19 @@ export class SSETransport extends McpSession {
     return true;
   }
 
-  /** @internal An event stream of this session is over. */
+  /** @internal The client went away or was cut: the session waits `resumeWindowMs` for a resume, or closes. */
   override streamEnded(stream: SseStream, cut: McpSseError | undefined): void {
     super.streamEnded(stream, cut);
-    this.#streamEnded(stream);
+    if (this.#stream !== stream) return;
+    this.#stream = undefined;
+    if (this.isClosed) return;
+    // A drain waits for the requests in flight: their answers wait in the replay buffer for a resume.
+    if (this.settings.resumeWindowMs === 0 || (this.settings.draining && !this.hasRequestsInFlight)) {
+      void this.closeSession();
+      return;
+    }
+    logSession('detached %s', this.sessionId);
+    this.becomeIdle(this.settings.resumeWindowMs);
   }
 
   /** @internal Watches the handshake: once the client is initialized, the events it got leave the replay buffer. */
@@ -145,19 +154,5 @@ export class SSETransport extends McpSession {
     const stream = this.#stream;
     this.#stream = undefined;
     this.dropStream(stream);
-  }
-
-  /** The client went away or was cut: the session waits `resumeWindowMs` for a resume, or closes. */
-  #streamEnded(stream: SseStream): void {
-    if (this.#stream !== stream) return;
-    this.#stream = undefined;
-    if (this.isClosed) return;
-    // A drain waits for the requests in flight: their answers wait in the replay buffer for a resume.
-    if (this.settings.resumeWindowMs === 0 || (this.settings.draining && !this.hasRequestsInFlight)) {
-      void this.closeSession();
-      return;
-    }
-    logSession('detached %s', this.sessionId);
-    this.becomeIdle(this.settings.resumeWindowMs);
   }
 }
