@@ -12,7 +12,7 @@ import { corsFor, rateLimitFor } from './http/security.js';
 import { createSseHandlers } from './transports/http-sse/open-stream.js';
 import { createStreamableHandlers } from './transports/streamable-http/handler.js';
 import { StatelessLeg } from './transports/streamable-http/stateless.js';
-import { privateQueryParameters } from './transports/http-sse/endpoint.js';
+import { adoptedPrefix, privateQueryParameters } from './transports/http-sse/endpoint.js';
 import { preParsedIdOf } from './http/body.js';
 import { dispatch, type PathChains } from './http/dispatch.js';
 import { createWellKnown } from './http/well-known.js';
@@ -117,9 +117,14 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
     relays,
     handingOn: () => handingOn,
   });
+  const endpoint = {
+    messagesPath: options.messagesPath,
+    publicBaseUrl: options.publicBaseUrl,
+    privateParams: privateQueryParameters(options.strategies),
+  };
   const sse = createSseHandlers({
     options,
-    endpoint: { messagesPath: options.messagesPath, publicBaseUrl: options.publicBaseUrl, privateParams: privateQueryParameters(options.strategies) },
+    endpoint,
     registry,
     settings,
     report,
@@ -179,7 +184,7 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
           ? undefined
           : (req, sessionId) =>
               adoptSession({ options, registry, settings, report, bus }, requesterOf(req), { sessionId }, 'sse', (init, stored) => {
-                return new SSETransport({ ...init, endpoint: stored.endpoint ?? '' }, settings);
+                return new SSETransport({ ...init, endpointPrefix: adoptedPrefix(stored.endpoint, init.sessionId, req, endpoint) }, settings);
               }),
     }),
   ];

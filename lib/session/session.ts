@@ -52,6 +52,13 @@ export interface SessionSettings {
   readonly journal: SessionJournal | undefined;
 }
 
+/**
+ * `new`: no server connected yet. `started`: a server connected (`start()`). `closed-unstarted`: closed before a
+ * server connected; one that connects later learns it at its first `close()`. `closed`: closed with a server
+ * connected, not yet told. `told`: closed, and its server told (`onclose` ran).
+ */
+type SessionState = 'new' | 'started' | 'closed-unstarted' | 'closed' | 'told';
+
 /** Identity of a new session. */
 export interface SessionInit {
   sessionId: string;
@@ -105,10 +112,7 @@ export abstract class McpSession implements TransportLike {
   /** Who waits for this session to have nothing in flight (a drain). */
   #settledWaiters: (() => void)[] | undefined;
   #server: ServerLike | undefined;
-  #started = false;
-  #closed = false;
-  /** True once `onclose` ran: the connected server has been told the transport closed. */
-  #closeNotified = false;
+  #state: SessionState = 'new';
   #expiry: NodeJS.Timeout | undefined;
 
   /** @internal */
@@ -144,7 +148,7 @@ export abstract class McpSession implements TransportLike {
   }
 
   get isClosed(): boolean {
-    return this.#closed;
+    return this.#state !== 'new' && this.#state !== 'started';
   }
 
   /**
@@ -158,10 +162,10 @@ export abstract class McpSession implements TransportLike {
 
   /** Called by the SDK's `connect()`; streams are attached by the router. */
   async start(): Promise<void> {
-    if (this.#started) {
+    if (this.#state !== 'new' && this.#state !== 'closed-unstarted') {
       throw new McpSseError(ErrorCodes.alreadyStarted, `${this.constructor.name} already started: connect() each transport to one server only.`);
     }
-    this.#started = true;
+    this.#state = this.#state === 'new' ? 'started' : 'closed';
   }
 
   /** Sends a JSON-RPC message to the client. */
@@ -186,11 +190,11 @@ export abstract class McpSession implements TransportLike {
    * after the server connected, so that server still learns it is closed.
    */
   async close(): Promise<void> {
-    if (this.#closed) {
+    if (this.isClosed) {
       this.#notifyClosed();
       return;
     }
-    this.#closed = true;
+    this.#state = this.#state === 'new' ? 'closed-unstarted' : 'closed';
     this.cancelExpiry();
     this.closeStreams();
     this.#replay?.clear();
@@ -214,7 +218,7 @@ export abstract class McpSession implements TransportLike {
   async closeSession(): Promise<void> {
     const server = this.#server;
     // A server not yet told of the close gets close(): also one that connected after the session was closed.
-    if (server?.close !== undefined && !this.#closeNotified) {
+    if (server?.close !== undefined && this.#state !== 'told') {
       try {
         await server.close();
       } catch (error) {
@@ -458,7 +462,7 @@ export abstract class McpSession implements TransportLike {
 
   /** @internal */
   protected assertOpen(): void {
-    if (this.#closed) {
+    if (this.isClosed) {
       throw new McpSseError(ErrorCodes.closed, `Session ${this.sessionId} is closed: the client disconnected or the router closed it.`);
     }
   }
@@ -490,8 +494,8 @@ export abstract class McpSession implements TransportLike {
   }
 
   #notifyClosed(): void {
-    if (this.#closeNotified || !this.#started) return;
-    this.#closeNotified = true;
+    if (this.#state !== 'closed') return;
+    this.#state = 'told';
     try {
       this.onclose?.();
     } catch (error) {

@@ -27,14 +27,16 @@ function baseName(name: string): string {
 }
 
 /**
- * `{mount prefix or publicBaseUrl}{messagesPath}?{query}` where the query keeps the base URL's own parameters
- * and the opening GET's (minus private ones), with `sessionId` set last.
+ * An endpoint is `{prefix}sessionId={id}`. The prefix, `{mount prefix or publicBaseUrl}{messagesPath}?{query}`, keeps
+ * the base URL's own parameters and the opening GET's (minus private ones); sessions opened alike share one prefix
+ * string, and the whole URL is built only when written, so an idle session holds no URL of its own.
  */
-export function endpointUrl(req: Request, options: EndpointOptions, sessionId: string): string {
+export function endpointPrefix(req: Request, options: EndpointOptions): string {
   const base = options.publicBaseUrl ?? req.baseUrl;
   const question = base.indexOf('?');
   const basePath = question === -1 ? base : base.slice(0, question);
   const params = new URLSearchParams(question === -1 ? '' : base.slice(question + 1));
+  params.delete('sessionId');
   const url = req.originalUrl;
   const query = url.indexOf('?');
   if (query !== -1) {
@@ -42,6 +44,33 @@ export function endpointUrl(req: Request, options: EndpointOptions, sessionId: s
       if (!options.privateParams.has(baseName(name))) params.append(name, value);
     }
   }
-  params.set('sessionId', sessionId);
-  return `${basePath}${options.messagesPath}?${params.toString()}`;
+  return shared(params.size === 0 ? `${basePath}${options.messagesPath}?` : `${basePath}${options.messagesPath}?${params.toString()}&`);
+}
+
+/** The endpoint of session `sessionId`, whose `sessionId` parameter comes last. */
+export function endpointOf(prefix: string, sessionId: string): string {
+  return `${prefix}${new URLSearchParams({ sessionId }).toString()}`;
+}
+
+/** The prefix of an endpoint `endpointOf` built (one a durable bus stored), or `undefined` for any other value. */
+export function prefixOf(endpoint: string | undefined, sessionId: string): string | undefined {
+  const own = new URLSearchParams({ sessionId }).toString();
+  return endpoint?.endsWith(own) === true ? shared(endpoint.slice(0, -own.length)) : undefined;
+}
+
+/** The prefix of an adopted session: from the URL its previous owner stored, else as if `req` had opened it. */
+export function adoptedPrefix(stored: string | undefined, sessionId: string, req: Request, options: EndpointOptions): string {
+  return prefixOf(stored, sessionId) ?? endpointPrefix(req, options);
+}
+
+/** Prefixes seen, so that equal ones are one string; bounded, since a prefix carries the GET's query. */
+const prefixes = new Map<string, string>();
+const maxSharedPrefixes = 64;
+const maxSharedPrefixLength = 512;
+
+function shared(prefix: string): string {
+  const known = prefixes.get(prefix);
+  if (known !== undefined) return known;
+  if (prefixes.size < maxSharedPrefixes && prefix.length <= maxSharedPrefixLength) prefixes.set(prefix, prefix);
+  return prefix;
 }

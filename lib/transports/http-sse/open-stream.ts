@@ -12,7 +12,7 @@ import { adoptSession, requesterOf } from '../adopt-session.js';
 import { openSession, type SessionOpener } from '../open-session.js';
 import { type RelaysInFlight, relayToOwner, requestOf } from '../relay-to-owner.js';
 import { RelayResponse } from '../streamable-http/relay-response.js';
-import { endpointUrl, type EndpointOptions } from './endpoint.js';
+import { adoptedPrefix, endpointPrefix, type EndpointOptions } from './endpoint.js';
 import { SSETransport } from './transport.js';
 
 export interface SseHandlerContext extends SessionOpener {
@@ -82,7 +82,7 @@ export function createSseHandlers(context: SseHandlerContext): SseHandlers {
       req,
       res,
       undefined,
-      (init) => new SSETransport({ ...init, endpoint: endpointUrl(req, endpoint, init.sessionId) }, settings),
+      (init) => new SSETransport({ ...init, endpointPrefix: endpointPrefix(req, endpoint) }, settings),
     );
     transport?.attach(res);
   };
@@ -102,7 +102,7 @@ export function createSseHandlers(context: SseHandlerContext): SseHandlers {
     )
       return false;
     const adopted = await adoptSession(context, requesterOf(req), { streamKey: parsed.key }, 'sse', (init, stored) => {
-      return new SSETransport({ ...init, endpoint: stored.endpoint ?? endpointUrl(req, endpoint, init.sessionId) }, settings);
+      return new SSETransport({ ...init, endpointPrefix: adoptedPrefix(stored.endpoint, init.sessionId, req, endpoint) }, settings);
     });
     if ('session' in adopted) return resume(resumerOf(req), res, lastEventId);
     if (adopted.result === 'forbidden') {

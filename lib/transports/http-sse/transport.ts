@@ -4,6 +4,7 @@ import { logSession } from '../../log.js';
 import { McpSession, type RequestId, type SessionInit, type SessionSettings } from '../../session/session.js';
 import { formatEvent, formatResumePoint, formatRetry, type EventData } from '../../sse/format.js';
 import type { SseStream } from '../../sse/stream.js';
+import { endpointOf } from './endpoint.js';
 import type { McpSseError } from '../../errors.js';
 import type { JSONRPCMessage, MessageExtra } from '../../types.js';
 
@@ -20,8 +21,8 @@ export interface CustomEvent {
  * re-attaches a new one when the client resumes with `Last-Event-ID`; POSTed messages arrive through `receive`.
  */
 export class SSETransport extends McpSession {
-  /** Data of the `endpoint` event: the URL clients POST to. */
-  readonly #endpoint: string;
+  /** The URL clients POST to is this prefix and the session's id (see `endpointOf`). */
+  readonly #endpointPrefix: string;
   /** The stream a client is reading now, if any. */
   #stream: SseStream | undefined;
   /**
@@ -31,9 +32,9 @@ export class SSETransport extends McpSession {
   #handshake: { request: RequestId } | { answer: number } | undefined;
 
   /** @internal Made by the router. */
-  constructor(init: SessionInit & { endpoint: string }, settings: SessionSettings) {
+  constructor(init: SessionInit & { endpointPrefix: string }, settings: SessionSettings) {
     super(init, settings);
-    this.#endpoint = init.endpoint;
+    this.#endpointPrefix = init.endpointPrefix;
   }
 
   /** The wire this session speaks (a getter: nothing per session). */
@@ -41,9 +42,9 @@ export class SSETransport extends McpSession {
     return 'sse';
   }
 
-  /** @internal */
+  /** @internal Data of the `endpoint` event: the URL clients POST to. */
   protected override get endpointData(): string {
-    return this.#endpoint;
+    return endpointOf(this.#endpointPrefix, this.sessionId);
   }
 
   /** @internal An adopted session no client reads yet: it waits `resumeWindowMs` for a resume, or closes. */
@@ -111,9 +112,12 @@ export class SSETransport extends McpSession {
       this.settings.counters.resumed++;
     }
     const stream = this.openStream(res);
+    // The head goes alone: Node keeps it for the response's life, and a head written by itself is kept as one flat
+    // string, where one sent with the first frame stays the tree of ~20 pieces it was built from (~0.5 KB per stream).
+    res.flushHeaders();
     this.#stream = stream;
     // The endpoint event carries the id the client already has, so a drop right after it resumes at the same place.
-    const endpoint = formatEvent('endpoint', this.#endpoint, this.eventId(0, afterSeq ?? this.lastSeq));
+    const endpoint = formatEvent('endpoint', this.endpointData, this.eventId(0, afterSeq ?? this.lastSeq));
     stream.write(formatRetry(this.settings.retryMs) + endpoint + missed.join(''));
     this.becomeActive();
     return true;
