@@ -25,7 +25,7 @@ export async function createContender(contender) {
   if (base.startsWith('pkg')) {
     // pkg and pkg-streamable are the same router with its defaults (it serves both transports); they differ in
     // what the load client speaks to them. The -secured ones add auth, CORS and rate limits on every route.
-    const { dist, otel, ...variantOptions } = variant;
+    const { dist, otel, mount = '/mcp', ...variantOptions } = variant;
     if (otel !== undefined) await (await import('./otel.js')).setUpOtel(otel);
     const distDir = dist === undefined ? new URL('../dist/', import.meta.url) : pathToFileURL(`${path.resolve(dist)}/`);
     const { createMcpSseRouter, apiKeyStrategy } = await import(new URL('index.js', distDir).href);
@@ -54,7 +54,7 @@ export async function createContender(contender) {
     if (process.env.BENCH_PKG_RESUME_MS) options.resumeWindowMs = Number(process.env.BENCH_PKG_RESUME_MS);
     Object.assign(options, variantOptions);
     const router = createMcpSseRouter(options);
-    app.use('/mcp', router);
+    app.use(mount, router);
     sessions = {
       count: () => router.sessions.size,
       stats: () => router.sessions.stats?.(),
