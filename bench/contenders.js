@@ -59,6 +59,9 @@ export const HAND_WIRED = { 'pkg-secured': 'sdk-secured', 'pkg-streamable-secure
  * Variants, for diagnosis: `BENCH_VARIANTS='{"json":{"jsonResponse":true},"b":{"dist":"/tmp/dist-b"}}'` makes
  * `pkg-streamable~json` (the router with those options on top) and `pkg-streamable~b` (the router built into
  * another folder, to A/B a change to lib/) selectable in BENCH_CONTENDERS, so both run in one interleaved round trip.
+ * `mount` mounts the router elsewhere than `/mcp`: `{"mount":"/","ssePath":"/mcp/sse","messagesPath":"/mcp/messages"}`
+ * serves the same URLs from the app's own router, which measures what Express's mounting costs (about 9k
+ * instructions per call in December 2026).
  */
 export function variants() {
   const text = process.env.BENCH_VARIANTS;

@@ -292,7 +292,8 @@ function skipOwnStack(router: Router, dispatcher: RequestHandler): void {
   const handle = own.handle.bind(router);
   const { stack } = own;
   own.handle = (req, res, next) => {
-    if (stack.length !== 1 || req.baseUrl === undefined || req.originalUrl === undefined) return handle(req, res, next);
+    // Express's router sets `req.originalUrl` with `req.baseUrl`; only the first is read, as it was already read.
+    if (stack.length !== 1 || req.originalUrl === undefined) return handle(req, res, next);
     dispatcher(req, res, next);
   };
 }

@@ -87,20 +87,21 @@ export function closeConnection(problem: HttpProblem): HttpProblem {
   return { ...problem, headers: { ...problem.headers, Connection: 'close' } };
 }
 
+const acceptedHead = Object.freeze({ 'Content-Length': '8' });
+const emptyHead = Object.freeze({ 'Content-Length': '0' });
+
 /**
- * HTTP+SSE's `202 Accepted`, on every POST. No header of ours: a body given to `end()` before the head is written
- * gets its `Content-Length` from Node, which then has no header object to validate and copy.
+ * HTTP+SSE's `202 Accepted`, on every POST. The head is given whole, with its `Content-Length`: leaving Node to make
+ * it from `statusCode` at `end()` takes a path that reads a dozen more fields of the response, each a lookup V8
+ * has not cached for a response object it has never seen (12k instructions a call, 2% of it).
  */
 export function replyAccepted(res: ServerResponse): void {
-  res.statusCode = 202;
-  res.end('Accepted');
+  res.writeHead(202, acceptedHead).end('Accepted');
 }
 
 /** A success without a body: Streamable HTTP's `202` for notifications and responses, `DELETE`'s `200`. */
 export function replyNoContent(res: ServerResponse, status: 200 | 202): void {
-  // As above: Node writes `Content-Length: 0` for an `end()` with no body before the head.
-  res.statusCode = status;
-  res.end();
+  res.writeHead(status, emptyHead).end();
 }
 
 const server = JsonRpcCodes.serverError;

@@ -24,10 +24,16 @@ export interface MessagesHandlerContext extends BodyLimits {
   adopt?: ((req: Request, sessionId: string) => Promise<Adoption<SSETransport>>) | undefined;
 }
 
-/** One POST whose messages were read: where they go, and what the answer needs. */
+/** One POST, with what it needs from its request (read before its body: see `handle`). */
 interface Post {
   req: Request;
   res: Response;
+  sessionId: string | undefined;
+  sender: Omit<Delivery, 'messages'>;
+}
+
+/** A POST whose messages were read: where they go, and what the answer needs. */
+interface ReadPost extends Post {
   sessionId: string;
   delivery: Delivery;
   bytes: number;
@@ -40,22 +46,25 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
   // Synchronous while it can be: a body already buffered, for a session held here (the common case), is answered
   // without a promise; reading a body still on the wire, or asking the bus, is async.
   const handle = (req: Request, res: Response): void | Promise<void> => {
-    if (!isJsonContentType(req.headers['content-type'])) return replyError(res, problems.notJson(), preParsedIdOf(req));
+    const headers = req.headers;
+    if (!isJsonContentType(headers['content-type'])) return replyError(res, problems.notJson(), preParsedIdOf(req));
+    // Everything from the request is read now: V8 finds a request's fields fastest in the turn the router got it,
+    // before reading the body changes the object (each field read later costs a lookup miss, ~1% of a call).
+    const post: Post = { req, res, sessionId: sessionIdOf(req), sender: { principalId: principalKeyOf(req), authInfo: authInfoOf(req), headers } };
     const body = readMessages(req, context);
-    return body instanceof Promise ? body.then((read) => deliver(req, res, read)) : deliver(req, res, body);
+    return body instanceof Promise ? body.then((read) => deliver(post, read)) : deliver(post, body);
   };
 
-  const deliver = (req: Request, res: Response, body: BodyResult): void | Promise<void> => {
+  const deliver = ({ req, res, sessionId, sender }: Post, body: BodyResult): void | Promise<void> => {
     if (!body.ok) {
       if (body.problem !== undefined) replyError(res, body.problem, body.id);
       return;
     }
     const requestId = body.messages.length === 1 ? body.messages[0]!.id : undefined;
-    const sessionId = sessionIdOf(req);
     if (sessionId === undefined) return replyError(res, problems.missingSessionId(context.messagesPath), requestId);
 
-    const delivery = { messages: body.messages, principalId: principalKeyOf(req), authInfo: authInfoOf(req), headers: req.headers };
-    const post: Post = { req, res, sessionId, delivery, bytes: body.bytes, requestId };
+    const delivery: Delivery = { messages: body.messages, ...sender };
+    const post: ReadPost = { req, res, sessionId, sender, delivery, bytes: body.bytes, requestId };
     // A session held here takes the messages at once (a Streamable HTTP one refuses them: its answers would go
     // nowhere); a session not held here is the bus's to find.
     const result = deliverToSse(registry, sessionId, delivery, settings.draining);
@@ -63,7 +72,7 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
     answer(post, result);
   };
 
-  const deliverElsewhere = async (post: Post): Promise<void> => {
+  const deliverElsewhere = async (post: ReadPost): Promise<void> => {
     const { req, sessionId, delivery } = post;
     let result: DeliveryResult;
     try {
@@ -88,7 +97,7 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
     answer(post, result);
   };
 
-  const answer = ({ req, res, sessionId, bytes, requestId }: Post, result: DeliveryResult): void => {
+  const answer = ({ req, res, sessionId, bytes, requestId }: ReadPost, result: DeliveryResult): void => {
     if (result === 'unavailable' && settings.draining && registry.get(sessionId) !== undefined) {
       return replyError(res, problems.draining(), requestId);
     }
