@@ -57,10 +57,14 @@ export function readRawBody(req: IncomingMessage, limits: RawBodyLimits): RawBod
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('close', onClose);
-      req.off('error', onClose);
+      // A body that arrived whole leaves a request that is over, listeners and all (onClose checks `received`):
+      // only a body cut short (too large, too slow, undecodable) stops being read here.
+      if (!received) {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.off('close', onClose);
+        req.off('error', onClose);
+      }
       if (decoder !== undefined) {
         decoder.off('data', onDecoded);
         decoder.off('end', onDecodedEnd);

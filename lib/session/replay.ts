@@ -87,25 +87,24 @@ export class SessionReplay {
   }
 
   /**
-   * The client got every event up to `seq`, on every stream: their frames go. True when nothing is left, so the
-   * session may drop this object.
+   * The client got the events of `stream` up to `seq`: their frames go. True when no frame is left, so the session
+   * may drop this object.
    */
-  acknowledge(seq: number): boolean {
-    let freed = 0;
-    for (const [stream, buffer] of this.#buffers) {
-      freed += buffer.dropThrough(seq);
-      if (buffer.length === 0) this.#buffers.delete(stream);
-    }
-    this.budget.change(-freed);
-    return this.#buffers.size === 0;
+  acknowledge(stream: number, seq: number): boolean {
+    const buffer = this.#buffers.get(stream);
+    if (buffer === undefined) return this.#buffers.size === 0;
+    this.budget.change(-buffer.dropThrough(seq));
+    return buffer.length === 0 ? this.free(stream) : false;
   }
 
-  /** Forgets one stream's frames. */
-  free(stream: number): void {
+  /** Forgets one stream's frames. True when no frame is left, so the session may drop this object. */
+  free(stream: number): boolean {
     const buffer = this.#buffers.get(stream);
-    if (buffer === undefined) return;
-    this.#buffers.delete(stream);
-    this.budget.change(-buffer.bytes);
+    if (buffer !== undefined) {
+      this.#buffers.delete(stream);
+      this.budget.change(-buffer.bytes);
+    }
+    return this.#buffers.size === 0;
   }
 
   /** Forgets every frame (the session closed). */

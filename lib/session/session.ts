@@ -107,8 +107,14 @@ export abstract class McpSession implements TransportLike {
    * one and dropped with the last, so that an idle session holds no map.
    */
   #inFlight: Map<RequestId, number> | undefined;
-  /** Events up to this one left the replay buffers because the client got them: no resume may start before it. */
+  /** Events of stream 0 up to this one left its replay buffer because the client got them: no resume starts before. */
   #acknowledgedSeq = 0;
+  /**
+   * The handshake until the client says it is initialized: the `initialize` request's id, then the stream and event
+   * that answered it. `notifications/initialized` proves the client got that answer, so it leaves the replay buffers
+   * (with every event before it on its stream): an idle session then holds none.
+   */
+  #handshake: { request: RequestId } | { stream: number; seq: number } | undefined;
   /** Who waits for this session to have nothing in flight (a drain). */
   #settledWaiters: (() => void)[] | undefined;
   #server: ServerLike | undefined;
@@ -263,8 +269,13 @@ export abstract class McpSession implements TransportLike {
     if (message.id !== undefined && message.method !== undefined) {
       this.#inFlight ??= new Map();
       this.#inFlight.set(message.id, stream);
-    } else if (message.method === 'notifications/cancelled')
+      if (message.method === 'initialize') this.#handshake = { request: message.id };
+    } else if (message.method === 'notifications/cancelled') {
       this.requestCancelled((message.params as { requestId?: unknown } | undefined)?.requestId);
+    } else if (message.method === 'notifications/initialized' && this.#handshake !== undefined && 'seq' in this.#handshake) {
+      this.#acknowledge(this.#handshake.stream, this.#handshake.seq);
+      this.#handshake = undefined;
+    }
     const { telemetry } = this.settings;
     try {
       // With OpenTelemetry, the server handles a request inside its span, so a tool's own spans nest under it.
@@ -290,8 +301,13 @@ export abstract class McpSession implements TransportLike {
     return this.#inFlight?.get(requestId);
   }
 
-  /** @internal The response to `requestId` was sent: it is no longer in flight. */
+  /** @internal The response to `requestId` was sent (as the last event): it is no longer in flight. */
   protected answered(requestId: RequestId): void {
+    const handshake = this.#handshake;
+    if (handshake !== undefined && 'request' in handshake && handshake.request === requestId) {
+      const stream = this.#inFlight?.get(requestId);
+      this.#handshake = stream === undefined ? undefined : { stream, seq: this.#seq };
+    }
     this.#settle(requestId);
   }
 
@@ -343,7 +359,7 @@ export abstract class McpSession implements TransportLike {
 
   /** @internal The frames of `stream` after event `seq`, or `undefined` when some are no longer buffered. */
   protected framesSince(seq: number, stream: number): string[] | undefined {
-    if (seq > this.#seq || seq < this.#acknowledgedSeq) return undefined;
+    if (seq > this.#seq || (stream === 0 && seq < this.#acknowledgedSeq)) return undefined;
     if (this.#replay === undefined) return seq === this.#seq || this.#resumable ? [] : undefined;
     return this.#replay.since(stream, seq);
   }
@@ -356,19 +372,9 @@ export abstract class McpSession implements TransportLike {
     this.#replay.sweep(now - this.settings.resumeWindowMs);
   }
 
-  /**
-   * @internal The client proved it got every event up to `seq` (HTTP+SSE, where one stream carries them all): those
-   * leave the replay buffer, as no resume can need them, and no resume may start before `seq` any more.
-   */
-  protected acknowledge(seq: number): void {
-    if (seq <= this.#acknowledgedSeq || seq > this.#seq) return;
-    this.#acknowledgedSeq = seq;
-    if (this.#replay?.acknowledge(seq) === true) this.#replay = undefined;
-  }
-
   /** @internal Forgets the frames of a stream that can no longer be resumed. */
   protected freeStream(stream: number): void {
-    this.#replay?.free(stream);
+    if (this.#replay?.free(stream) === true) this.#replay = undefined;
   }
 
   /** @internal What a durable bus stores about this session to rebuild it elsewhere. */
@@ -476,6 +482,18 @@ export abstract class McpSession implements TransportLike {
   /** Frames are kept for resuming unless `resumeWindowMs` or `replayBufferSize` turned it off. */
   get #resumable(): boolean {
     return this.settings.resumeWindowMs > 0 && this.settings.replayBufferSize > 0;
+  }
+
+  /**
+   * The client proved it got the events of `stream` up to `seq`: those leave the replay buffer, as no resume can need
+   * them. On stream 0 (HTTP+SSE's one stream, whose events are all the session's) no resume may start before `seq`
+   * any more; a request stream (Streamable HTTP's POST) ended with its answer, so all of it goes.
+   */
+  #acknowledge(stream: number, seq: number): void {
+    if (stream !== 0) return this.freeStream(stream);
+    if (seq <= this.#acknowledgedSeq || seq > this.#seq) return;
+    this.#acknowledgedSeq = seq;
+    if (this.#replay?.acknowledge(stream, seq) === true) this.#replay = undefined;
   }
 
   /** A request is no longer in flight (answered or cancelled). */

@@ -1,12 +1,12 @@
 // SSETransport: a session of the HTTP+SSE transport (2024-11-05): one resumable stream carries every server message.
 import type { ServerResponse } from 'node:http';
 import { logSession } from '../../log.js';
-import { McpSession, type RequestId, type SessionInit, type SessionSettings } from '../../session/session.js';
+import { McpSession, type SessionInit, type SessionSettings } from '../../session/session.js';
 import { formatEvent, formatResumePoint, formatRetry, type EventData } from '../../sse/format.js';
 import type { SseStream } from '../../sse/stream.js';
 import { endpointOf } from './endpoint.js';
 import type { McpSseError } from '../../errors.js';
-import type { JSONRPCMessage, MessageExtra } from '../../types.js';
+import type { JSONRPCMessage } from '../../types.js';
 
 /** A custom named event for `sendEvent()`. */
 export interface CustomEvent {
@@ -25,11 +25,6 @@ export class SSETransport extends McpSession {
   readonly #endpointPrefix: string;
   /** The stream a client is reading now, if any. */
   #stream: SseStream | undefined;
-  /**
-   * The handshake until the client says it is initialized: the `initialize` request's id, then the event that
-   * answered it. `notifications/initialized` proves the client got that event, and every one before it.
-   */
-  #handshake: { request: RequestId } | { answer: number } | undefined;
 
   /** @internal Made by the router. */
   constructor(init: SessionInit & { endpointPrefix: string }, settings: SessionSettings) {
@@ -62,10 +57,6 @@ export class SSETransport extends McpSession {
     this.assertOpen();
     this.settings.telemetry?.responded(this, message);
     this.emit(0, this.#stream, JSON.stringify(message));
-    const handshake = this.#handshake;
-    if (handshake !== undefined && 'request' in handshake && message.id === handshake.request && message.method === undefined) {
-      this.#handshake = { answer: this.lastSeq };
-    }
     if (message.method === undefined && message.id !== undefined) this.answered(message.id);
     // Back-pressure: a producer that awaits its sends cannot outrun the client.
     await this.#stream?.backPressure();
@@ -136,16 +127,6 @@ export class SSETransport extends McpSession {
     }
     logSession('detached %s', this.sessionId);
     this.becomeIdle(this.settings.resumeWindowMs);
-  }
-
-  /** @internal Watches the handshake: once the client is initialized, the events it got leave the replay buffer. */
-  protected override handOver(message: JSONRPCMessage, extra: MessageExtra, stream?: number): void {
-    if (message.method === 'initialize' && message.id !== undefined) this.#handshake = { request: message.id };
-    else if (message.method === 'notifications/initialized' && this.#handshake !== undefined && 'answer' in this.#handshake) {
-      this.acknowledge(this.#handshake.answer);
-      this.#handshake = undefined;
-    }
-    super.handOver(message, extra, stream);
   }
 
   /** @internal Ends the stream with a `retry:` hint, leaving the session to close or be resumed. */

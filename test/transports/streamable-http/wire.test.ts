@@ -494,6 +494,24 @@ describe('resume with Last-Event-ID', () => {
     expect(messagesOf(resumed.events)).toEqual([{ jsonrpc: '2.0', id: 'c', result: { content: [{ type: 'text', text: 'q done' }] } }]);
   });
 
+  it('replays the initialize answer until notifications/initialized proves the client has it, then lets it go', async () => {
+    const { h } = await start();
+    const init = await mcpReply(h.mcpUrl, { body: initializeRequest(latestVersion) });
+    const sessionId = init.headers['mcp-session-id']!;
+    const priming = init.events[0]!.id!;
+    const resumeInitialize = async () => {
+      const stream = track(await mcpRequest(h.mcpUrl, { method: 'GET', sessionId, protocolVersion: latestVersion, lastEventId: priming }));
+      await stream.done;
+      return messagesOf(stream.events).map((m) => m.id);
+    };
+    // A client that lost the answer gets it again.
+    expect(await resumeInitialize()).toEqual(['init']);
+    const initialized = await mcpReply(h.mcpUrl, { sessionId, protocolVersion: latestVersion, body: initializedNotification });
+    expect(initialized.status).toBe(202);
+    // Now the client provably has it: the stream holds nothing more, and the idle session no replay buffer.
+    expect(await resumeInitialize()).toEqual([]);
+  });
+
   it('resumes from the priming event when the cut came before any message', async () => {
     const { h, gates } = await start();
     const session = await openMcpSession(h.mcpUrl);
