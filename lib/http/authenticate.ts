@@ -26,6 +26,8 @@ interface Attempt {
 /** What a strategy sees as `this` for one request: the strategy itself, with Passport's actions bound to the attempt. */
 interface Layer {
   attempt: Attempt;
+  /** True once the strategy called one of its actions for this request: a second call (a buggy strategy) is ignored. */
+  acted: boolean;
   authenticate(req: Request, options: object): void;
   success(user: unknown, info?: unknown): void;
   fail(challenge?: unknown, status?: unknown): void;
@@ -83,9 +85,10 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
   const layers = strategies.map((strategy, index) => {
     const layer = Object.create(strategy) as unknown as Layer;
     layer.success = function (this: Layer, user, info) {
-      succeeded(this.attempt, index, user, info);
+      if (firstAction(this)) succeeded(this.attempt, index, user, info);
     };
     layer.fail = function (this: Layer, challenge, status) {
+      if (!firstAction(this)) return;
       const { attempt } = this;
       attempt.challenges ??= [];
       attempt.statuses ??= [];
@@ -101,16 +104,18 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
       tryFrom(attempt, index + 1);
     };
     layer.error = function (this: Layer, error) {
-      erred(this.attempt, error);
+      if (firstAction(this)) erred(this.attempt, error);
     };
     // A strategy calling pass() decided nothing: on a guarded route that is no principal, never a way through.
     layer.pass = function (this: Layer) {
+      if (!firstAction(this)) return;
       const { attempt } = this;
       attempt.challenges = undefined;
       attempt.statuses = undefined;
       failed(attempt);
     };
     layer.redirect = function (this: Layer, url, status) {
+      if (!firstAction(this)) return;
       const { res } = this.attempt;
       res.statusCode = status ?? 302;
       res.setHeader('Location', url);
@@ -125,6 +130,7 @@ export function createAuthenticate({ strategies, onFailure, report }: Authentica
     if (layer === undefined) return failed(attempt);
     const strategy = Object.create(layer) as Layer;
     strategy.attempt = attempt;
+    strategy.acted = false;
     strategy.authenticate(attempt.req, passportOptions);
   };
 
@@ -203,4 +209,15 @@ function replyForbidden(res: Parameters<RequestHandler>[1], strategy: Strategy |
   const challenge = strategy === undefined ? undefined : hintsOf(strategy)?.challenge(reason, failure);
   logAuth('forbidden: %s', reason);
   replyError(res, problems.forbidden(reason, challenge));
+}
+
+/**
+ * True the first time a strategy acts on a request. A strategy that calls a second action (success after fail, a
+ * late redirect) would otherwise answer twice, or run the route twice, and a write after the end of a response ends
+ * the process.
+ */
+function firstAction(layer: Layer): boolean {
+  if (layer.acted) return false;
+  layer.acted = true;
+  return true;
 }

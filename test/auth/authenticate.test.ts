@@ -154,6 +154,13 @@ class ScriptedStrategy extends PassportStrategy {
       setImmediate(() => this.success({ id: 'later-user' }));
       return;
     }
+    if (act === 'twice') {
+      // A buggy strategy: it refuses, then succeeds, then redirects on a later tick. Only its first action counts.
+      this.fail(403);
+      this.success({ id: 'second-thought' });
+      setImmediate(() => this.redirect('https://login.example.com/'));
+      return;
+    }
     this.fail('Scripted realm="mcp"', 401);
   }
 }
@@ -179,11 +186,16 @@ describe("the router's strategy chain (Passport's actions, without Passport's mi
     const opened = await openStream(harness.sseUrl, { 'X-Act': 'later' });
     expect(opened.status).toBe(200);
     expect(harness.router.sessions.get(opened.sessionId)?.principalId).toBe('scripted:later-user');
+    // A strategy acting twice is heard once: 403, nothing run or written after it (an unhandled write ends the run).
+    const twice = await post('twice');
+    expectEnvelope(twice, 403, 'forbidden');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(harness.router.sessions.size).toBe(1);
     // Both strategies failed: one challenge each (a foreign strategy without hints gets a Bearer one).
     const refused = await post('nothing');
     expectEnvelope(refused, 401, 'missing_credentials');
     expect(refused.headers['www-authenticate']).toBe('Bearer realm="mcp", Bearer realm="mcp"');
-    expect(harness.router.sessions.stats().authFailures).toBe(2);
+    expect(harness.router.sessions.stats().authFailures).toBe(3);
   });
 });
 
