@@ -14,7 +14,7 @@ import { createStreamableHandlers } from './transports/streamable-http/handler.j
 import { StatelessLeg } from './transports/streamable-http/stateless.js';
 import { adoptedPrefix, privateQueryParameters } from './transports/http-sse/endpoint.js';
 import { preParsedIdOf } from './http/body.js';
-import { dispatch, fromAnotherPackage, type PathChains } from './http/dispatch.js';
+import { dispatch, type PathChains } from './http/dispatch.js';
 import { createWellKnown } from './http/well-known.js';
 import { createHealth } from './http/health.js';
 import { createTelemetry } from './telemetry/telemetry.js';
@@ -150,22 +150,20 @@ export function createMcpSseRouter(userOptions: McpSseRouterOptions): McpSseRout
   const guard = hostOriginGuard(options.allowedHosts, options.allowedOrigins);
   const front = (methods: string[]): RequestHandler[] => [
     ...(guard === undefined ? [] : [guard]),
-    ...(options.cors === false ? [] : [fromAnotherPackage(corsFor(options.cors, methods, credentialHeaders))]),
+    ...(options.cors === false ? [] : [corsFor(options.cors, methods, credentialHeaders)]),
   ];
   const authenticate = (guarded: boolean): RequestHandler[] =>
     guarded
       ? [
-          fromAnotherPackage(
-            createAuthenticate({
-              strategies: options.strategies,
-              onFailure: () => registry.counters.authFailures++,
-              report: (error, req) => report(error, { req }),
-            }),
-          ),
+          createAuthenticate({
+            strategies: options.strategies,
+            onFailure: () => registry.counters.authFailures++,
+            report: (error, req) => report(error, { req }),
+          }),
         ]
       : [];
   const limit = (routeLimit: ResolvedOptions['rateLimitSse']): RequestHandler[] =>
-    routeLimit === false ? [] : [fromAnotherPackage(rateLimitFor(routeLimit, () => registry.counters.rateLimited++))];
+    routeLimit === false ? [] : [rateLimitFor(routeLimit, () => registry.counters.rateLimited++)];
 
   const samePath = options.ssePath === options.messagesPath;
   const sseMethods = samePath ? ['GET', 'POST'] : ['GET'];

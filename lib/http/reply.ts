@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DeliveryResult } from '../bus.js';
 import { errorEnvelope, JsonRpcCodes } from '../errors.js';
+import { log } from '../log.js';
 
 type Id = string | number | null | undefined;
 
@@ -85,6 +86,18 @@ function leavesLargeBodyUnread(req: IncomingMessage): boolean {
  */
 export function closeConnection(problem: HttpProblem): HttpProblem {
   return { ...problem, headers: { ...problem.headers, Connection: 'close' } };
+}
+
+/**
+ * Logs an `'error'` a response emits after its end (a write after the end: Node's `ERR_STREAM_WRITE_AFTER_END`), which
+ * would otherwise end the process. For responses handed to code of the app's own; the router's replies never do it.
+ */
+export function catchLateErrors(res: ServerResponse): void {
+  if (res.listenerCount('error') === 0) res.on('error', lateError);
+}
+
+function lateError(error: Error): void {
+  log('response error (ignored; the response is over): %s', error.message);
 }
 
 const acceptedHead = Object.freeze({ 'Content-Length': '8' });

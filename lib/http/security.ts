@@ -3,7 +3,7 @@ import type { RequestHandler } from 'express';
 import cors, { type CorsOptions } from 'cors';
 import { rateLimit, ipKeyGenerator, type Options as RateLimitOptions } from 'express-rate-limit';
 import { principalKeyOf } from '../auth/principal.js';
-import { problems, replyError } from './reply.js';
+import { catchLateErrors, problems, replyError } from './reply.js';
 
 /** Headers MCP clients send; preflights must allow them. */
 const mcpRequestHeaders = [
@@ -47,7 +47,7 @@ function union(...lists: (string | string[] | undefined)[]): string[] {
 /** An `express-rate-limit` middleware keyed by principal (strategy and id) when authenticated, else by IP (IPv6 /56). */
 export function rateLimitFor(options: Partial<RateLimitOptions>, onLimited: () => void): RequestHandler {
   const limitedHandler = options.handler;
-  return rateLimit({
+  const limiter = rateLimit({
     standardHeaders: 'draft-7',
     legacyHeaders: false,
     keyGenerator: (req) => {
@@ -61,4 +61,13 @@ export function rateLimitFor(options: Partial<RateLimitOptions>, onLimited: () =
       replyError(res, problems.rateLimited(used.statusCode));
     },
   });
+  // The app's own functions among the options (handler, keyGenerator, skip, …) are handed the response: one that
+  // writes to it after its end would end the process, so their requests' responses get a listener. The router's
+  // own code, cors and express-rate-limit never write after the end.
+  const handsResponseToApp = Object.values(options).some((value) => typeof value === 'function');
+  if (!handsResponseToApp) return limiter;
+  return (req, res, next) => {
+    catchLateErrors(res);
+    return limiter(req, res, next);
+  };
 }

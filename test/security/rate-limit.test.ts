@@ -1,4 +1,6 @@
 // rateLimit: express-rate-limit per route, keyed by principal when authenticated and by IP otherwise.
+import { errorMonitor } from 'node:events';
+import type { RateLimitExceededEventHandler as RateLimitHandler } from 'express-rate-limit';
 import { afterEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { apiKeyStrategy } from '../../lib/index.js';
@@ -96,6 +98,22 @@ describe('rateLimit.sse', () => {
     expect(limited.status).toBe(429);
     expect(JSON.parse(limited.body)).toEqual({ custom: true });
     expect(harness.router.sessions.stats().rateLimited).toBe(1);
+  });
+
+  it('keeps a custom handler that writes after the end from ending the process', async () => {
+    const late: unknown[] = [];
+    const answerTwice: RateLimitHandler = (_req, res) => {
+      res.status(429).end('first');
+      // A monitor sees the error without counting as a listener: without the router's, the process would end.
+      res.on(errorMonitor, (error: NodeJS.ErrnoException) => late.push(error.code));
+      res.write('again');
+    };
+    const harness = await harnessWith({ rateLimit: { messages: { windowMs: 60_000, limit: 1, handler: answerTwice } } });
+    const opened = await openStream(harness.sseUrl);
+    expect((await request(harness.baseUrl).post(opened.endpoint).send(ping(1))).status).toBe(202);
+    const limited = await request(harness.baseUrl).post(opened.endpoint).send(ping(2));
+    expect([limited.status, limited.text]).toEqual([429, 'first']);
+    await expect.poll(() => late).toEqual(['ERR_STREAM_WRITE_AFTER_END']);
   });
 });
 
