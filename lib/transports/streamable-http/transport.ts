@@ -42,13 +42,14 @@ export class StreamableHTTPTransport extends McpSession {
   #standalone: SseStream | undefined;
   /** POST streams with requests in flight or an open reader, by number. */
   readonly #streams = new Map<number, ResponseStream>();
-  /** Resumable streams whose answers were all sent while nobody read them: they wait for a resume. */
-  readonly #undelivered = new Set<number>();
+  /**
+   * Resumable streams whose answers were all sent while nobody read them: they wait for a resume. Made for the first
+   * (few sessions ever have one), as is `#lost`: an idle session holds neither.
+   */
+  #undelivered: Set<number> | undefined;
   #nextStream: number;
   /** Adopted sessions: requests whose answer died with the previous owner, by stream; answered on resume. */
-  readonly #lost = new Map<number, RequestId[]>();
-  /** Headers of this session's event streams: the shared ones and `Mcp-Session-Id`. */
-  readonly #headers: Readonly<Record<string, string>>;
+  #lost: Map<number, RequestId[]> | undefined;
   #busy = true;
 
   /** The wire this session speaks (a getter: nothing per session). */
@@ -60,13 +61,11 @@ export class StreamableHTTPTransport extends McpSession {
   constructor(init: SessionInit, settings: SessionSettings) {
     super(init, settings);
     this.#nextStream = init.restore?.nextStream ?? 1;
-    // Built once: every POST with requests opens a stream with them.
-    this.#headers = Object.freeze({ ...settings.streamHeaders, 'Mcp-Session-Id': init.sessionId });
   }
 
   /** @internal An adopted session learns which requests' answers died with the previous owner. */
   restoreLost(lost: ReadonlyMap<number, RequestId[]>): void {
-    for (const [stream, ids] of lost) this.#lost.set(stream, [...ids]);
+    if (lost.size > 0) this.#lost = new Map([...lost].map(([stream, ids]) => [stream, [...ids]]));
   }
 
   /** True while the client reads the standalone `GET` stream. */
@@ -182,8 +181,8 @@ export class StreamableHTTPTransport extends McpSession {
     else {
       // A request stream whose responses were all sent ends after the replay, as in the SDK: delivered now. One
       // whose answer died with another instance gets an error for it instead: the call fails once, nothing hangs.
-      for (const id of this.#lost.get(at.stream) ?? []) this.emit(at.stream, sse, JSON.stringify(requestLost(id)));
-      this.#lost.delete(at.stream);
+      for (const id of this.#lost?.get(at.stream) ?? []) this.emit(at.stream, sse, JSON.stringify(requestLost(id)));
+      this.#lost?.delete(at.stream);
       sse.end();
       this.#delivered(at.stream);
     }
@@ -210,7 +209,7 @@ export class StreamableHTTPTransport extends McpSession {
       stream.json?.settle(undefined);
     }
     this.#streams.clear();
-    this.#undelivered.clear();
+    this.#undelivered = undefined;
   }
 
   /**
@@ -235,11 +234,13 @@ export class StreamableHTTPTransport extends McpSession {
 
   /** @internal Settled also means every resumable answer reached its reader. */
   protected override isSettled(): boolean {
-    return super.isSettled() && this.#undelivered.size === 0;
+    return super.isSettled() && (this.#undelivered === undefined || this.#undelivered.size === 0);
   }
 
   #open(res: ServerResponse, stream: ResponseStream | undefined): SseStream {
-    return this.openStream(res, (ended) => this.#streamEnded(ended, stream), this.#headers);
+    // Built per stream rather than kept: an idle session holds no header object.
+    const headers = { ...this.settings.streamHeaders, 'Mcp-Session-Id': this.sessionId };
+    return this.openStream(res, (ended) => this.#streamEnded(ended, stream), headers);
   }
 
   /**
@@ -255,6 +256,7 @@ export class StreamableHTTPTransport extends McpSession {
         stream.sse.end();
         this.retireStream(stream.id);
       } else if (stream.resumable) {
+        this.#undelivered ??= new Set();
         this.#undelivered.add(stream.id);
       } else {
         this.freeStream(stream.id);
@@ -267,7 +269,7 @@ export class StreamableHTTPTransport extends McpSession {
   /** A resumed stream replayed the rest of its answers. */
   #delivered(streamId: number): void {
     this.retireStream(streamId);
-    if (this.#undelivered.delete(streamId)) this.checkSettled();
+    if (this.#undelivered?.delete(streamId) === true) this.checkSettled();
   }
 
   #streamEnded(ended: SseStream, stream: ResponseStream | undefined): void {
