@@ -290,7 +290,8 @@ function skipOwnStack(router: Router, dispatcher: RequestHandler): void {
   const handle = own.handle.bind(router);
   const { stack } = own;
   own.handle = (req, res, next) => {
-    // Express's router sets `req.originalUrl` with `req.baseUrl`; only the first is read, as it was already read.
+    // Express's router sets `req.baseUrl` and `req.originalUrl` together: one says it ran. `originalUrl`, as Express
+    // itself just read it, so V8 has that lookup cached for this request object.
     if (stack.length !== 1 || req.originalUrl === undefined) return handle(req, res, next);
     dispatcher(req, res, next);
   };
