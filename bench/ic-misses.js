@@ -34,9 +34,12 @@ const code = [];
 const misses = [];
 for (const line of lines) {
   const fields = line.split(',');
-  if (fields[0] === 'code-creation' && fields.length > 6) code.push({ start: Number.parseInt(fields[4], 16), size: Number(fields[5]), name: fields[6] });
-  // kind, code address, time, line, column, old state, new state, map, field, …
-  else if (fields[0].endsWith('IC') && fields.length > 8) misses.push(fields);
+  if (fields[0] === 'code-creation' && fields.length > 6) {
+    code.push({ start: Number.parseInt(fields[4], 16), size: Number(fields[5]), name: fields[6] });
+  } else if (fields[0].endsWith('IC') && fields.length > 8) {
+    // kind, code address, time, line, column, old state, new state, map, field, …
+    misses.push(fields);
+  }
 }
 code.sort((a, b) => a.start - b.start);
 const functionAt = (address) => {
@@ -58,7 +61,9 @@ const from = last - (last - times.reduce((a, b) => Math.min(a, b), last)) / 10;
 const counts = new Map();
 for (const fields of misses) {
   if (Number(fields[2]) < from) continue;
-  const where = functionAt(Number.parseInt(fields[1], 16)).replaceAll('"', '').replace(`file://${path.dirname(benchDir)}/`, '');
+  const where = functionAt(Number.parseInt(fields[1], 16))
+    .replaceAll('"', '')
+    .replace(`file://${path.dirname(benchDir)}/`, '');
   const key = `${fields[0]} ${fields[8]} | ${where} | ${fields[3]}:${fields[4]}`;
   counts.set(key, (counts.get(key) ?? 0) + 1);
 }
