@@ -33,7 +33,9 @@ interface Post {
 }
 
 /** A POST whose messages were read: where they go, and what the answer needs. */
-interface ReadPost extends Post {
+interface ReadPost {
+  req: Request;
+  res: Response;
   sessionId: string;
   delivery: Delivery;
   bytes: number;
@@ -64,7 +66,7 @@ export function createMessagesHandler(context: MessagesHandlerContext): RequestH
     if (sessionId === undefined) return replyError(res, problems.missingSessionId(context.messagesPath), requestId);
 
     const delivery: Delivery = { messages: body.messages, ...sender };
-    const post: ReadPost = { req, res, sessionId, sender, delivery, bytes: body.bytes, requestId };
+    const post: ReadPost = { req, res, sessionId, delivery, bytes: body.bytes, requestId };
     // A session held here takes the messages at once (a Streamable HTTP one refuses them: its answers would go
     // nowhere); a session not held here is the bus's to find.
     const result = deliverToSse(registry, sessionId, delivery, settings.draining);

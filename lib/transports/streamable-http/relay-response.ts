@@ -5,8 +5,8 @@ import type { RelaySink } from '../../bus.js';
 
 /**
  * What the transport and the error replies use of a `ServerResponse` (`writeHead` or `statusCode`, `flushHeaders`,
- * `write`, `end`, `'close'`, back-pressure), forwarding every piece to a `RelaySink`: the bus carries it to the instance holding the
- * client, where the real response applies back-pressure. `destroy()` (the client left, or a slow-consumer cut)
+ * `write`, `end`, `'close'`, back-pressure), forwarding every piece to a `RelaySink`: the bus carries it to the
+ * instance holding the client, where the real response applies back-pressure. `destroy()` (the client left, or a slow-consumer cut)
  * ends the relay. A plain emitter rather than a `Writable`: every piece goes straight to the sink, with none of a
  * stream's buffering, ticks and events on the hot path of every relayed request.
  */

@@ -44,7 +44,7 @@ export class StreamableHTTPTransport extends McpSession {
   readonly #streams = new Map<number, ResponseStream>();
   /**
    * Resumable streams whose answers were all sent while nobody read them: they wait for a resume. Made for the first
-   * (few sessions ever have one), as is `#lost`: an idle session holds neither.
+   * and dropped with the last (few sessions ever have one), as `#lost` is made: an idle session holds neither.
    */
   #undelivered: Set<number> | undefined;
   #nextStream: number;
@@ -234,7 +234,7 @@ export class StreamableHTTPTransport extends McpSession {
 
   /** @internal Settled also means every resumable answer reached its reader. */
   protected override isSettled(): boolean {
-    return super.isSettled() && (this.#undelivered === undefined || this.#undelivered.size === 0);
+    return super.isSettled() && this.#undelivered === undefined;
   }
 
   #open(res: ServerResponse, stream: ResponseStream | undefined): SseStream {
@@ -269,7 +269,10 @@ export class StreamableHTTPTransport extends McpSession {
   /** A resumed stream replayed the rest of its answers. */
   #delivered(streamId: number): void {
     this.retireStream(streamId);
-    if (this.#undelivered?.delete(streamId) === true) this.checkSettled();
+    const undelivered = this.#undelivered;
+    if (undelivered === undefined || !undelivered.delete(streamId)) return;
+    if (undelivered.size === 0) this.#undelivered = undefined;
+    this.checkSettled();
   }
 
   #streamEnded(ended: SseStream, stream: ResponseStream | undefined): void {
